@@ -1,0 +1,1 @@
+"""devops-role-bot: answers newcomers' questions from a team's role documentation."""

@@ -1,0 +1,171 @@
+"""CLI: parse arguments, set up logging, run a command and map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TextIO
+
+from bot.config import ConfigError, ContentSettings, Settings
+from bot.content import ContentError, Library, load_library
+from bot.render import answer_json, answer_text, topics_text
+from bot.search import build_index
+
+EXIT_OK = 0
+EXIT_PROBLEMS = 1
+EXIT_USAGE = 2
+
+log = logging.getLogger("bot")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every command."""
+    parser = argparse.ArgumentParser(
+        prog="devops-role-bot",
+        description="Answer newcomers' questions from a team's role documentation.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--content", type=Path, help="docs folder to read (default: CONTENT_DIR or content/)"
+    )
+    common.add_argument(
+        "--include-drafts",
+        action="store_true",
+        default=None,
+        help="also read documents marked draft: true (or INCLUDE_DRAFTS=true)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ask = sub.add_parser("ask", parents=[common], help="answer one question (or many with -)")
+    ask.add_argument("question", help='the question, or "-" to read one per line from stdin')
+    ask.add_argument("--json", action="store_true", help="print JSON (JSON Lines with -)")
+    sub.add_parser("topics", parents=[common], help="list the sections as an outline")
+    sub.add_parser("check", parents=[common], help="validate a content folder")
+    sub.add_parser("serve", parents=[common], help="run the Slack bot (settings from env)")
+    return parser
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the CLI and return its exit code."""
+    environ = os.environ if environ is None else environ
+    stdin = stdin or sys.stdin
+    stdout = stdout or sys.stdout
+    stderr = stderr or sys.stderr
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the usage message
+        return int(exc.code or 0)
+    try:
+        if args.command == "serve":
+            settings = Settings.from_env(environ)
+            settings = replace(settings, content=_override(settings.content, args))
+            logging.basicConfig(
+                level=settings.log_level,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
+            from bot.slack_app import serve  # Slack only loads for the Slack shell
+
+            return serve(settings)
+        content = _override(ContentSettings.from_env(environ), args)
+        if args.command == "check":
+            return run_check(content, stdout)
+        library = load_or_fail(content, stderr)
+        if args.command == "topics":
+            print(topics_text(library), file=stdout)
+            return EXIT_OK
+        return run_ask(library, args.question, as_json=args.json, stdin=stdin, stdout=stdout)
+    except (ConfigError, ContentError, UsageError) as err:
+        print(f"devops-role-bot: error: {err}", file=stderr)
+        return EXIT_USAGE
+
+
+class UsageError(Exception):
+    """A command was given arguments it cannot use."""
+
+
+def _override(content: ContentSettings, args: argparse.Namespace) -> ContentSettings:
+    if args.content is not None:
+        content = replace(content, content_dir=args.content)
+    if args.include_drafts:
+        content = replace(content, include_drafts=True)
+    return content
+
+
+def load_or_fail(content: ContentSettings, stderr: TextIO) -> Library:
+    """Load the library, warn about skipped files, and fail when nothing is usable."""
+    library = load_library(
+        content.content_dir,
+        include_drafts=content.include_drafts,
+        base_url=content.docs_base_url,
+    )
+    for problem in library.problems:
+        print(f"devops-role-bot: warning: {problem}", file=stderr)
+    if not library.sections:
+        raise ContentError(f"{content.content_dir}: no usable sections in any *.md or *.mdx file")
+    return library
+
+
+def run_check(content: ContentSettings, stdout: TextIO) -> int:
+    """Validate every document (drafts included) and list each problem as file:line: problem."""
+    library = load_library(content.content_dir, include_drafts=True)
+    for problem in library.problems:
+        print(problem, file=stdout)
+    n_docs, n_sections = len(library.documents), len(library.sections)
+    if library.problems:
+        print(f"{len(library.problems)} problem(s) in {content.content_dir}", file=stdout)
+        return EXIT_USAGE
+    if n_sections == 0:
+        print(f"{content.content_dir}: no documents with sections", file=stdout)
+        return EXIT_USAGE
+    print(
+        f"ok: {n_docs} document(s), {n_sections} section(s) in {content.content_dir}", file=stdout
+    )
+    return EXIT_OK
+
+
+def run_ask(
+    library: Library, question: str, *, as_json: bool, stdin: TextIO, stdout: TextIO
+) -> int:
+    """Answer one question, or every line of stdin with "-" (JSON Lines when --json)."""
+    index = build_index(library)
+    if question == "-":
+        for line in stdin:
+            line = line.strip()
+            if not line:
+                continue
+            answer = index.answer(line)
+            if as_json:
+                stdout.write(json.dumps(answer_json(answer), ensure_ascii=False) + "\n")
+            else:
+                stdout.write(answer_text(answer, library) + "\n\n")
+            stdout.flush()
+        return EXIT_OK
+    if not question.strip():
+        raise UsageError('the question is empty: ask "what does the DevOps coach do?"')
+    answer = index.answer(question)
+    if as_json:
+        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2), file=stdout)
+    else:
+        print(answer_text(answer, library), file=stdout)
+    return EXIT_OK
+
+
+def entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,109 @@
+"""Settings from the environment, every variable parsed and checked at once."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The shipped content folder (next to the package in a checkout).
+SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
+DEFAULT_API_URL = "https://slack.com/api/"
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or malformed; the message names every one."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContentSettings:
+    """Where the role documents are and how to read them."""
+
+    content_dir: Path = SHIPPED_CONTENT
+    include_drafts: bool = False
+    docs_base_url: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ContentSettings:
+        """Read CONTENT_DIR, INCLUDE_DRAFTS and DOCS_BASE_URL; raise ConfigError naming bad ones."""
+        errors: list[str] = []
+        settings = _content_from_env(environ, errors)
+        if errors:
+            raise ConfigError("; ".join(errors))
+        return settings
+
+
+def _content_from_env(environ: Mapping[str, str], errors: list[str]) -> ContentSettings:
+    content_dir = Path(environ.get("CONTENT_DIR") or SHIPPED_CONTENT)
+    include_drafts = _bool(environ, "INCLUDE_DRAFTS", errors)
+    base = environ.get("DOCS_BASE_URL") or None
+    if base is not None and not re.match(r"^https?://[^\s/]+", base):
+        errors.append("DOCS_BASE_URL must be an http(s) URL, like https://docs.example.com/docs")
+    return ContentSettings(content_dir, include_drafts, base)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything `serve` needs; token values are kept out of repr and logs."""
+
+    bot_token: str = field(repr=False)
+    signing_secret: str | None = field(repr=False)
+    app_token: str | None = field(repr=False)
+    api_url: str
+    host: str
+    port: int
+    log_level: str
+    content: ContentSettings
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode when an app-level token is set, HTTP mode otherwise."""
+        return self.app_token is not None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Parse every variable; raise one ConfigError naming every missing or bad variable."""
+        errors: list[str] = []
+        bot_token = environ.get("SLACK_BOT_TOKEN", "").strip()
+        if not bot_token:
+            errors.append("SLACK_BOT_TOKEN is required (a bot token, xoxb-...)")
+        elif not bot_token.startswith("xoxb-"):
+            errors.append("SLACK_BOT_TOKEN must be a bot token starting with xoxb-")
+        app_token = environ.get("SLACK_APP_TOKEN", "").strip() or None
+        if app_token is not None and not app_token.startswith("xapp-"):
+            errors.append("SLACK_APP_TOKEN must be an app-level token starting with xapp-")
+        secret = environ.get("SLACK_SIGNING_SECRET", "").strip() or None
+        if secret is None and app_token is None:
+            errors.append("SLACK_SIGNING_SECRET is required in HTTP mode (no SLACK_APP_TOKEN)")
+        api_url = environ.get("SLACK_API_URL", "").strip() or DEFAULT_API_URL
+        if not re.match(r"^https?://[^\s/]+", api_url):
+            errors.append("SLACK_API_URL must be an http(s) URL, like https://slack.com/api/")
+        elif not api_url.endswith("/"):
+            api_url += "/"
+        host = environ.get("HOST", "").strip() or "0.0.0.0"
+        port_text = environ.get("PORT", "").strip() or "3000"
+        port = 0
+        if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+            errors.append(f"PORT must be a number from 0 to 65535, not {port_text!r}")
+        else:
+            port = int(port_text)
+        level = (environ.get("LOG_LEVEL", "").strip() or "INFO").upper()
+        if level not in _LEVELS:
+            errors.append(f"LOG_LEVEL must be one of {', '.join(sorted(_LEVELS))}")
+        content = _content_from_env(environ, errors)
+        if errors:
+            raise ConfigError("; ".join(errors))
+        return cls(bot_token, secret, app_token, api_url, host, port, level, content)
+
+
+def _bool(environ: Mapping[str, str], name: str, errors: list[str]) -> bool:
+    value = environ.get(name, "").strip().lower()
+    if value in _TRUE:
+        return True
+    if value not in _FALSE:
+        errors.append(f"{name} must be true or false, not {value!r}")
+    return False

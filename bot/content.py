@@ -1,0 +1,529 @@
+"""Read Markdown role documents (with YAML front matter) into documents and sections."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from urllib.parse import quote
+
+import frontmatter
+import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
+#: File suffixes read as documents; everything else (``_category_.json``, images) is ignored.
+DOC_SUFFIXES = (".md", ".mdx")
+#: Content-owner file with synonyms and extra phrasings, at the root of the content folder.
+SYNONYMS_FILE = "synonyms.yml"
+#: A document larger than this is refused: role docs are prose, not data dumps.
+MAX_FILE_BYTES = 2_000_000
+
+_MD = MarkdownIt("commonmark").enable("table")
+_CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
+_MDX_LINE = re.compile(r"^(import|export)\s")
+_ADMONITION_LINE = re.compile(r"^\s*:::")
+_HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.S)
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_FM_BOUNDARY = re.compile(r"^-{3,}\s*$")
+# Docusaurus numberPrefix.ts: a date-like prefix is kept, a number prefix is stripped.
+_DATE_PREFIX = re.compile(r"^((\d{2}|\d{4})[-_.]\d{2}([-_.](\d{2}|\d{4}))?)(.*)$")
+_NUMBER_PREFIX = re.compile(r"^(\d+)(\s*[-_.]+\s*)(.*)$")
+
+
+class ContentError(Exception):
+    """The content folder cannot be used at all (missing, or no usable section)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a content file, reported as ``file:line: message``."""
+
+    path: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A heading and what is under it: the unit the bot answers with."""
+
+    id: str
+    document: str
+    path: str
+    heading_path: tuple[str, ...]
+    name: str
+    level: int
+    line: int
+    anchor: str | None
+    url: str | None
+    own_text: str
+    markdown: str
+    parent: str | None
+    phrasings: tuple[str, ...] = ()
+    context: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """One Markdown file: its title and its sections in reading order."""
+
+    path: str
+    title: str
+    sections: tuple[Section, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """Everything read from a content folder, with the problems found on the way."""
+
+    documents: tuple[Document, ...]
+    synonyms: dict[str, tuple[str, ...]]
+    problems: tuple[Problem, ...]
+
+    @property
+    def sections(self) -> tuple[Section, ...]:
+        """All sections of all documents, in document order."""
+        return tuple(s for d in self.documents for s in d.sections)
+
+
+def load_library(
+    root: Path, *, include_drafts: bool = False, base_url: str | None = None
+) -> Library:
+    """Read every ``*.md``/``*.mdx`` below ``root`` and the synonyms file into a Library.
+
+    Files with problems are skipped and their problems recorded; the caller
+    decides whether that is fatal. Raises ContentError when ``root`` is not a
+    readable folder.
+    """
+    if not root.is_dir():
+        raise ContentError(f"{root}: content folder not found (set --content or CONTENT_DIR)")
+    problems: list[Problem] = []
+    documents: list[Document] = []
+    extra_questions: dict[str, dict[str, list[str]]] = {}
+    synonyms = default_synonyms()
+    syn_path = root / SYNONYMS_FILE
+    if syn_path.exists():
+        owner_synonyms, extra_questions, syn_problems = read_synonyms_file(syn_path, SYNONYMS_FILE)
+        problems += syn_problems
+        for key, values in owner_synonyms.items():
+            synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
+    for file in find_documents(root, problems):
+        rel = file.relative_to(root).as_posix()
+        try:
+            doc = read_document(
+                file,
+                rel,
+                include_drafts=include_drafts,
+                base_url=base_url,
+                extra_questions=extra_questions.get(rel, {}),
+                problems=problems,
+            )
+        except _Skip as skip:
+            problems.append(skip.problem)
+            continue
+        if doc is not None:
+            documents.append(doc)
+    return Library(tuple(documents), synonyms, tuple(problems))
+
+
+def find_documents(root: Path, problems: list[Problem]) -> list[Path]:
+    """Every document file below ``root``, sorted, following no symlink loop twice."""
+    found: list[Path] = []
+    seen_dirs: set[tuple[int, int]] = set()
+
+    def on_error(err: OSError) -> None:
+        where = Path(err.filename).relative_to(root).as_posix() if err.filename else "."
+        problems.append(Problem(where, 0, f"unreadable: {err.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirnames[:] = []
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in filenames if f.lower().endswith(DOC_SUFFIXES)]
+    return sorted(found)
+
+
+class _Skip(Exception):
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def read_document(
+    file: Path,
+    rel: str,
+    *,
+    include_drafts: bool = False,
+    base_url: str | None = None,
+    extra_questions: dict[str, list[str]] | None = None,
+    problems: list[Problem] | None = None,
+) -> Document | None:
+    """Parse one file into a Document; None for a skipped draft. Raises _Skip on a bad file."""
+    problems = problems if problems is not None else []
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _Skip(Problem(rel, 0, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit"))
+        raw = file.read_bytes()
+    except OSError as err:
+        raise _Skip(Problem(rel, 0, f"unreadable: {err.strerror or err}")) from err
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise _Skip(Problem(rel, line, f"not UTF-8 (byte {err.start})")) from err
+    if "\x00" in text:
+        raise _Skip(Problem(rel, 1, "binary file (contains NUL bytes)"))
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    meta, body, body_line = split_front_matter(text, rel)
+    if meta.get("draft") is True and not include_drafts:
+        return None
+    if not body.strip():
+        problems.append(Problem(rel, body_line + 1, "empty document (no text after front matter)"))
+        return None
+    questions = dict(extra_questions or {})
+    fm_questions = meta.get("questions")
+    if fm_questions is not None:
+        parsed, bad = _parse_questions(fm_questions)
+        if bad:
+            problems.append(Problem(rel, 1, f"front matter 'questions': {bad}"))
+        for key, values in parsed.items():
+            questions[key] = questions.get(key, []) + values
+    sections = split_sections(
+        body,
+        rel=rel,
+        meta=meta,
+        body_line=body_line,
+        base_url=base_url,
+        questions=questions,
+        problems=problems,
+    )
+    if not sections:
+        problems.append(Problem(rel, body_line + 1, "empty document (nothing a reader would see)"))
+        return None
+    return Document(rel, sections[0].document, tuple(sections))
+
+
+def split_front_matter(text: str, rel: str) -> tuple[dict, str, int]:
+    """Front matter as a dict, the body, and the 0-based line where the body starts."""
+    lines = text.split("\n")
+    if not lines or not _FM_BOUNDARY.match(lines[0]) or lines[0].strip() != "---":
+        return {}, text, 0
+    end = next((i for i in range(1, len(lines)) if _FM_BOUNDARY.match(lines[i])), None)
+    if end is None:
+        raise _Skip(Problem(rel, 1, "front matter block opened with '---' is never closed"))
+    try:
+        post = frontmatter.loads(text)
+        raw = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = (mark.line + 2) if mark is not None else 1
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise _Skip(Problem(rel, line, f"bad YAML front matter: {problem}")) from err
+    if raw is not None and not isinstance(raw, dict):
+        raise _Skip(Problem(rel, 2, "front matter is not a mapping of keys to values"))
+    return dict(post.metadata), "\n".join(lines[end + 1 :]), end + 1
+
+
+@dataclass(slots=True)
+class _Heading:
+    line: int  # 0-based line in body
+    level: int
+    name: str
+    anchor: str
+
+
+def split_sections(
+    body: str,
+    *,
+    rel: str,
+    meta: dict,
+    body_line: int,
+    base_url: str | None,
+    questions: dict[str, list[str]],
+    problems: list[Problem],
+) -> list[Section]:
+    """Split a document body into sections: each heading owns the lines up to the next heading."""
+    lines = body.split("\n")
+    tokens = _MD.parse(body)
+    keep = _visible_lines(lines, tokens)
+    headings = _headings(tokens)
+    for h in headings:
+        keep[h.line] = None
+    first_h1 = next((h for h in headings if h.level == 1), None)
+    title = str(meta.get("title") or "").strip() or (first_h1.name if first_h1 else Path(rel).stem)
+    doc_url = doc_url_for(rel, meta, base_url)
+    # Root: the first heading when it is an H1, else the leading text named after the title.
+    root_is_h1 = bool(headings) and headings[0].level == 1
+    lead_end = headings[0].line if headings else len(lines)
+
+    def text_of(start: int, end: int) -> str:
+        return "\n".join(x for x in keep[start:end] if x is not None).strip("\n")
+
+    spans: list[tuple[_Heading | None, int, int, int]] = []  # heading, own_end, full_end, level
+    lead = text_of(0, lead_end)
+    if root_is_h1:
+        h = headings[0]
+        own_end = headings[1].line if len(headings) > 1 else len(lines)
+        spans.append((h, own_end, len(lines), 0))
+    elif plain_text(lead).strip():
+        spans.append((None, lead_end, len(lines), 0))
+    rest = headings[1:] if root_is_h1 else headings
+    for i, h in enumerate(rest):
+        nxt = rest[i + 1 :]
+        own_end = nxt[0].line if nxt else len(lines)
+        full_end = next((n.line for n in nxt if n.level <= h.level), len(lines))
+        spans.append((h, own_end, full_end, h.level))
+
+    sections: list[Section] = []
+    stack: list[tuple[int, Section]] = []  # (level, section)
+    seen_paths: dict[tuple[str, ...], int] = {}
+    for h, own_end, full_end, level in spans:
+        if h is None or (root_is_h1 and h is headings[0]):
+            start = 0
+            own = text_of(0, own_end)
+            full = text_of(0, full_end)
+            name = h.name if h else title
+            heading_path: tuple[str, ...] = (title,)
+            parent = None
+            anchor = None
+            line = body_line + (h.line if h else 0) + 1
+        else:
+            start = h.line + 1
+            own = text_of(start, own_end)
+            full = text_of(start, full_end)
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            parent_section = stack[-1][1] if stack else None
+            name = h.name
+            base_path = parent_section.heading_path if parent_section else (title,)
+            heading_path = (*base_path, name)
+            parent = parent_section.id if parent_section else None
+            anchor = h.anchor
+            line = body_line + h.line + 1
+        count = seen_paths.get(heading_path, 0)
+        if count:
+            problems.append(Problem(rel, line, f"duplicate heading {' > '.join(heading_path)!r}"))
+        seen_paths[heading_path] = count + 1
+        sid = hashlib.sha1(f"{rel}#{'/'.join(heading_path)}#{count}".encode()).hexdigest()[:12]
+        phr = _phrasings_for(questions, name, heading_path)
+        section = Section(
+            id=sid,
+            document=title,
+            path=rel,
+            heading_path=heading_path,
+            name=name,
+            level=level,
+            line=line,
+            anchor=anchor,
+            url=(f"{doc_url}#{anchor}" if anchor else doc_url) if doc_url else None,
+            own_text=plain_text(own),
+            markdown=full,
+            parent=parent,
+            phrasings=tuple(phr),
+            context=heading_path[:-1],
+        )
+        sections.append(section)
+        stack.append((level, section))
+    return sections
+
+
+def _phrasings_for(
+    questions: dict[str, list[str]], name: str, heading_path: tuple[str, ...]
+) -> list[str]:
+    wanted = {name.casefold(), " > ".join(heading_path).casefold()}
+    out: list[str] = []
+    for key, values in questions.items():
+        if key.casefold() in wanted:
+            out += values
+    return out
+
+
+def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
+    """Each body line as a reader sees it, or None: comments, MDX lines, raw HTML removed."""
+    keep: list[str | None] = list(lines)
+    in_code = [False] * len(lines)
+    for t in tokens:
+        if t.map is None:
+            continue
+        a, b = t.map
+        if t.type in ("fence", "code_block"):
+            for i in range(a, min(b, len(lines))):
+                in_code[i] = True
+        elif t.type == "html_block":
+            visible = _HTML_TAG.sub("", _HTML_COMMENT.sub("", t.content)).strip()
+            for i in range(a, min(b, len(lines))):
+                keep[i] = None
+            if visible:
+                keep[a] = visible
+    for i, line in enumerate(lines):
+        if in_code[i] or keep[i] is None:
+            continue
+        if _MDX_LINE.match(line) or _ADMONITION_LINE.match(line):
+            keep[i] = None
+        elif "<!--" in line:
+            keep[i] = _HTML_COMMENT.sub("", line)
+    return keep
+
+
+def _headings(tokens: list[Token]) -> list[_Heading]:
+    """Top-level ATX/setext headings with their Docusaurus anchors (github-slugger rules)."""
+    out: list[_Heading] = []
+    used: dict[str, int] = {}
+    for i, t in enumerate(tokens):
+        if t.type != "heading_open" or t.level != 0 or t.map is None:
+            continue
+        name = inline_plain(tokens[i + 1])
+        custom = _CUSTOM_ID.search(name)
+        if custom:
+            name = name[: custom.start()].strip()
+            anchor = custom.group(1)
+        else:
+            base = slugify(name)
+            n = used.get(base, 0)
+            anchor = base if n == 0 else f"{base}-{n}"
+            used[base] = n + 1
+        out.append(_Heading(t.map[0], int(t.tag[1]), name or "(untitled)", anchor))
+    return out
+
+
+def inline_plain(token: Token) -> str:
+    """The text a reader sees in an inline token: markup, images and raw HTML removed."""
+    parts: list[str] = []
+    for child in token.children or []:
+        if child.type in ("text", "code_inline"):
+            parts.append(child.content)
+        elif child.type in ("softbreak", "hardbreak") or (
+            child.type == "html_inline" and child.content.lower().startswith("<br")
+        ):
+            parts.append(" ")
+    return re.sub(r"\s+", " ", "".join(parts)).strip()
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown as plain words, for indexing: one line per block, markup removed."""
+    out: list[str] = []
+    for t in _MD.parse(markdown):
+        if t.type == "inline":
+            out.append(inline_plain(t))
+        elif t.type in ("fence", "code_block"):
+            out.append(t.content.strip())
+    return "\n".join(x for x in out if x)
+
+
+def slugify(text: str) -> str:
+    """A heading anchor as Docusaurus computes it (github-slugger)."""
+    kept = []
+    for ch in text.lower():
+        cat = unicodedata.category(ch)
+        if ch in " -_" or cat[0] in "LMN":
+            kept.append(ch)
+    return "".join(kept).replace(" ", "-")
+
+
+def strip_number_prefix(name: str) -> str:
+    """Drop a Docusaurus number prefix ('01_Roles' -> 'Roles'), keeping date-like ones."""
+    if _DATE_PREFIX.match(name):
+        return name
+    m = _NUMBER_PREFIX.match(name)
+    return m.group(3) if m else name
+
+
+def doc_url_for(rel: str, meta: dict, base_url: str | None) -> str | None:
+    """The Docusaurus URL of a doc: folder path, ``id``/``slug`` front matter respected."""
+    if not base_url:
+        return None
+    parts = rel.split("/")
+    dirs = [strip_number_prefix(p) for p in parts[:-1]]
+    stem = strip_number_prefix(Path(parts[-1]).stem)
+    slug = meta.get("slug")
+    doc_id = meta.get("id")
+    if isinstance(slug, str) and slug.strip():
+        slug = slug.strip()
+        route = slug if slug.startswith("/") else "/" + "/".join([*dirs, slug])
+    else:
+        name = str(doc_id) if doc_id else stem
+        parent = parts[-2] if len(parts) > 1 else ""
+        is_index = not doc_id and (
+            stem.lower() in ("index", "readme") or (parent and stem.lower() == parent.lower())
+        )
+        route = "/" + "/".join(dirs if is_index else [*dirs, name])
+    route = re.sub(r"/+", "/", route)
+    return base_url.rstrip("/") + quote(route, safe="/-_.~")
+
+
+def read_synonyms_file(
+    path: Path, rel: str
+) -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, list[str]]], list[Problem]]:
+    """Read the content owner's synonyms file: ``synonyms`` and ``questions`` mappings."""
+    problems: list[Problem] = []
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        return {}, {}, [Problem(rel, line, f"not valid YAML: {problem}")]
+    except (OSError, UnicodeDecodeError) as err:
+        return {}, {}, [Problem(rel, 1, f"unreadable: {err}")]
+    if data is None:
+        return {}, {}, []
+    if not isinstance(data, dict):
+        return {}, {}, [Problem(rel, 1, "must be a mapping with 'synonyms' and/or 'questions'")]
+    unknown = set(data) - {"synonyms", "questions"}
+    if unknown:
+        problems.append(Problem(rel, 1, f"unknown keys: {', '.join(sorted(map(str, unknown)))}"))
+    synonyms: dict[str, tuple[str, ...]] = {}
+    raw_syn = data.get("synonyms") or {}
+    if not isinstance(raw_syn, dict):
+        problems.append(Problem(rel, 1, "'synonyms' must map a term to a list of synonyms"))
+    else:
+        for key, values in raw_syn.items():
+            if isinstance(values, str):
+                values = [values]
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                problems.append(Problem(rel, 1, f"synonyms for {key!r} must be a list of strings"))
+                continue
+            synonyms[str(key)] = tuple(values)
+    questions: dict[str, dict[str, list[str]]] = {}
+    raw_q = data.get("questions") or {}
+    if not isinstance(raw_q, dict):
+        problems.append(Problem(rel, 1, "'questions' must map a document path to sections"))
+    else:
+        for doc, sections in raw_q.items():
+            parsed, bad = _parse_questions(sections)
+            if bad:
+                problems.append(Problem(rel, 1, f"questions for {doc!r}: {bad}"))
+            questions[str(doc)] = parsed
+    return synonyms, questions, problems
+
+
+def _parse_questions(value: object) -> tuple[dict[str, list[str]], str | None]:
+    if not isinstance(value, dict):
+        return {}, "must map a section name to a list of questions"
+    out: dict[str, list[str]] = {}
+    for key, qs in value.items():
+        if isinstance(qs, str):
+            qs = [qs]
+        if not isinstance(qs, list) or not all(isinstance(q, str) for q in qs):
+            return out, f"questions for section {key!r} must be a list of strings"
+        out[str(key)] = list(qs)
+    return out, None
+
+
+def default_synonyms() -> dict[str, tuple[str, ...]]:
+    """The synonyms shipped with the bot (``bot/synonyms.yml``), which any docs folder gets."""
+    shipped = resources.files("bot").joinpath(SYNONYMS_FILE)
+    data = yaml.safe_load(shipped.read_text(encoding="utf-8")) or {}
+    return {str(k): tuple(v) for k, v in (data.get("synonyms") or {}).items()}

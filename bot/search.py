@@ -1,0 +1,336 @@
+"""The index: fuzzy matching of a question to sections, with a 0-100 score and a decision."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import snowballstemmer
+from rapidfuzz import fuzz, process
+
+from bot.content import Library, Section
+
+# Decision thresholds, chosen on the tuning half of bench/ (see README "Benchmark").
+#: Below this the best section is not relevant enough to show at all: decline.
+DECLINE_BELOW = 42
+#: At or above this, and clear of the runner-up, the best section is the answer.
+ANSWER_AT = 60
+#: The best must lead the runner-up by this many points to be answered outright.
+MARGIN = 6
+#: How many alternatives an answer carries.
+MAX_ALTERNATIVES = 3
+
+# How strongly a section holds a query word, by where the word is.
+IN_HEADING = 1.0  # the section's own heading or an owner phrasing
+IN_CONTEXT = 0.6  # the document title or a parent heading
+IN_TEXT = 0.55  # the section's own text, once
+IN_TEXT_MAX = 0.8  # ... and often (saturates at 4 occurrences)
+#: Weight of a question word the index has never seen, relative to the rarest known word.
+UNKNOWN_WEIGHT = 1.0
+#: Share of the score that comes from rapidfuzz similarity to the heading-derived questions.
+PHRASE_SHARE = 0.2
+#: Candidates re-ranked with rapidfuzz phrase similarity.
+RERANK = 24
+#: Minimum rapidfuzz ratio for correcting a typo to a word of the index.
+TYPO_CUTOFF = 80
+
+_STEMMER = snowballstemmer.stemmer("english")
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+#: Words that carry no topic: function words and chat filler ("hey bot, could you tell me").
+FILLER = frozenset(
+    """
+    a about above after again all also am an and any anyone anybody anything are aren as ask
+    asking at be been being both bot but by can cannot could couldn d did didn do does doesn
+    doing don done each either else even ever every exactly explain few for from further get
+    gets getting give go going good got had has have having he hello help her here hey hi
+    his hmm how hows i id if im in into is isn it its just kind know let lets like ll look
+    looking m may maybe me mean might mine more most much must my myself need needs no nor
+    not now of off ok okay on once one only or other our ours out over own please pls plz
+    quick quickly re really s same say see she should show so some someone something sorry
+    sort still such sure t tell than thank thanks thanx thx that thats the their them then
+    there these they thing things think this those through to too u under understand until
+    up us ve very want wanna was wasn way we well were weren what whats when where which
+    while who whos whom why will with wonder wondering would wouldn y yeah yes yet you your
+    youre yours yourself hiya yo folks guys team new here's there's what's who's i'm i'd
+    """.split()
+)
+#: Question words: they never count against a section, but a heading that has them is a
+#: better fit ("why is a devops specialist needed" for a "why" question).
+QUESTION_WORDS = frozenset({"why", "how", "what", "who", "when", "where"})
+QUESTION_BONUS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A section and how well it matches a question (0-100)."""
+
+    section: Section
+    score: int
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The engine's reply to one question: a decision, the best match and alternatives."""
+
+    question: str
+    decision: str  # "answer" | "suggest" | "decline"
+    best: Match | None
+    alternatives: tuple[Match, ...]
+
+    @property
+    def answered(self) -> bool:
+        """True only when the bot answers with a section outright."""
+        return self.decision == "answer"
+
+    @property
+    def score(self) -> int:
+        """The best match's score, 0 when nothing matched at all."""
+        return self.best.score if self.best else 0
+
+
+def clean_question(text: str) -> str:
+    """A question as typed in Slack, without Slack markup: mentions dropped, link labels kept."""
+
+    def link(m: re.Match[str]) -> str:
+        target, label = m.group(1), m.group(2)
+        if target.startswith(("@", "!")):
+            return " "
+        if target.startswith("#"):
+            return " "
+        return f" {label} " if label else " "
+
+    text = _SLACK_LINK.sub(link, text)
+    return " ".join(html.unescape(text).split())
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words of a text, Unicode-normalised, apostrophes folded."""
+    text = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'")
+    return [w.replace("'", "") for w in _WORD.findall(text)]
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """The Snowball (Porter2) stem of a lower-case word."""
+    return _STEMMER.stemWord(word)
+
+
+@dataclass(frozen=True, slots=True)
+class _Concept:
+    """One thing the question asks about: a word, or a synonym group of word sequences."""
+
+    alternatives: tuple[tuple[str, ...], ...]  # each a tuple of stems
+    weight: float
+    label: str
+
+
+class Index:
+    """Sections indexed for fuzzy question matching; immutable once built."""
+
+    def __init__(self, library: Library) -> None:
+        self.library = library
+        self.sections: tuple[Section, ...] = library.sections
+        n = len(self.sections)
+        self._ids = {s.id: i for i, s in enumerate(self.sections)}
+        strength: dict[str, dict[int, float]] = {}
+        df: Counter[str] = Counter()
+        vocab: set[str] = set()
+        self._keys: list[list[str]] = []
+        for i, s in enumerate(self.sections):
+            heading_words = words_of(s.name)
+            vocab.update(heading_words)
+            text_words = words_of(s.own_text)
+            vocab.update(text_words)
+            counts = Counter(stem(w) for w in text_words if w not in FILLER)
+            best: dict[str, float] = {}
+            for st in {stem(w) for c in s.context for w in words_of(c) if w not in FILLER}:
+                best[st] = IN_CONTEXT
+            for st, tf in counts.items():
+                v = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * min(1.0, (tf - 1) / 3)
+                best[st] = max(best.get(st, 0.0), v)
+            keys = [s.name, *s.phrasings]
+            for phrase in keys:
+                ws = words_of(phrase)
+                vocab.update(ws)
+                for w in ws:
+                    if w not in FILLER or w in QUESTION_WORDS:
+                        best[stem(w)] = IN_HEADING
+            for st, v in best.items():
+                strength.setdefault(st, {})[i] = v
+                if v != IN_CONTEXT:
+                    df[st] += 1
+            self._keys.append([" ".join(self._key_stems(k)) for k in keys])
+        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {
+            st: (
+                np.fromiter(d.keys(), dtype=np.int32, count=len(d)),
+                np.fromiter(d.values(), dtype=np.float32, count=len(d)),
+            )
+            for st, d in strength.items()
+        }
+        self._idf = {st: math.log(1 + (n + 1) / (df[st] + 0.5)) for st in strength}
+        self._max_idf = math.log(1 + (n + 1) / 0.5)
+        self._vocab = sorted(w for w in vocab if len(w) >= 4 and not w.isdigit())
+        self._vocab_stems = set(strength)
+        self._aliases = _alias_table(library.synonyms)
+        self._max_alias = max((len(a) for a in self._aliases), default=1)
+        self._correct = lru_cache(maxsize=50_000)(self._correct_uncached)
+        self._children: dict[str, list[str]] = {}
+        for s in self.sections:
+            if s.parent:
+                self._children.setdefault(s.parent, []).append(s.id)
+
+    def __len__(self) -> int:
+        return len(self.sections)
+
+    def section(self, section_id: str) -> Section | None:
+        """The section with this id, or None."""
+        i = self._ids.get(section_id)
+        return self.sections[i] if i is not None else None
+
+    @staticmethod
+    def _key_stems(text: str) -> list[str]:
+        return [stem(w) for w in words_of(text) if w not in FILLER]
+
+    def _correct_uncached(self, word: str) -> str | None:
+        """The index word a typo most likely meant, or None."""
+        if len(word) < 4 or not self._vocab:
+            return None
+        found = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+        return found[0] if found else None
+
+    def concepts(self, question: str) -> tuple[list[_Concept], set[str]]:
+        """What a question asks about (synonyms expanded, typos fixed) and its question words."""
+        words = words_of(clean_question(question))
+        wh = {w for w in words if w in QUESTION_WORDS}
+        out: list[_Concept] = []
+        i = 0
+        while i < len(words):
+            for size in range(min(self._max_alias, len(words) - i), 0, -1):
+                gram = tuple(words[i : i + size])
+                canon = self._aliases.get(gram)
+                if canon is None:
+                    continue
+                alts = [tuple(stem(w) for w in c if w not in FILLER) for c in canon]
+                own = tuple(stem(w) for w in gram if w not in FILLER)
+                if own and all(st in self._vocab_stems for st in own):
+                    alts.insert(0, own)
+                alts = [a for a in dict.fromkeys(alts) if a]
+                if alts:
+                    out.append(self._concept(alts, " ".join(gram)))
+                i += size
+                break
+            else:
+                w = words[i]
+                i += 1
+                if w in FILLER or (w.isdigit() and len(w) < 2):
+                    continue
+                st = stem(w)
+                if st not in self._vocab_stems:
+                    fixed = self._correct(w)
+                    if fixed is not None:
+                        canon = self._aliases.get((fixed,))
+                        if canon:
+                            alts = [tuple(stem(x) for x in c if x not in FILLER) for c in canon]
+                            out.append(self._concept([a for a in alts if a], w))
+                            continue
+                        st = stem(fixed)
+                out.append(self._concept([(st,)], w))
+        return out, wh
+
+    def _concept(self, alternatives: list[tuple[str, ...]], label: str) -> _Concept:
+        known = [
+            sum(self._idf[s] for s in alt) / len(alt)
+            for alt in alternatives
+            if all(s in self._idf for s in alt)
+        ]
+        weight = max(known) if known else self._max_idf * UNKNOWN_WEIGHT
+        return _Concept(tuple(alternatives), weight, label)
+
+    def _strength(self, alt: tuple[str, ...], n: int) -> np.ndarray:
+        acc = np.zeros(n, dtype=np.float32)
+        for st in alt:
+            post = self._postings.get(st)
+            if post is not None:
+                acc[post[0]] += post[1]
+        if len(alt) > 1:
+            acc /= len(alt)
+        return acc
+
+    def search(self, question: str, *, limit: int = MAX_ALTERNATIVES + 1) -> list[Match]:
+        """The best sections for a question, best first, each with a 0-100 score."""
+        n = len(self.sections)
+        concepts, wh = self.concepts(question)
+        if not concepts or n == 0:
+            return []
+        total = sum(c.weight for c in concepts)
+        cover = np.zeros(n, dtype=np.float32)
+        for c in concepts:
+            strength = self._strength(c.alternatives[0], n)
+            for alt in c.alternatives[1:]:
+                np.maximum(strength, self._strength(alt, n), out=strength)
+            cover += np.float32(c.weight) * strength
+        cover /= np.float32(total)
+        k = min(RERANK, n)
+        top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
+        query_key = " ".join(
+            alt[0] if len(alt) == 1 else " ".join(alt)
+            for c in concepts
+            for alt in c.alternatives[:1]
+        )
+        wh_stems = {stem(w) for w in wh}
+        scored: list[tuple[float, int, int]] = []
+        for i in top:
+            i = int(i)
+            if cover[i] <= 0:
+                continue
+            phrase = max(fuzz.token_set_ratio(query_key, key) for key in self._keys[i]) / 100
+            score = 100 * ((1 - PHRASE_SHARE) * float(cover[i]) + PHRASE_SHARE * phrase)
+            if wh_stems and any(w in self._keys[i][0].split() for w in wh_stems):
+                score += QUESTION_BONUS
+            # On a tie the more specific (deeper) section wins: its own text matched.
+            scored.append((min(100.0, score), self.sections[i].level, i))
+        scored.sort(key=lambda t: (-round(t[0], 6), -t[1], t[2]))
+        return [Match(self.sections[i], round(s)) for s, _, i in scored[:limit]]
+
+    def answer(self, question: str) -> Answer:
+        """Answer a question: the best section, a 'did you mean', or a decline."""
+        matches = self.search(question)
+        if not matches:
+            return Answer(question, "decline", None, ())
+        best, rest = matches[0], tuple(matches[1 : 1 + MAX_ALTERNATIVES])
+        if best.score < DECLINE_BELOW:
+            decision = "decline"
+        elif best.score >= ANSWER_AT and (not rest or best.score - rest[0].score >= MARGIN):
+            decision = "answer"
+        else:
+            decision = "suggest"
+        return Answer(question, decision, best, rest)
+
+
+def _alias_table(
+    synonyms: dict[str, tuple[str, ...]],
+) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """Map each typed word sequence to the documents' wordings it stands for."""
+    table: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for canonical, aliases in synonyms.items():
+        canon = tuple(words_of(canonical))
+        if not canon:
+            continue
+        for alias in (canonical, *aliases):
+            key = tuple(words_of(alias))
+            if key and canon not in table.setdefault(key, []):
+                table[key].append(canon)
+    return table
+
+
+def build_index(library: Library) -> Index:
+    """Index every section of a library."""
+    return Index(library)
