@@ -13,14 +13,15 @@ from functools import lru_cache
 import numpy as np
 import snowballstemmer
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from bot.content import Library, Section
 
 # Decision thresholds, chosen on the tuning half of bench/ (see README "Benchmark").
 #: Below this the best section is not relevant enough to show at all: decline.
-DECLINE_BELOW = 42
+DECLINE_BELOW = 44
 #: At or above this, and clear of the runner-up, the best section is the answer.
-ANSWER_AT = 60
+ANSWER_AT = 54
 #: The best must lead the runner-up by this many points to be answered outright.
 MARGIN = 6
 #: How many alternatives an answer carries.
@@ -33,12 +34,19 @@ IN_TEXT = 0.55  # the section's own text, once
 IN_TEXT_MAX = 0.8  # ... and often (saturates at 4 occurrences)
 #: Weight of a question word the index has never seen, relative to the rarest known word.
 UNKNOWN_WEIGHT = 1.0
+#: Unknown words weigh at most this many times the words the index knows.
+UNKNOWN_CAP = 1.0
+#: A question naming every word of a heading covers that section at least this much.
+HEADING_NAMED = 0.7
 #: Share of the score that comes from rapidfuzz similarity to the heading-derived questions.
-PHRASE_SHARE = 0.2
+PHRASE_SHARE = 0.3
 #: Candidates re-ranked with rapidfuzz phrase similarity.
 RERANK = 24
-#: Minimum rapidfuzz ratio for correcting a typo to a word of the index.
-TYPO_CUTOFF = 80
+#: A typo is corrected to an index word at most this many edits away (OSA distance:
+#: a swap of two letters is one edit), by word length; shorter words are not corrected.
+TYPO_EDITS = {4: 1, 5: 1, 6: 1, 7: 2}
+#: A corrected word counts for less than a word spelled as in the docs.
+TYPO_STRENGTH = 0.85
 
 _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
@@ -54,12 +62,14 @@ FILLER = frozenset(
     his hmm how hows i id if im in into is isn it its just kind know let lets like ll look
     looking m may maybe me mean might mine more most much must my myself need needs no nor
     not now of off ok okay on once one only or other our ours out over own please pls plz
-    quick quickly re really s same say see she should show so some someone something sorry
+    re really s same say see she should show so some someone something sorry
     sort still such sure t tell than thank thanks thanx thx that thats the their them then
     there these they thing things think this those through to too u under understand until
     up us ve very want wanna was wasn way we well were weren what whats when where which
     while who whos whom why will with wonder wondering would wouldn y yeah yes yet you your
-    youre yours yourself hiya yo folks guys team new here's there's what's who's i'm i'd
+    youre yours yourself hiya yo folks guys day daily part involve involves means look looks
+    actually trying figure dumb question questions joined hear hearing keep okay cool lol
+    new here's there's what's who's i'm i'd
     """.split()
 )
 #: Question words: they never count against a section, but a heading that has them is a
@@ -130,6 +140,8 @@ class _Concept:
     alternatives: tuple[tuple[str, ...], ...]  # each a tuple of stems
     weight: float
     label: str
+    strength: float  # 1.0, or less for a corrected typo
+    known: bool  # some alternative is a word of the index
 
 
 class Index:
@@ -144,16 +156,15 @@ class Index:
         df: Counter[str] = Counter()
         vocab: set[str] = set()
         self._keys: list[list[str]] = []
+        self._stem_keys: list[list[str]] = []
+        self._heading_stems: list[frozenset[str]] = []
         for i, s in enumerate(self.sections):
-            heading_words = words_of(s.name)
-            vocab.update(heading_words)
             text_words = words_of(s.own_text)
             vocab.update(text_words)
-            counts = Counter(stem(w) for w in text_words if w not in FILLER)
             best: dict[str, float] = {}
             for st in {stem(w) for c in s.context for w in words_of(c) if w not in FILLER}:
                 best[st] = IN_CONTEXT
-            for st, tf in counts.items():
+            for st, tf in Counter(stem(w) for w in text_words if w not in FILLER).items():
                 v = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * min(1.0, (tf - 1) / 3)
                 best[st] = max(best.get(st, 0.0), v)
             keys = [s.name, *s.phrasings]
@@ -161,13 +172,21 @@ class Index:
                 ws = words_of(phrase)
                 vocab.update(ws)
                 for w in ws:
-                    if w not in FILLER or w in QUESTION_WORDS:
+                    if w not in FILLER:
                         best[stem(w)] = IN_HEADING
             for st, v in best.items():
                 strength.setdefault(st, {})[i] = v
-                if v != IN_CONTEXT:
-                    df[st] += 1
-            self._keys.append([" ".join(self._key_stems(k)) for k in keys])
+                df[st] += 1
+            self._keys.append([" ".join(key_words(k)) for k in keys])
+            self._heading_stems.append(
+                frozenset(
+                    stem(w)
+                    for part in (*s.context, s.name)
+                    for w in key_words(part)
+                    if w not in QUESTION_WORDS
+                )
+            )
+            self._stem_keys.append([" ".join(map(stem, key_words(k))) for k in keys])
         self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {
             st: (
                 np.fromiter(d.keys(), dtype=np.int32, count=len(d)),
@@ -175,17 +194,15 @@ class Index:
             )
             for st, d in strength.items()
         }
-        self._idf = {st: math.log(1 + (n + 1) / (df[st] + 0.5)) for st in strength}
-        self._max_idf = math.log(1 + (n + 1) / 0.5)
+        # A word found in (or above) every section tells them apart least: BM25's idf.
+        self._idf = {st: math.log(1 + (n - df[st] + 0.5) / (df[st] + 0.5)) for st in strength}
+        self._max_idf = math.log(1 + (n + 0.5) / 0.5)
+        self._words = vocab
         self._vocab = sorted(w for w in vocab if len(w) >= 4 and not w.isdigit())
         self._vocab_stems = set(strength)
         self._aliases = _alias_table(library.synonyms)
         self._max_alias = max((len(a) for a in self._aliases), default=1)
         self._correct = lru_cache(maxsize=50_000)(self._correct_uncached)
-        self._children: dict[str, list[str]] = {}
-        for s in self.sections:
-            if s.parent:
-                self._children.setdefault(s.parent, []).append(s.id)
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -195,20 +212,32 @@ class Index:
         i = self._ids.get(section_id)
         return self.sections[i] if i is not None else None
 
-    @staticmethod
-    def _key_stems(text: str) -> list[str]:
-        return [stem(w) for w in words_of(text) if w not in FILLER]
-
     def _correct_uncached(self, word: str) -> str | None:
         """The index word a typo most likely meant, or None."""
-        if len(word) < 4 or not self._vocab:
+        edits = TYPO_EDITS.get(len(word), 2) if len(word) >= 4 else 0
+        if not edits or not self._vocab:
             return None
-        found = process.extractOne(word, self._vocab, scorer=fuzz.ratio, score_cutoff=TYPO_CUTOFF)
+        found = process.extractOne(word, self._vocab, scorer=OSA.distance, score_cutoff=edits)
         return found[0] if found else None
+
+    def _join_compounds(self, words: list[str]) -> list[str]:
+        """Join two typed words the docs write as one ('hot fix' -> 'hotfix')."""
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            pair = words[i] + words[i + 1] if i + 1 < len(words) else ""
+            both_known = words[i] in self._words and pair[len(words[i]) :] in self._words
+            if pair and pair in self._words and not both_known:
+                out.append(pair)
+                i += 2
+            else:
+                out.append(words[i])
+                i += 1
+        return out
 
     def concepts(self, question: str) -> tuple[list[_Concept], set[str]]:
         """What a question asks about (synonyms expanded, typos fixed) and its question words."""
-        words = words_of(clean_question(question))
+        words = self._join_compounds(words_of(clean_question(question)))
         wh = {w for w in words if w in QUESTION_WORDS}
         out: list[_Concept] = []
         i = 0
@@ -218,13 +247,13 @@ class Index:
                 canon = self._aliases.get(gram)
                 if canon is None:
                     continue
-                alts = [tuple(stem(w) for w in c if w not in FILLER) for c in canon]
                 own = tuple(stem(w) for w in gram if w not in FILLER)
+                alts = [tuple(stem(w) for w in c if w not in FILLER) for c in canon]
                 if own and all(st in self._vocab_stems for st in own):
                     alts.insert(0, own)
                 alts = [a for a in dict.fromkeys(alts) if a]
                 if alts:
-                    out.append(self._concept(alts, " ".join(gram)))
+                    out.append(self._concept(alts, " ".join(gram), 1.0))
                 i += size
                 break
             else:
@@ -233,26 +262,29 @@ class Index:
                 if w in FILLER or (w.isdigit() and len(w) < 2):
                     continue
                 st = stem(w)
-                if st not in self._vocab_stems:
-                    fixed = self._correct(w)
-                    if fixed is not None:
-                        canon = self._aliases.get((fixed,))
-                        if canon:
-                            alts = [tuple(stem(x) for x in c if x not in FILLER) for c in canon]
-                            out.append(self._concept([a for a in alts if a], w))
-                            continue
-                        st = stem(fixed)
-                out.append(self._concept([(st,)], w))
+                if st in self._vocab_stems:
+                    out.append(self._concept([(st,)], w, 1.0))
+                    continue
+                fixed = self._correct(w)
+                if fixed is None:
+                    out.append(self._concept([(st,)], w, 1.0))
+                    continue
+                canon = self._aliases.get((fixed,), [(fixed,)])
+                alts = [a for c in canon if (a := tuple(stem(x) for x in c if x not in FILLER))]
+                if alts:
+                    out.append(self._concept(alts, w, TYPO_STRENGTH))
         return out, wh
 
-    def _concept(self, alternatives: list[tuple[str, ...]], label: str) -> _Concept:
+    def _concept(
+        self, alternatives: list[tuple[str, ...]], label: str, strength: float
+    ) -> _Concept:
         known = [
             sum(self._idf[s] for s in alt) / len(alt)
             for alt in alternatives
             if all(s in self._idf for s in alt)
         ]
         weight = max(known) if known else self._max_idf * UNKNOWN_WEIGHT
-        return _Concept(tuple(alternatives), weight, label)
+        return _Concept(tuple(alternatives), weight, label, strength, bool(known))
 
     def _strength(self, alt: tuple[str, ...], n: int) -> np.ndarray:
         acc = np.zeros(n, dtype=np.float32)
@@ -270,35 +302,70 @@ class Index:
         concepts, wh = self.concepts(question)
         if not concepts or n == 0:
             return []
-        total = sum(c.weight for c in concepts)
+        known = sum(c.weight for c in concepts if c.known)
+        unknown = sum(c.weight for c in concepts if not c.known)
+        # Words the docs never use count against every section, but a long rambling question
+        # ("my lead told me to ask ...") must not bury the words that do match: their weight
+        # is capped at UNKNOWN_CAP times the weight of the known words.
+        total = known + min(unknown, UNKNOWN_CAP * known)
+        if total <= 0:
+            return []
         cover = np.zeros(n, dtype=np.float32)
         for c in concepts:
             strength = self._strength(c.alternatives[0], n)
             for alt in c.alternatives[1:]:
                 np.maximum(strength, self._strength(alt, n), out=strength)
-            cover += np.float32(c.weight) * strength
+            cover += np.float32(c.weight * c.strength) * strength
         cover /= np.float32(total)
         k = min(RERANK, n)
         top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
-        query_key = " ".join(
-            alt[0] if len(alt) == 1 else " ".join(alt)
-            for c in concepts
-            for alt in c.alternatives[:1]
-        )
-        wh_stems = {stem(w) for w in wh}
+        query_words = key_words(clean_question(question))
+        query_key = " ".join(query_words)
+        # Stems with synonyms resolved, so 'sys admin' still reads as 'system administrator'.
+        query_stems = " ".join([*(" ".join(c.alternatives[-1]) for c in concepts), *sorted(wh)])
+        asked = {st for c in concepts for alt in c.alternatives for st in alt}
         scored: list[tuple[float, int, int]] = []
         for i in top:
             i = int(i)
             if cover[i] <= 0:
                 continue
-            phrase = max(fuzz.token_set_ratio(query_key, key) for key in self._keys[i]) / 100
-            score = 100 * ((1 - PHRASE_SHARE) * float(cover[i]) + PHRASE_SHARE * phrase)
-            if wh_stems and any(w in self._keys[i][0].split() for w in wh_stems):
+            # The other direction: how much of the heading the question names. A long question
+            # that names a whole heading ("... the security expert part of devops ...") is about
+            # that section however many other words it has.
+            head = self._heading_stems[i]
+            head_idf = sum(self._idf.get(h, 0.0) for h in head)
+            if head_idf > 0:
+                named = sum(self._idf.get(h, 0.0) for h in head & asked) / head_idf
+                cover_i = max(float(cover[i]), HEADING_NAMED * named)
+            else:
+                cover_i = float(cover[i])
+            phrase = (
+                max(fuzz.token_sort_ratio(query_key, key) for key in self._keys[i])
+                + max(fuzz.token_sort_ratio(query_stems, key) for key in self._stem_keys[i])
+            ) / 200
+            score = 100 * ((1 - PHRASE_SHARE) * cover_i + PHRASE_SHARE * phrase)
+            if wh and wh & set(self._keys[i][0].split()):
                 score += QUESTION_BONUS
-            # On a tie the more specific (deeper) section wins: its own text matched.
             scored.append((min(100.0, score), self.sections[i].level, i))
-        scored.sort(key=lambda t: (-round(t[0], 6), -t[1], t[2]))
+        scored.sort(key=lambda t: (-round(t[0], 6), t[1], t[2]))
+        ranked = [self.sections[i] for _, _, i in scored]
+        # A tie between a section and one of its ancestors goes to the descendant: it is the
+        # one whose own text matched, the ancestor only contains it.
+        for j in range(len(scored) - 1):
+            if round(scored[j][0], 6) == round(scored[j + 1][0], 6) and self._is_ancestor(
+                ranked[j], ranked[j + 1]
+            ):
+                scored[j], scored[j + 1] = scored[j + 1], scored[j]
+                ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
         return [Match(self.sections[i], round(s)) for s, _, i in scored[:limit]]
+
+    def _is_ancestor(self, a: Section, b: Section) -> bool:
+        parent = b.parent
+        while parent is not None:
+            if parent == a.id:
+                return True
+            parent = self.sections[self._ids[parent]].parent
+        return False
 
     def answer(self, question: str) -> Answer:
         """Answer a question: the best section, a 'did you mean', or a decline."""
@@ -313,6 +380,19 @@ class Index:
         else:
             decision = "suggest"
         return Answer(question, decision, best, rest)
+
+
+def key_words(text: str) -> list[str]:
+    """A heading, phrasing or question as words for phrase similarity: filler, numbers dropped.
+
+    Words, not stems: 'release manager' should be closer to 'The Role of a Release Manager'
+    than to 'Release Management', which has the same stems.
+    """
+    return [
+        w
+        for w in words_of(text)
+        if (w not in FILLER or w in QUESTION_WORDS) and not w.isdigit() and w != "step"
+    ]
 
 
 def _alias_table(

@@ -1,0 +1,284 @@
+"""Benchmark: our engine against a BM25 baseline on the same questions, plus scale figures.
+
+Run from the repository root:  python bench/run.py            (quality + scale)
+                               python bench/run.py --quick    (quality only)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from rank_bm25 import BM25Okapi
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bot.content import Library, Section, load_library  # noqa: E402
+from bot.search import build_index, words_of  # noqa: E402
+
+SETS = ["role_questions.yml", "hub_questions.yml"]
+SCALES = [1_000, 10_000, 100_000]
+
+
+@dataclass
+class Outcome:
+    """What an engine did with one question."""
+
+    decision: str
+    ranked: list[Section]  # best first, at most 3
+    seconds: float
+
+
+def is_gold(section: Section, gold: list[str]) -> bool:
+    """A section is acceptable if its name, heading path or file#name is listed."""
+    for g in gold:
+        if "#" in g:
+            file_part, name = g.split("#", 1)
+            if section.path.endswith(file_part) and section.name == name:
+                return True
+        elif g in (section.name, " > ".join(section.heading_path)):
+            return True
+    return False
+
+
+class Bm25Engine:
+    """rank-bm25 over each section's heading and own text; declines below a tuned score."""
+
+    def __init__(self, library: Library) -> None:
+        self.sections = library.sections
+        self.bm25 = BM25Okapi([words_of(f"{s.name} {s.own_text}") or ["_"] for s in self.sections])
+        self.threshold = 0.0
+
+    def raw(self, question: str) -> tuple[list[int], float, float]:
+        t0 = time.perf_counter()
+        scores = self.bm25.get_scores(words_of(question))
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])[:3]
+        return order, float(scores[order[0]]) if order else 0.0, time.perf_counter() - t0
+
+    def ask(self, question: str) -> Outcome:
+        order, top, secs = self.raw(question)
+        decision = "answer" if top > self.threshold else "decline"
+        return Outcome(decision, [self.sections[i] for i in order], secs)
+
+
+class OurEngine:
+    """devops-role-bot's index."""
+
+    def __init__(self, library: Library) -> None:
+        self.index = build_index(library)
+
+    def ask(self, question: str) -> Outcome:
+        t0 = time.perf_counter()
+        a = self.index.answer(question)
+        secs = time.perf_counter() - t0
+        ranked = [m.section for m in (a.best, *a.alternatives) if m is not None][:3]
+        return Outcome(a.decision, ranked, secs)
+
+
+def correct(o: Outcome, gold: list[str]) -> bool:
+    """In scope: the right section answered, or first in 'did you mean'. Off topic: declined."""
+    if not gold:
+        return o.decision == "decline"
+    return o.decision != "decline" and bool(o.ranked) and is_gold(o.ranked[0], gold)
+
+
+def metrics(outcomes: list[tuple[Outcome, list[str]]]) -> dict[str, float]:
+    """Top-1, top-3, decline rate, accuracy, wrong answers and latency of a list of outcomes."""
+    ins = [(o, g) for o, g in outcomes if g]
+    off = [(o, g) for o, g in outcomes if not g]
+    lat = sorted(o.seconds * 1000 for o, _ in outcomes)
+    return {
+        "n": len(outcomes),
+        "top1": pct(sum(bool(o.ranked) and is_gold(o.ranked[0], g) for o, g in ins), len(ins)),
+        "top3": pct(sum(any(is_gold(s, g) for s in o.ranked[:3]) for o, g in ins), len(ins)),
+        "declined_off": pct(sum(o.decision == "decline" for o, _ in off), len(off)),
+        "accuracy": pct(sum(correct(o, g) for o, g in outcomes), len(outcomes)),
+        "answered_right": pct(
+            sum(o.decision == "answer" and is_gold(o.ranked[0], g) for o, g in ins), len(ins)
+        ),
+        "wrong_answers": pct(
+            sum(
+                o.decision == "answer" and not (g and o.ranked and is_gold(o.ranked[0], g))
+                for o, g in outcomes
+            ),
+            len(outcomes),
+        ),
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+    }
+
+
+def pct(a: int, b: int) -> float:
+    return 100.0 * a / b if b else 0.0
+
+
+def tune_bm25(engine: Bm25Engine, tune: list[tuple[str, list[str]]]) -> None:
+    """Pick the BM25 decline threshold that maximises accuracy on the tuning half."""
+    raws = [(engine.raw(q)[1], g) for q, g in tune]
+    best = (-1.0, 0.0)
+    for t in sorted({0.0, *(r for r, _ in raws)}):
+        engine.threshold = t
+        acc = sum(correct(engine.ask(q), g) for q, g in tune)
+        best = max(best, (acc, t))
+    engine.threshold = best[1]
+
+
+def load_set(name: str) -> tuple[Library, list[tuple[str, list[str]]]]:
+    data = yaml.safe_load((ROOT / "bench" / name).read_text())
+    content = (ROOT / data["content"]).resolve()
+    library = load_library(content)
+    qs = [(item["q"], list(item["gold"])) for item in data["questions"]]
+    for _, gold in qs:
+        for g in gold:
+            if not any(is_gold(s, [g]) for s in library.sections):
+                raise SystemExit(f"{name}: gold {g!r} names no section")
+    return library, qs
+
+
+def run_quality(show_misses: bool) -> dict:
+    """Both engines on every question set, reported per half (tune / held-out test)."""
+    report = {}
+    for name in SETS:
+        library, qs = load_set(name)
+        tune = [x for i, x in enumerate(qs) if i % 2 == 0]
+        test = [x for i, x in enumerate(qs) if i % 2 == 1]
+        ours, base = OurEngine(library), Bm25Engine(library)
+        tune_bm25(base, tune)
+        for engine_name, engine in (("ours", ours), ("bm25", base)):
+            for half_name, half in (("tune", tune), ("test", test)):
+                outs = [(engine.ask(q), g) for q, g in half]
+                report[(name, engine_name, half_name)] = metrics(outs)
+                if show_misses and engine_name == "ours":
+                    for (q, g), (o, _) in zip(half, outs, strict=True):
+                        if not correct(o, g):
+                            got = [s.name for s in o.ranked]
+                            print(f"  MISS [{half_name}] {q!r}: {o.decision} {got} want {g}")
+    return report
+
+
+# --- scale ------------------------------------------------------------------------------
+
+_SYLLABLES = "ka lo mi ne ru sa ti vo ze pa qu ri de fo gu ha ja ly be co".split()
+
+
+def synthetic_words(n: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    base = sorted({w for w in words_of((ROOT / "content" / "devops-role.md").read_text())})
+    out = set(base)
+    while len(out) < n:
+        out.add("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 4))))
+    return sorted(out)
+
+
+def write_corpus(folder: Path, sections: int, seed: int = 7) -> None:
+    """A synthetic docs folder: documents of 10 sections with Zipf-distributed words."""
+    rng = random.Random(seed)
+    vocab = synthetic_words(20_000, seed)
+    weights = [1 / (r + 1) for r in range(len(vocab))]
+    for d in range(sections // 10):
+        lines = [f"---\ntitle: Doc {d}\n---", f"# Doc {d} overview", ""]
+        lines.append(" ".join(rng.choices(vocab, weights, k=40)))
+        for s in range(9):
+            lines.append(f"\n## {' '.join(rng.choices(vocab, weights, k=3))} {d}-{s}\n")
+            lines.append(" ".join(rng.choices(vocab, weights, k=rng.randint(30, 80))))
+        (folder / f"doc{d:06d}.md").write_text("\n".join(lines))
+
+
+def scale_one(sections: int, engine_name: str, queries: int) -> dict:
+    """Build one engine on a synthetic corpus and time questions; run in a fresh process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_corpus(Path(tmp), sections)
+        library = load_library(Path(tmp))
+    t0 = time.perf_counter()
+    engine = OurEngine(library) if engine_name == "ours" else Bm25Engine(library)
+    build = time.perf_counter() - t0
+    rng = random.Random(11)
+    qs = []
+    for _ in range(queries):
+        s = rng.choice(library.sections)
+        words = s.name.split()[:2] + rng.sample(words_of(s.own_text), 2)
+        if rng.random() < 0.3:  # a typo
+            w = words[0]
+            words[0] = w[:-2] + w[-1] + w[-2] if len(w) > 3 else w
+        qs.append("what is " + " ".join(words))
+    lat = sorted(engine.ask(q).seconds * 1000 for q in qs)
+    return {
+        "sections": len(library.sections),
+        "build_s": build,
+        "p50_ms": statistics.median(lat),
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))],
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def run_scale(sizes: list[int]) -> list[dict]:
+    rows = []
+    for n in sizes:
+        for engine in ("ours", "bm25"):
+            queries = 300 if engine == "ours" else max(20, min(300, 300_000 // n))
+            out = subprocess.run(
+                [sys.executable, __file__, "--scale-one", str(n), engine, str(queries)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            rows.append({"engine": engine, "queries": queries, **json.loads(out)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="quality only, no scale run")
+    parser.add_argument("--misses", action="store_true", help="list our engine's misses")
+    parser.add_argument("--scale", type=int, nargs="*", default=SCALES, help="corpus sizes")
+    parser.add_argument("--scale-one", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.scale_one:
+        n, engine, queries = args.scale_one
+        print(json.dumps(scale_one(int(n), engine, int(queries))))
+        return
+    report = run_quality(args.misses)
+    print("\nQuality (held-out half = test; thresholds tuned on the tune half)")
+    hdr = (
+        "set                 engine half  n   top1%  top3%  decl.off%  acc%  ans.right%"
+        "  wrong%  p50ms  p99ms"
+    )
+    print(hdr)
+    for (name, engine, half), m in report.items():
+        print(
+            f"{name:<19} {engine:<6} {half:<4} {m['n']:>3} {m['top1']:>6.1f} {m['top3']:>6.1f}"
+            f" {m['declined_off']:>10.1f} {m['accuracy']:>5.1f} {m['answered_right']:>11.1f}"
+            f" {m['wrong_answers']:>7.1f}"
+            f" {m['p50_ms']:>6.2f} {m['p99_ms']:>6.2f}"
+        )
+    for name in SETS:
+        ours, base = report[(name, "ours", "test")], report[(name, "bm25", "test")]
+        print(
+            f"{name}: held-out accuracy ours {ours['accuracy']:.1f}% vs BM25 "
+            f"{base['accuracy']:.1f}% ({ours['accuracy'] - base['accuracy']:+.1f} points); "
+            f"p50 latency ratio ours/BM25 {ours['p50_ms'] / base['p50_ms']:.2f}"
+        )
+    if args.quick:
+        return
+    print("\nScale (synthetic corpus; each row a fresh process)")
+    print("engine sections queries build_s  p50ms   p99ms  peakMB")
+    for r in run_scale(args.scale):
+        print(
+            f"{r['engine']:<6} {r['sections']:>8} {r['queries']:>7} {r['build_s']:>7.2f}"
+            f" {r['p50_ms']:>6.2f} {r['p99_ms']:>7.2f} {r['peak_mb']:>7.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
