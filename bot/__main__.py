@@ -77,7 +77,7 @@ def main(
             )
             from bot.slack_app import serve  # Slack only loads for the Slack shell
 
-            return serve(settings)
+            return serve(settings, load_or_fail(settings.content, stderr))
         content = _override(ContentSettings.from_env(environ), args)
         if args.command == "check":
             return run_check(content, stdout)

@@ -224,8 +224,8 @@ def split_front_matter(text: str, rel: str) -> tuple[dict, str, int]:
     if end is None:
         raise _Skip(Problem(rel, 1, "front matter block opened with '---' is never closed"))
     try:
+        raw = yaml.safe_load("\n".join(lines[1:end]))  # first: its error lines are ours
         post = frontmatter.loads(text)
-        raw = yaml.safe_load("\n".join(lines[1:end]))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 1
@@ -259,13 +259,13 @@ def split_sections(
     tokens = _MD.parse(body)
     keep = _visible_lines(lines, tokens)
     headings = _headings(tokens)
-    for h in headings:
-        keep[h.line] = None
     first_h1 = next((h for h in headings if h.level == 1), None)
     title = str(meta.get("title") or "").strip() or (first_h1.name if first_h1 else Path(rel).stem)
     doc_url = doc_url_for(rel, meta, base_url)
     # Root: the first heading when it is an H1, else the leading text named after the title.
     root_is_h1 = bool(headings) and headings[0].level == 1
+    if root_is_h1:
+        keep[headings[0].line] = None  # the root's own heading is the title, not its text
     lead_end = headings[0].line if headings else len(lines)
 
     def text_of(start: int, end: int) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+
 from bot.content import Library, Section
 from bot.search import Answer, Match
 
@@ -74,3 +77,292 @@ def topics_text(library: Library) -> str:
             depth[s.id] = depth[s.parent] + 1 if s.parent in depth else 0
             lines.append("  " * (depth[s.id] + 1) + s.name)
     return "\n".join(lines)
+
+
+# --- Slack ------------------------------------------------------------------------------
+
+#: Slack ids shared by the code that renders and the code that listens.
+COMMAND = "/devops-role"
+ACTION_SHOW = "show_section"
+ACTION_SHARE = "share_answer"
+#: Slack limits: section text 3,000 characters, 50 blocks a message, header 150 characters,
+#: 100 blocks in a Home tab view, 25 elements in an actions block, button text 75.
+SECTION_LIMIT = 3000
+MESSAGE_BLOCKS = 50
+HEADER_LIMIT = 150
+HOME_BLOCKS = 100
+ACTIONS_LIMIT = 25
+BUTTON_TEXT = 75
+DECLINE_TEXT = "Sorry, I couldn't find that in the role docs."
+
+_MD = MarkdownIt("commonmark").enable("table")
+
+
+def escape(text: str) -> str:
+    """Escape text for mrkdwn so nothing a user typed can ping (<!channel>, <@U...>)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_mrkdwn(markdown: str) -> str:
+    """Markdown as Slack mrkdwn: bold, italics, links, lists, code, quotes and tables."""
+    tokens = _MD.parse(markdown)
+    out: list[str] = []
+    lists: list[list[int]] = []  # per open list: [ordered?, counter]
+    quote = 0
+    i = 0
+    row: list[str] = []
+    header: list[str] = []
+    in_head = False
+    while i < len(tokens):
+        t = tokens[i]
+        prefix = "> " * quote
+        if t.type == "heading_open":
+            out.append(f"{prefix}*{_inline(tokens[i + 1]).strip('*')}*")
+            i += 3
+            continue
+        if t.type in ("bullet_list_open", "ordered_list_open"):
+            lists.append([t.type == "ordered_list_open", int(t.attrGet("start") or 1)])
+        elif t.type in ("bullet_list_close", "ordered_list_close"):
+            lists.pop()
+        elif t.type == "list_item_open":
+            ordered, n = lists[-1]
+            marker = f"{n}." if ordered else "•"
+            lists[-1][1] += 1
+            indent = "    " * (len(lists) - 1)
+            # The item's first paragraph goes on the marker line.
+            j = i + 1
+            if j < len(tokens) and tokens[j].type == "paragraph_open":
+                out.append(f"{prefix}{indent}{marker} {_inline(tokens[j + 1])}")
+                i = j + 3
+                continue
+            out.append(f"{prefix}{indent}{marker}")
+        elif t.type == "blockquote_open":
+            quote += 1
+        elif t.type == "blockquote_close":
+            quote -= 1
+        elif t.type == "inline" and not row and tokens[i - 1].type == "paragraph_open":
+            indent = "    " * len(lists)
+            out.append(prefix + indent + _inline(t).replace("\n", "\n" + prefix + indent))
+        elif t.type in ("fence", "code_block"):
+            code = t.content.rstrip("\n").replace("```", "`\u200b``")
+            out.append(f"{prefix}```\n{escape(code)}\n```")
+        elif t.type == "thead_open":
+            in_head = True
+        elif t.type == "thead_close":
+            in_head = False
+        elif t.type == "tr_open":
+            row = []
+        elif t.type in ("th_open", "td_open"):
+            row.append(_inline(tokens[i + 1]))
+            i += 3
+            continue
+        elif t.type == "tr_close":
+            if in_head:
+                header = row
+            else:
+                cells = [
+                    f"*{h}*: {c}" if h else c
+                    for h, c in zip(header + [""] * len(row), row, strict=False)
+                    if c
+                ]
+                out.append(prefix + "• " + " · ".join(cells))
+            row = []
+        elif t.type == "hr":
+            out.append(prefix + "───")
+        i += 1
+    return "\n".join(out).strip()
+
+
+def _inline(token: Token) -> str:
+    parts: list[str] = []
+    links: list[str] = []
+    for c in token.children or []:
+        if c.type == "text":
+            parts.append(escape(c.content))
+        elif c.type == "code_inline":
+            parts.append(f"`{escape(c.content)}`")
+        elif c.type in ("strong_open", "strong_close"):
+            parts.append("*")
+        elif c.type in ("em_open", "em_close"):
+            parts.append("_")
+        elif c.type in ("s_open", "s_close"):
+            parts.append("~")
+        elif c.type == "softbreak":
+            parts.append(" ")
+        elif c.type == "hardbreak" or (
+            c.type == "html_inline" and c.content.lower().startswith("<br")
+        ):
+            parts.append("\n")
+        elif c.type == "link_open":
+            links.append(str(c.attrGet("href") or ""))
+            parts.append("\x00")
+        elif c.type == "link_close":
+            href = links.pop()
+            start = len(parts) - 1 - parts[::-1].index("\x00")
+            label = "".join(parts[start + 1 :]) or href
+            del parts[start:]
+            safe = href.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
+            parts.append(f"<{safe}|{label}>" if safe.startswith(("http", "mailto:")) else label)
+    return "".join(parts)
+
+
+def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Split mrkdwn into chunks of at most ``limit`` characters, at line ends where possible."""
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            cut = line.rfind(" ", 0, limit)
+            cut = cut if cut > limit // 2 else limit
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:cut])
+            line = line[cut:].lstrip(" ")
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current.strip():
+        chunks.append(current)
+    return [c for c in chunks if c.strip()]
+
+
+def _header(text: str) -> dict:
+    if len(text) > HEADER_LIMIT:
+        text = text[: HEADER_LIMIT - 1] + "…"
+    return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def _context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
+    if len(text) > BUTTON_TEXT:
+        text = text[: BUTTON_TEXT - 1] + "…"
+    button = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": text, "emoji": True},
+        "action_id": action_id,
+        "value": value,
+    }
+    if style:
+        button["style"] = style
+    return button
+
+
+def section_blocks(
+    match: Match, *, shareable: bool = False, shared_by: str | None = None
+) -> tuple[list[dict], str]:
+    """A section as Block Kit blocks (within Slack's limits) and its plain-text fallback."""
+    s = match.section
+    title = heading_path_text(s)
+    blocks: list[dict] = [_header(title)]
+    body = to_mrkdwn(s.markdown) or "_(This section has no text of its own.)_"
+    chunks = split_text(body)
+    tail: list[dict] = []
+    if s.url:
+        tail.append(_section(f"<{s.url}|Read this section in the docs>"))
+    context = f"From *{escape(s.document)}* · `{escape(s.path)}` · match {match.score}/100"
+    if shared_by:
+        context += f" · shared by <@{shared_by}>"
+    tail.append(_context(context))
+    if shareable:
+        tail.append(
+            {
+                "type": "actions",
+                "elements": [_button("Share in channel", ACTION_SHARE, s.id, "primary")],
+            }
+        )
+    room = MESSAGE_BLOCKS - len(blocks) - len(tail)
+    if len(chunks) > room:
+        # Never cut silently: say how much is left and where to read it.
+        kept = chunks[: room - 1]
+        left = sum(len(c) for c in chunks[room - 1 :])
+        where = f"<{s.url}|the docs>" if s.url else f"`{escape(s.path)}`"
+        kept.append(f"_… {left} more characters of this section: read it in {where}._")
+        chunks = kept
+    blocks += [_section(c) for c in chunks] + tail
+    fallback = f"{title}\n{s.markdown[:2000]}"
+    return blocks, fallback
+
+
+def answer_blocks(
+    answer: Answer, library: Library, *, shareable: bool = False
+) -> tuple[list[dict], str]:
+    """The bot's reply to a question: the section, 'did you mean' buttons, or a decline."""
+    if answer.decision == "answer" and answer.best:
+        return section_blocks(answer.best, shareable=shareable)
+    asked = escape(answer.question[:200])
+    if answer.decision == "suggest":
+        options = did_you_mean(answer)
+        blocks = [
+            _section(f"I'm not sure which part you mean by “{asked}”. Did you mean:"),
+            {
+                "type": "actions",
+                "elements": [_button(m.section.name, ACTION_SHOW, m.section.id) for m in options],
+            },
+        ]
+        names = ", ".join(m.section.name for m in options)
+        return blocks, f"Did you mean: {names}?"
+    blocks = [_section(f"{DECLINE_TEXT} (You asked: “{asked}”.)"), *topic_blocks(library)]
+    return blocks[:MESSAGE_BLOCKS], DECLINE_TEXT
+
+
+def topic_blocks(library: Library, limit: int = MESSAGE_BLOCKS - 2) -> list[dict]:
+    """The topic outline as mrkdwn sections, split to fit Slack's limits."""
+    lines = [escape(line) for line in topics_text(library).splitlines()]
+    text = "*Topics I know about:*\n" + "\n".join(
+        line if line.startswith(" ") else f"*{line}*" for line in lines
+    )
+    text = text.replace("  ", "\u2003")  # keep the outline's indentation in Slack
+    chunks = split_text(text)
+    if len(chunks) > limit:
+        chunks = [*chunks[: limit - 1], f"_… and more: ask `{COMMAND} topics`._"]
+    return [_section(c) for c in chunks]
+
+
+def help_blocks(library: Library, bot_user_id: str | None = None) -> tuple[list[dict], str]:
+    """How to ask (all three ways) and the topic list."""
+    mention = f"<@{bot_user_id}>" if bot_user_id else "@devops-role-bot"
+    text = (
+        "*Ask me about the role docs, three ways:*\n"
+        f"• `{COMMAND} what does the DevOps coach do?`: only you see the answer,"
+        " and you can share it\n"
+        f"• mention me in a channel: {mention} what does the DevOps coach do?\n"
+        "• send me a direct message\n"
+        f"`{COMMAND} topics` lists what I know; `{COMMAND} help` shows this."
+    )
+    return [_section(text), *topic_blocks(library, MESSAGE_BLOCKS - 1)], "How to ask me"
+
+
+def home_view(library: Library) -> dict:
+    """The App Home tab: what the bot is, how to ask, and the topics as buttons."""
+    blocks: list[dict] = [
+        _header("DevOps role docs bot"),
+        _section(
+            "I answer questions about our role documentation with the matching section.\n"
+            f"• `{COMMAND} <question>` anywhere (only you see the answer)\n"
+            "• mention me in a channel, and I answer in a thread\n"
+            "• or send me a direct message (Messages tab)"
+        ),
+        {"type": "divider"},
+    ]
+    for doc in library.documents:
+        if len(blocks) >= HOME_BLOCKS - 3:
+            blocks.append(_context("More topics: ask `/devops-role topics`."))
+            break
+        blocks.append(_section(f"*{escape(doc.title)}*"))
+        buttons = [_button(s.name, ACTION_SHOW, s.id) for s in doc.sections]
+        for k in range(0, len(buttons), ACTIONS_LIMIT):
+            if len(blocks) >= HOME_BLOCKS - 2:
+                break
+            blocks.append({"type": "actions", "elements": buttons[k : k + ACTIONS_LIMIT]})
+    return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}

@@ -1,0 +1,162 @@
+"""The CLI through main(argv): ask (text, JSON, JSON Lines), topics, check and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.__main__ import main
+
+CASES = yaml.safe_load((Path(__file__).parent / "cases" / "questions.yml").read_text())
+FIELDS = {
+    "question", "answered", "decision", "document", "section", "path",
+    "heading_path", "url", "score", "text", "suggestions",
+}  # fmt: skip
+
+
+def run(argv, *, env=None, stdin=""):
+    """Run main() with captured streams; return (code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, environ=env or {}, stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_ask_prints_the_coach_section():
+    """`ask` prints heading path, section text and score for the README's question."""
+    code, out, _ = run(["ask", "what does the DevOps coach do?"])
+    assert code == 0
+    assert out.startswith("DevOps > How a DevOps Specialist Works > The Coach")
+    assert "training employees" in out and "score" in out
+
+
+def test_ask_json_fields():
+    """`ask --json` prints one object with every documented field."""
+    code, out, _ = run(["ask", "--json", "sys admin"], env={"DOCS_BASE_URL": "https://d.ex/docs"})
+    data = json.loads(out)
+    assert code == 0 and set(data) == FIELDS
+    assert data["decision"] == "answer" and data["answered"] is True
+    assert data["section"] == "The System Administrator"
+    assert data["heading_path"][-1] == "The System Administrator"
+    assert data["url"] == "https://d.ex/docs/devops-role#the-system-administrator"
+    for s in data["suggestions"]:
+        assert set(s) == {"document", "section", "path", "score"}
+
+
+def test_ask_json_lines_runs_every_case():
+    """`ask --json -` answers each stdin line with one JSON line, matching the case table."""
+    stdin = "".join(c["question"].replace("\n", " ") + "\n" for c in CASES) + "\n"
+    code, out, _ = run(["ask", "--json", "-"], stdin=stdin)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == len(CASES)
+    for case, row in zip(CASES, rows, strict=True):
+        assert row["decision"] in case["decision"], case
+        assert row["answered"] == (row["decision"] == "answer")
+        if case["section"]:
+            assert row["section"] == case["section"]
+
+
+def test_decline_lists_topics_and_json_keeps_best_candidate():
+    """A decline is polite and lists the topics; exit code is still 0."""
+    code, out, _ = run(["ask", "what's the wifi password"])
+    assert code == 0
+    assert "couldn't find that" in out and "The Coach" in out
+
+
+def test_suggest_text_lists_did_you_mean():
+    """An ambiguous question prints 'Did you mean' with up to 3 sections."""
+    code, out, _ = run(["ask", "devops"])
+    assert code == 0 and "Did you mean" in out
+    assert 1 <= out.count("  - ") <= 3
+
+
+def test_topics_outline():
+    """`topics` prints the document and its sections indented by depth."""
+    code, out, _ = run(["topics"])
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("DevOps")
+    assert "  The Role of a DevOps Specialist" in lines
+    assert "      The Coach" in lines
+
+
+def test_check_ok_and_problems(make_content):
+    """`check` exits 0 on good content and 2 listing file:line problems on bad."""
+    code, out, _ = run(["check"])
+    assert code == 0 and out.startswith("ok: 1 document(s), 9 section(s)")
+    bad = make_content(
+        {
+            "a.md": "---\ntitle: [x\n---\n# A\n",
+            "b.md": "# B\n\n## S\n\n## S\n",
+            "c.md": b"# \xff\n",
+            "d.md": "",
+            "synonyms.yml": "synonyms: [not, a, mapping]\n",
+        }
+    )
+    code, out, _ = run(["check", "--content", str(bad)])
+    assert code == 2
+    assert "a.md:2: bad YAML front matter" in out
+    assert "b.md:5: duplicate heading 'B > S'" in out
+    assert "c.md:1: not UTF-8" in out
+    assert "d.md:1: empty document" in out
+    assert "synonyms.yml:1: 'synonyms' must map" in out
+
+
+def test_usage_and_content_errors_exit_2(tmp_path):
+    """Bad options, an empty question and a missing folder exit 2 with a one-line message."""
+    assert run(["ask"])[0] == 2
+    assert run(["frobnicate"])[0] == 2
+    code, _, err = run(["ask", "  "])
+    assert code == 2 and "question is empty" in err
+    code, _, err = run(["ask", "x", "--content", str(tmp_path / "none")])
+    assert code == 2 and "none" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(["ask", "x"], env={"INCLUDE_DRAFTS": "maybe"})
+    assert code == 2 and "INCLUDE_DRAFTS" in err
+    code, _, err = run(["ask", "x", "--content", str(tmp_path)])
+    assert code == 2 and "no usable sections" in err
+
+
+def test_content_env_and_drafts(make_content):
+    """CONTENT_DIR selects the folder; drafts need --include-drafts or INCLUDE_DRAFTS."""
+    root = make_content({"d.md": "---\ndraft: true\n---\n# Pager rota\n\nWho is on call.\n"})
+    assert run(["ask", "pager rota"], env={"CONTENT_DIR": str(root)})[0] == 2
+    code, out, _ = run(
+        ["ask", "--json", "pager rota", "--include-drafts"], env={"CONTENT_DIR": str(root)}
+    )
+    assert code == 0 and json.loads(out)["section"] == "Pager rota"
+    code, out, _ = run(
+        ["ask", "--json", "pager rota"], env={"CONTENT_DIR": str(root), "INCLUDE_DRAFTS": "true"}
+    )
+    assert json.loads(out)["section"] == "Pager rota"
+
+
+def test_json_lines_flush_per_line():
+    """`python -m bot ask --json -` answers a line before stdin is closed."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ask", "--json", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        proc.stdin.write("coach\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        assert json.loads(line)["section"] == "The Coach"
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+
+
+@pytest.mark.parametrize("argv", [["ask", "coach"], ["topics"]])
+def test_console_script_equals_module(argv):
+    """`python -m bot` runs the same CLI as main()."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, check=True
+    ).stdout
+    assert out == run(argv)[1]

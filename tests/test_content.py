@@ -1,0 +1,243 @@
+"""Reading role documents: front matter, titles, sections, hidden markup, links, problems."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bot.config import SHIPPED_CONTENT
+from bot.content import ContentError, doc_url_for, load_library, slugify, strip_number_prefix
+from tests.conftest import KNOWLEDGEHUB
+
+SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seed" / "devops-role.md"
+
+
+def names(library):
+    return [s.name for s in library.sections]
+
+
+def test_shipped_content_is_the_seed():
+    """content/devops-role.md is a byte-for-byte copy of the seed document."""
+    if not SEED.exists():
+        pytest.skip("seed not present")
+    assert (SHIPPED_CONTENT / "devops-role.md").read_bytes() == SEED.read_bytes()
+
+
+def test_seed_sections_and_paths(shipped_library):
+    """The seed splits into its 9 sections with the heading path of the issue."""
+    assert names(shipped_library) == [
+        "The Role of a DevOps Specialist",
+        "Why a DevOps Specialist is Needed",
+        "What a DevOps Specialist Does",
+        "How a DevOps Specialist Works",
+        "The System Administrator",
+        "The Developer",
+        "The Security Expert",
+        "The Manager",
+        "The Coach",
+    ]
+    coach = shipped_library.sections[-1]
+    assert coach.heading_path == ("DevOps", "How a DevOps Specialist Works", "The Coach")
+    assert coach.document == "DevOps"
+    assert coach.path == "devops-role.md"
+    assert coach.line == 46
+
+
+def test_html_comments_are_not_shown_or_indexed(shipped_library):
+    """The seed's <!-- TODO --> lines appear in no section text."""
+    for s in shipped_library.sections:
+        assert "TODO" not in s.markdown and "TODO" not in s.own_text
+        assert "<!--" not in s.markdown
+
+
+def test_ids_are_stable_and_unique(shipped_library):
+    """Reloading gives the same ids; no two sections share one."""
+    again = load_library(SHIPPED_CONTENT)
+    ids = [s.id for s in shipped_library.sections]
+    assert ids == [s.id for s in again.sections]
+    assert len(set(ids)) == len(ids)
+
+
+def test_title_fallbacks(make_content):
+    """Title: front matter, else first H1, else the file name."""
+    root = make_content(
+        {
+            "a.md": "---\ntitle: From FM\n---\n# Heading One\n\ntext\n",
+            "b.md": "# Heading Two\n\ntext\n",
+            "c-file.md": "Just text, no heading.\n",
+        }
+    )
+    titles = {d.path: d.title for d in load_library(root).documents}
+    assert titles == {"a.md": "From FM", "b.md": "Heading Two", "c-file.md": "c-file"}
+
+
+def test_leading_text_without_h1_is_named_after_title(make_content):
+    """In a file with no H1 the text before the first heading is a section named by title."""
+    root = make_content({"x.md": "---\ntitle: Grades\n---\nIntro words.\n\n## Junior\n\nJ.\n"})
+    lib = load_library(root)
+    assert names(lib) == ["Grades", "Junior"]
+    assert lib.sections[1].heading_path == ("Grades", "Junior")
+    assert lib.sections[1].parent == lib.sections[0].id
+
+
+def test_h2_contains_h3_and_code_fence_headings_are_not_headings(make_content):
+    """An H2 holds its H3s; '# comment' in a fenced block is code, not a heading."""
+    root = make_content(
+        {
+            "x.md": "# Top\n\n## Script\n\n```bash\n# get the flows\necho hi\n```\n\n"
+            "### Detail\n\nmore\n\n## Next\n\nz\n"
+        }
+    )
+    lib = load_library(root)
+    assert names(lib) == ["Top", "Script", "Detail", "Next"]
+    script = lib.sections[1]
+    assert "# get the flows" in script.markdown and "### Detail" in script.markdown
+    assert "more" not in script.own_text and "z" not in script.markdown
+
+
+def test_inline_markup_removed_from_heading_names(make_content):
+    """Heading names drop emphasis, code ticks and images, keep link text."""
+    root = make_content(
+        {"x.md": "# T\n\n## The **bold** `code` [link text](http://x) ![img](a.png) end\n\nz\n"}
+    )
+    assert names(load_library(root))[1] == "The bold code link text end"
+
+
+def test_mdx_imports_html_and_admonitions(make_content):
+    """MDX import lines, raw HTML tags and images vanish; admonition content stays."""
+    root = make_content(
+        {
+            "x.mdx": "import Tabs from '@theme/Tabs';\n\n# T\n\n:::tip Remember\nKeep this tip.\n"
+            ':::\n\n<div class="x">\n\nVisible <b>bold</b> words.\n\n</div>\n\n'
+            "![diagram](d.png)\n"
+        }
+    )
+    section = load_library(root).sections[0]
+    assert "import" not in section.markdown and ":::" not in section.markdown
+    assert "Keep this tip." in section.own_text
+    assert "Visible bold words." in section.own_text
+    assert "<div" not in section.markdown and "diagram" not in section.own_text
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xef\xbb\xbf---\r\ntitle: Bom\r\n---\r\n# H\r\n\r\n## Sub\r\n\r\nCRLF text\r\n",
+        b"---\ntitle: Bom\n---\n# H\n\n## Sub\n\nCRLF text\n",
+    ],
+)
+def test_bom_and_crlf(make_content, data):
+    """A BOM and CRLF line ends read the same as plain LF UTF-8."""
+    lib = load_library(make_content({"x.md": data}))
+    assert lib.documents[0].title == "Bom"
+    assert names(lib) == ["H", "Sub"]
+    assert lib.sections[1].own_text == "CRLF text"
+
+
+def test_unicode_headings_and_anchor(make_content):
+    """Non-ASCII headings keep their letters; the anchor follows github-slugger."""
+    lib = load_library(make_content({"x.md": "# T\n\n## Déploiement & Sécurité 🚀\n\ntexte\n"}))
+    assert lib.sections[1].name == "Déploiement & Sécurité 🚀"
+    assert lib.sections[1].anchor == "déploiement--sécurité-"
+
+
+def test_edge_case_files(make_content):
+    """Empty file, front matter only and broken front matter are reported, others still load."""
+    root = make_content(
+        {
+            "empty.md": "",
+            "fm-only.md": "---\ntitle: Only\n---\n",
+            "broken.md": "---\ntitle: [unclosed\n---\n# B\n",
+            "unclosed.md": "---\ntitle: x\n# never closed\n",
+            "latin1.md": "# Caf\xe9\n".encode("latin-1"),
+            "good.md": "# Good\n\ntext\n",
+            "_category_.json": '{"label": "x"}',
+            "img.png": b"\x89PNG",
+        }
+    )
+    lib = load_library(root)
+    assert [d.path for d in lib.documents] == ["good.md"]
+    problems = {p.path: p for p in lib.problems}
+    assert set(problems) == {"empty.md", "fm-only.md", "broken.md", "unclosed.md", "latin1.md"}
+    assert problems["broken.md"].line == 2 and "YAML" in problems["broken.md"].message
+    assert "UTF-8" in problems["latin1.md"].message
+
+
+def test_no_front_matter_and_nested_folders_with_duplicate_titles(make_content):
+    """Nested folders are read recursively; equal titles in two folders stay distinct."""
+    root = make_content({"a/role.md": "# Role\n\nA.\n", "b/c/role.md": "# Role\n\nB.\n"})
+    lib = load_library(root)
+    assert [d.path for d in lib.documents] == ["a/role.md", "b/c/role.md"]
+    assert lib.sections[0].id != lib.sections[1].id
+
+
+def test_drafts_skipped_unless_included(make_content):
+    """draft: true is skipped, as Docusaurus does in production, unless asked for."""
+    root = make_content({"d.md": "---\ndraft: true\n---\n# Draft\n\nx\n", "p.md": "# Pub\n\ny\n"})
+    assert [d.title for d in load_library(root).documents] == ["Pub"]
+    assert [d.title for d in load_library(root, include_drafts=True).documents] == ["Draft", "Pub"]
+
+
+def test_duplicate_headings_reported(make_content):
+    """Two identical heading paths in one document are a problem, with the line."""
+    lib = load_library(make_content({"x.md": "# T\n\n## Same\n\na\n\n## Same\n\nb\n"}))
+    assert [str(p) for p in lib.problems] == ["x.md:7: duplicate heading 'T > Same'"]
+    assert lib.sections[2].anchor == "same-1"
+
+
+def test_symlink_loop_does_not_hang(make_content):
+    """A folder symlinked into itself is walked once."""
+    root = make_content({"a/x.md": "# X\n\ny\n"})
+    os.symlink(root / "a", root / "a" / "loop")
+    assert [d.path for d in load_library(root).documents] == ["a/x.md"]
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    """A content folder that does not exist raises ContentError naming it."""
+    with pytest.raises(ContentError, match="nope"):
+        load_library(tmp_path / "nope")
+
+
+def test_docusaurus_urls():
+    """Doc URLs strip number prefixes (not date-like ones) and honour slug, id and index."""
+    base = "https://hub.example/docs"
+    assert strip_number_prefix("01_Roles") == "Roles"
+    assert strip_number_prefix("01_01_DevOps") == "01_01_DevOps"
+    assert doc_url_for("01_Roles/02_Onboarding.md", {}, base) == f"{base}/Roles/Onboarding"
+    assert doc_url_for("01_Roles/01_03_Onboarding.md", {}, base) == f"{base}/Roles/01_03_Onboarding"
+    assert doc_url_for("01_Roles/index.md", {}, base) == f"{base}/Roles"
+    assert doc_url_for("a/b.md", {"slug": "/custom"}, base) == f"{base}/custom"
+    assert doc_url_for("a/b.md", {"slug": "rel"}, base) == f"{base}/a/rel"
+    assert doc_url_for("a/b.md", {"id": "my-id"}, base) == f"{base}/a/my-id"
+    assert doc_url_for("99_Useful materials/x.md", {}, base) == f"{base}/Useful%20materials/x"
+    assert doc_url_for("a/b.md", {}, None) is None
+
+
+def test_section_links(make_content):
+    """With a base URL each section links to its doc plus the heading anchor."""
+    root = make_content({"01_Guide/02_intro.md": "# Intro\n\n## Why Git is Needed?\n\nx\n"})
+    lib = load_library(root, base_url="https://d.example/docs/")
+    assert lib.sections[0].url == "https://d.example/docs/Guide/intro"
+    assert lib.sections[1].url == "https://d.example/docs/Guide/intro#why-git-is-needed"
+
+
+def test_slugify_matches_github_slugger():
+    """Punctuation goes, spaces become dashes, case folds."""
+    assert slugify("What is Release Management?") == "what-is-release-management"
+    assert slugify("A/B Testing") == "ab-testing"
+    assert slugify("Running All Tests — RunLocalTests") == "running-all-tests--runlocaltests"
+
+
+def test_knowledgehub_loads():
+    """The real knowledge hub: 68 pages; 16 drafts, 8 of them empty placeholders."""
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    published = load_library(KNOWLEDGEHUB)
+    everything = load_library(KNOWLEDGEHUB, include_drafts=True)
+    assert len(published.documents) == 52
+    assert published.problems == ()
+    assert len(everything.documents) == 60
+    assert len(everything.problems) == 8
+    assert all("empty document" in p.message for p in everything.problems)

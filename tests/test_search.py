@@ -1,0 +1,104 @@
+"""The answer engine: question -> section cases, decisions, scores and Slack markup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.content import load_library
+from bot.search import MAX_ALTERNATIVES, build_index, clean_question
+
+CASES = yaml.safe_load((Path(__file__).parent / "cases" / "questions.yml").read_text())
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["question"][:40] for c in CASES])
+def test_question_finds_section(shipped_index, case):
+    """Each question in cases/questions.yml gets its section and an allowed decision."""
+    answer = shipped_index.answer(case["question"])
+    assert answer.decision in case["decision"], (answer.decision, answer.score)
+    if case["section"] is not None:
+        assert answer.best is not None
+        assert answer.best.section.name == case["section"]
+
+
+def test_scores_are_0_to_100_and_alternatives_capped(shipped_index):
+    """Every match carries a score from 0 to 100, best first, with at most 3 alternatives."""
+    for q in ["devops", "coach", "what does a devops specialist do", "x" * 5000]:
+        answer = shipped_index.answer(q)
+        assert len(answer.alternatives) <= MAX_ALTERNATIVES
+        scores = [m.score for m in (answer.best, *answer.alternatives) if m]
+        assert all(0 <= s <= 100 for s in scores)
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_ambiguous_question_suggests(shipped_index):
+    """A word every section shares ("devops") gets 'did you mean', not a guess."""
+    answer = shipped_index.answer("devops")
+    assert answer.decision == "suggest"
+    assert not answer.answered
+    assert answer.alternatives
+
+
+def test_decline_keeps_best_candidate_when_there_is_one(shipped_index):
+    """A decline with a weak candidate still reports it (document and section)."""
+    answer = shipped_index.answer("how do I monitor the coffee machine budget spreadsheet")
+    assert answer.decision in ("decline", "suggest")
+    assert answer.best is not None
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("<@U123> what does the coach do", "what does the coach do"),
+        ("<@U123|bob> hi", "hi"),
+        ("see <#C1|general>", "see"),
+        ("read <https://x.example|the coach page>", "read the coach page"),
+        ("<https://x.example> coach", "coach"),
+        ("<!here> coach &amp; manager &lt;3", "coach & manager <3"),
+    ],
+)
+def test_clean_question_removes_slack_markup(raw, clean):
+    """Mentions and channel links are dropped, link labels kept, entities unescaped."""
+    assert clean_question(raw) == clean
+
+
+def test_parent_does_not_win_by_containing_children(shipped_index):
+    """'coach' is The Coach, not its parent section that contains it."""
+    answer = shipped_index.answer("the coach")
+    assert answer.best.section.name == "The Coach"
+    assert answer.best.section.parent is not None
+    assert "The Coach" in shipped_index.section(answer.best.section.parent).markdown
+
+
+def test_answer_text_includes_subsections(shipped_index):
+    """Answering with a parent section shows its subsections too."""
+    answer = shipped_index.answer("how does a devops specialist work")
+    assert answer.best.section.name == "How a DevOps Specialist Works"
+    assert "### The Coach" in answer.best.section.markdown
+
+
+def test_owner_phrasings_and_synonyms(make_content):
+    """Front matter questions and a synonyms.yml in the content folder steer matching."""
+    root = make_content(
+        {
+            "role.md": "---\ntitle: Ops\nquestions:\n  Pager Duty:\n    - who wakes up at night\n"
+            "---\n# Ops\n\n## Pager Duty\n\nRotation rules.\n\n## Budget\n\nSpending.\n",
+            "synonyms.yml": "synonyms:\n  budget: [money, spend]\n",
+        }
+    )
+    index = build_index(load_library(root))
+    assert index.answer("who wakes up at night?").best.section.name == "Pager Duty"
+    assert index.answer("money").best.section.name == "Budget"
+
+
+def test_works_on_a_real_docusaurus_folder():
+    """The knowledge hub answers a release question with the release section."""
+    from tests.conftest import KNOWLEDGEHUB
+
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    index = build_index(load_library(KNOWLEDGEHUB))
+    answer = index.answer("what is a hotfix?")
+    assert "otfix" in answer.best.section.name
