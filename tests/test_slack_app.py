@@ -1,0 +1,437 @@
+"""The Slack bot over the wire, against the local Slack stand-in, in HTTP and Socket Mode."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.__main__ import main
+from bot.config import Settings
+from bot.render import ACTION_SHARE, ACTION_SHOW, COMMAND
+from bot.slack_app import create_server
+from tests.slack_standin import BOT_USER, FakeSlack, SocketModeServer, running, signed_post
+
+SECRET = "test-signing-secret"
+TOKEN = "xoxb-test-token-never-real"
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    """The Web API stand-in; SLACK_* cleared so Bolt cannot read the real environment."""
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    standin = FakeSlack()
+    yield standin
+    standin.close()
+
+
+def settings_for(fake: FakeSlack, **extra: str) -> Settings:
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "HOST": "127.0.0.1",
+        "PORT": "0",
+        **extra,
+    }
+    return Settings.from_env(env)
+
+
+@pytest.fixture
+def bot(fake, shipped_library, shipped_index):
+    """The real app in HTTP mode on a free port; yields its base URL."""
+    server, _ = create_server(settings_for(fake), shipped_library, shipped_index)
+    with running(server) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+def post_event(base: str, event: dict, event_id: str = "Ev1", headers: dict | None = None):
+    body = json.dumps({"type": "event_callback", "event_id": event_id, "event": event})
+    return signed_post(
+        base + "/slack/events", body, SECRET, content_type="application/json", headers=headers
+    )
+
+
+def post_command(base: str, fake: FakeSlack, text: str, n: int = 1):
+    form = {
+        "command": COMMAND,
+        "text": text,
+        "user_id": "U1",
+        "channel_id": "C1",
+        "team_id": "T1",
+        "response_url": f"{fake.url}/response/{n}",
+        "trigger_id": "t",
+    }
+    return signed_post(
+        base + "/slack/events",
+        urlencode(form),
+        SECRET,
+        content_type="application/x-www-form-urlencoded",
+    )
+
+
+def post_action(base: str, payload: dict):
+    body = urlencode({"payload": json.dumps(payload)})
+    return signed_post(
+        base + "/slack/events", body, SECRET, content_type="application/x-www-form-urlencoded"
+    )
+
+
+def texts(blocks: list[dict]) -> str:
+    """Every text in a list of blocks, joined."""
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def test_url_verification(bot):
+    """Slack's url_verification challenge is echoed."""
+    body = json.dumps({"type": "url_verification", "challenge": "abc123", "token": "x"})
+    status, out, _ = signed_post(
+        bot + "/slack/events", body, SECRET, content_type="application/json"
+    )
+    assert status == 200 and b"abc123" in out
+
+
+def test_healthz_http_mode(bot):
+    """GET /healthz is 200 with sections and mode once loaded."""
+    with urllib.request.urlopen(bot + "/healthz", timeout=5) as resp:
+        assert resp.status == 200
+        assert json.loads(resp.read()) == {"ok": True, "mode": "http", "sections": 9}
+
+
+def test_slash_command_answers_ephemerally_with_share_button(bot, fake):
+    """/devops-role <question>: acked fast, answer ephemeral via response_url, shareable."""
+    status, _, seconds = post_command(bot, fake, "what does the DevOps coach do?")
+    assert status == 200 and seconds < 3
+    call = fake.wait_for("response_url")[0]
+    assert call.params["response_type"] == "ephemeral"
+    blocks = call.params["blocks"]
+    assert blocks[0]["type"] == "header" and "The Coach" in blocks[0]["text"]["text"]
+    assert "training employees" in texts(blocks)
+    share = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert share and share[0]["action_id"] == ACTION_SHARE
+    assert call.params["text"]  # plain-text fallback
+
+
+def test_share_posts_for_everyone_noting_who(bot, fake, shipped_index):
+    """Share in channel posts the answer in_channel with the sharer, then deletes the original."""
+    coach = shipped_index.answer("coach").best.section
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U9"},
+        "team": {"id": "T1"},
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "is_ephemeral": True},
+        "response_url": f"{fake.url}/response/share",
+        "actions": [{"action_id": ACTION_SHARE, "value": coach.id, "type": "button"}],
+        "trigger_id": "t",
+    }
+    assert post_action(bot, payload)[0] == 200
+    calls = fake.wait_for("response_url", 2)
+    shared = calls[0].params
+    assert shared["response_type"] == "in_channel"
+    assert "<@U9>" in texts(shared["blocks"]) and "The Coach" in texts(shared["blocks"])
+    assert calls[1].params.get("delete_original") is True
+
+
+@pytest.mark.parametrize("text", ["", "help"])
+def test_help(bot, fake, text):
+    """/devops-role alone or help explains the three ways to ask and lists topics."""
+    post_command(bot, fake, text)
+    blocks = fake.wait_for("response_url")[0].params["blocks"]
+    body = texts(blocks)
+    assert "direct message" in body and "mention me" in body and COMMAND in body
+    assert "The Coach" in body
+
+
+def test_topics(bot, fake):
+    """/devops-role topics lists the sections."""
+    post_command(bot, fake, "topics")
+    body = texts(fake.wait_for("response_url")[0].params["blocks"])
+    assert "The System Administrator" in body and "The Coach" in body
+
+
+def test_mention_answers_in_thread_without_the_mention(bot, fake):
+    """A channel mention is answered in a thread on that message."""
+    event = {
+        "type": "app_mention",
+        "user": "U1",
+        "text": f"<@{BOT_USER}> what does the DevOps coach do?",
+        "ts": "1700000001.000100",
+        "channel": "C1",
+    }
+    assert post_event(bot, event)[0] == 200
+    call = fake.wait_for("chat.postMessage")[0]
+    assert call.params["channel"] == "C1"
+    assert call.params["thread_ts"] == "1700000001.000100"
+    assert "The Coach" in texts(call.params["blocks"])
+
+
+def test_mention_inside_a_thread_stays_in_that_thread(bot, fake):
+    """A mention inside a thread is answered in the same thread."""
+    event = {
+        "type": "app_mention",
+        "user": "U1",
+        "text": f"<@{BOT_USER}> sys admin",
+        "ts": "1700000002.000200",
+        "thread_ts": "1700000000.000001",
+        "channel": "C1",
+    }
+    post_event(bot, event)
+    call = fake.wait_for("chat.postMessage")[0]
+    assert call.params["thread_ts"] == "1700000000.000001"
+
+
+def test_direct_message_answered_in_dm(bot, fake):
+    """A DM is answered in the DM, not in a thread."""
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "user": "U1",
+        "text": "secuirty expert",
+        "ts": "1700000003.000300",
+        "channel": "D1",
+    }
+    post_event(bot, event)
+    call = fake.wait_for("chat.postMessage")[0]
+    assert call.params["channel"] == "D1" and "thread_ts" not in call.params
+    assert "The Security Expert" in texts(call.params["blocks"])
+
+
+def test_retried_event_answered_once(bot, fake):
+    """A Slack retry (same event_id, X-Slack-Retry-Num) gets no second answer."""
+    event = {"type": "app_mention", "user": "U1", "text": f"<@{BOT_USER}> coach",
+             "ts": "1700000004.000400", "channel": "C1"}  # fmt: skip
+    post_event(bot, event, "EvRetry")
+    post_event(bot, event, "EvRetry", headers={"X-Slack-Retry-Num": "1",
+                                              "X-Slack-Retry-Reason": "http_timeout"})  # fmt: skip
+    fake.wait_for("chat.postMessage")
+    time.sleep(0.5)
+    assert len(fake.of("chat.postMessage")) == 1
+
+
+def test_mention_that_also_arrives_as_message_answered_once(bot, fake):
+    """The same message delivered as app_mention and as message.im is answered once."""
+    ts = "1700000005.000500"
+    base = {"user": "U1", "text": f"<@{BOT_USER}> coach", "ts": ts, "channel": "D2"}
+    post_event(bot, {"type": "app_mention", **base}, "EvA")
+    post_event(bot, {"type": "message", "channel_type": "im", **base}, "EvB")
+    fake.wait_for("chat.postMessage")
+    time.sleep(0.5)
+    assert len(fake.of("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"type": "message", "channel_type": "im", "user": BOT_USER, "bot_id": "BBOT",
+         "text": "coach", "ts": "1.1", "channel": "D1"},
+        {"type": "message", "channel_type": "im", "bot_id": "BOTHER", "text": "coach",
+         "ts": "1.2", "channel": "D1"},
+        {"type": "message", "subtype": "message_changed", "channel_type": "im",
+         "message": {"text": "coach"}, "ts": "1.3", "channel": "D1"},
+        {"type": "message", "subtype": "message_deleted", "channel_type": "im", "ts": "1.4",
+         "channel": "D1"},
+        {"type": "message", "subtype": "channel_join", "user": "U1", "text": "joined",
+         "ts": "1.5", "channel": "C1", "channel_type": "channel"},
+    ],
+)  # fmt: skip
+def test_ignored_messages(bot, fake, event):
+    """Own and other bots' messages, edits, deletions and joins get no answer."""
+    assert post_event(bot, event, f"Ev{event['ts']}")[0] == 200
+    time.sleep(0.5)
+    assert fake.of("chat.postMessage") == []
+
+
+def test_bad_signature_rejected_without_web_api_call(bot, fake):
+    """A wrongly signed request is 401 and causes no Web API call."""
+    body = json.dumps({"type": "event_callback", "event_id": "EvBad",
+                       "event": {"type": "app_mention", "text": "coach", "ts": "2.1",
+                                 "channel": "C1", "user": "U1"}})  # fmt: skip
+    status, _, _ = signed_post(bot + "/slack/events", body, "wrong-secret",
+                               content_type="application/json")  # fmt: skip
+    assert status == 401
+    time.sleep(0.3)
+    assert [c.method for c in fake.calls] == []
+
+
+def test_old_timestamp_rejected(bot, fake):
+    """A request signed more than 5 minutes ago is rejected."""
+    body = json.dumps({"type": "url_verification", "challenge": "c"})
+    status, _, _ = signed_post(bot + "/slack/events", body, SECRET,
+                               content_type="application/json",
+                               timestamp=int(time.time()) - 6 * 60)  # fmt: skip
+    assert status == 401
+
+
+def test_user_text_never_pings(bot, fake):
+    """A question with <!channel>, <!here> or <@U...> is echoed escaped."""
+    post_command(bot, fake, "<!channel> <!here> <@U999> wifi password please")
+    body = texts(fake.wait_for("response_url")[0].params["blocks"])
+    assert "<!channel>" not in body and "<!here>" not in body and "<@U999>" not in body
+    assert "couldn't find that" in body
+
+
+def test_did_you_mean_buttons_show_the_section(bot, fake):
+    """An ambiguous question offers up to 3 buttons; clicking one shows that section."""
+    post_command(bot, fake, "devops")
+    blocks = fake.wait_for("response_url")[0].params["blocks"]
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert 1 <= len(buttons) <= 3 and all(b["action_id"] == ACTION_SHOW for b in buttons)
+    chosen = buttons[0]
+    payload = {
+        "type": "block_actions",
+        "user": {"id": "U1"},
+        "team": {"id": "T1"},
+        "channel": {"id": "C1"},
+        "container": {"type": "message", "is_ephemeral": True},
+        "response_url": f"{fake.url}/response/dym",
+        "actions": [{"action_id": ACTION_SHOW, "value": chosen["value"], "type": "button"}],
+    }
+    post_action(bot, payload)
+    shown = fake.wait_for("response_url", 2)[1].params
+    assert chosen["text"]["text"] in shown["blocks"][0]["text"]["text"]
+
+
+def test_app_home_published_with_topic_buttons(bot, fake):
+    """Opening App Home publishes a view with the topics as buttons; a click answers in DM."""
+    post_event(bot, {"type": "app_home_opened", "user": "U1", "tab": "home"}, "EvHome")
+    view = fake.wait_for("views.publish")[0].params["view"]
+    assert view["type"] == "home"
+    buttons = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    coach = next(b for b in buttons if b["text"]["text"] == "The Coach")
+    payload = {"type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"},
+               "container": {"type": "view", "view_id": "V1"},
+               "actions": [{"action_id": ACTION_SHOW, "value": coach["value"],
+                            "type": "button"}]}  # fmt: skip
+    post_action(bot, payload)
+    call = fake.wait_for("chat.postMessage")[0]
+    assert call.params["channel"] == "U1" and "The Coach" in texts(call.params["blocks"])
+
+
+@pytest.mark.parametrize("failure", [(429, {"Retry-After": "1"}), (500, {})])
+def test_web_api_errors_retried_and_answer_delivered(bot, fake, failure):
+    """429 (Retry-After) and 500 from chat.postMessage are retried; the answer arrives."""
+    fake.fail("chat.postMessage", failure)
+    event = {"type": "message", "channel_type": "im", "user": "U1", "text": "coach",
+             "ts": "1700000009.000900", "channel": "D1"}  # fmt: skip
+    post_event(bot, event, "EvFail")
+    calls = fake.wait_for("chat.postMessage", 2)
+    assert "The Coach" in texts(calls[-1].params["blocks"])
+    if failure[0] == 429:
+        assert calls[1].at - calls[0].at >= 0.9
+
+
+def test_twenty_concurrent_slash_commands(bot, fake):
+    """20 slash commands at once are each acknowledged within 3 s and all answered."""
+    with ThreadPoolExecutor(20) as pool:
+        results = list(pool.map(lambda n: post_command(bot, fake, "coach", n), range(20)))
+    assert all(status == 200 and seconds < 3 for status, _, seconds in results)
+    assert len(fake.wait_for("response_url", 20)) == 20
+
+
+def test_socket_mode_answers_once_and_reports_health(fake, shipped_library, shipped_index):
+    """In Socket Mode an event is acked and answered; a redelivery is not answered again."""
+    ws = SocketModeServer()
+    fake.ws_url = ws.url
+    settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
+    server, socket = create_server(settings, shipped_library, shipped_index)
+    try:
+        with running(server) as port:
+            socket.connect()
+            assert ws.connected.wait(10)
+            deadline = time.monotonic() + 10
+            while not socket.client.is_connected() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+                assert json.loads(r.read())["mode"] == "socket"
+            envelope = {
+                "envelope_id": "env-1",
+                "type": "events_api",
+                "accepts_response_payload": False,
+                "payload": {
+                    "type": "event_callback",
+                    "event_id": "EvSock",
+                    "event": {"type": "app_mention", "user": "U1", "channel": "C1",
+                              "text": f"<@{BOT_USER}> coach", "ts": "1700000010.000100"},
+                },
+            }  # fmt: skip
+            ws.push(envelope)
+            assert ws.acks.get(timeout=10)["envelope_id"] == "env-1"
+            call = fake.wait_for("chat.postMessage")[0]
+            assert call.params["thread_ts"] == "1700000010.000100"
+            ws.push({**envelope, "envelope_id": "env-2", "retry_attempt": 1})
+            assert ws.acks.get(timeout=10)["envelope_id"] == "env-2"
+            time.sleep(0.5)
+            assert len(fake.of("chat.postMessage")) == 1
+    finally:
+        socket.close()
+        ws.close()
+
+
+def test_healthz_503_until_socket_connected(fake, shipped_library, shipped_index):
+    """In Socket Mode /healthz is 503 while the socket is not connected."""
+    settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
+    server, _ = create_server(settings, shipped_library, shipped_index)
+    with running(server) as port:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+            raise AssertionError("expected 503")
+        except urllib.error.HTTPError as err:
+            assert err.code == 503
+
+
+def test_serve_settings_errors_name_every_variable_and_hide_tokens(capsys):
+    """`serve` with bad settings exits 2 naming each bad variable, never a token value."""
+    import io
+
+    err = io.StringIO()
+    env = {"SLACK_BOT_TOKEN": "secret-value-123", "PORT": "http", "LOG_LEVEL": "LOUD"}
+    code = main(["serve"], environ=env, stderr=err)
+    message = err.getvalue()
+    assert code == 2
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "PORT", "LOG_LEVEL"):
+        assert name in message
+    assert "secret-value-123" not in message
+    assert len(message.strip().splitlines()) == 1
+
+
+def test_error_handler_tells_user_and_keeps_running(bot, fake, monkeypatch):
+    """A listener crash is logged, the user is told, and the next request still works."""
+    import bot.slack_app as slack_app
+
+    calls = {"n": 0}
+    real = slack_app.answer_blocks
+
+    def boom(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("kaboom")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(slack_app, "answer_blocks", boom)
+    post_command(bot, fake, "coach", 1)
+    sorry = fake.wait_for("response_url")[0].params
+    assert "went wrong" in sorry["text"]
+    post_command(bot, fake, "coach", 2)
+    assert "The Coach" in texts(fake.wait_for("response_url", 2)[1].params["blocks"])
+
+
+def test_manifest_matches_what_the_bot_listens_to():
+    """manifest.yml declares exactly the command, events and scopes the bot uses."""
+    from pathlib import Path
+
+    import yaml
+
+    manifest = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
+    assert [c["command"] for c in manifest["features"]["slash_commands"]] == [COMMAND]
+    events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert events == {"app_home_opened", "app_mention", "message.im"}
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert scopes == {"app_mentions:read", "chat:write", "commands", "im:history"}
+    assert manifest["settings"]["interactivity"]["is_enabled"] is True
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True
