@@ -11,7 +11,19 @@ from bot.config import SHIPPED_CONTENT
 from bot.content import Library, load_library
 from bot.search import Index, build_index
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+# The shared corpora sit next to the checkout (../shared); CI clones elsewhere, so also
+# look where the workplace keeps them.
+CORPUS = next(
+    (
+        p
+        for p in (
+            Path(__file__).resolve().parent.parent.parent / "shared" / "corpus",
+            Path("/work/shared/corpus"),
+        )
+        if p.is_dir()
+    ),
+    Path("/work/shared/corpus"),
+)
 KNOWLEDGEHUB = CORPUS / "knowledgehub" / "docs"
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from bot.config import SHIPPED_CONTENT
 from bot.content import ContentError, doc_url_for, load_library, slugify, strip_number_prefix
-from tests.conftest import KNOWLEDGEHUB
+from tests.conftest import CORPUS, KNOWLEDGEHUB
 
-SEED = Path(__file__).resolve().parent.parent.parent / "shared" / "seed" / "devops-role.md"
+SEED = CORPUS.parent / "seed" / "devops-role.md"
 
 
 def names(library):
