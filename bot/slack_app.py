@@ -94,8 +94,7 @@ def make_client(settings: Settings) -> WebClient:
 def build_app(settings: Settings, library: Library, index: Index) -> App:
     """The Bolt app with every listener registered; token and secret passed explicitly."""
     app = App(
-        client=make_client(settings),
-        token=settings.bot_token,
+        client=make_client(settings),  # carries the bot token, passed explicitly
         signing_secret=settings.signing_secret or "",
         # Socket Mode messages are not signed; in HTTP mode the check is always on.
         request_verification_enabled=not settings.socket_mode,
