@@ -6,7 +6,7 @@ import html
 import math
 import re
 import unicodedata
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -19,19 +19,23 @@ from bot.content import Library, Section
 
 # Decision thresholds, chosen on the tuning half of bench/ (see README "Benchmark").
 #: Below this the best section is not relevant enough to show at all: decline.
-DECLINE_BELOW = 44
+DECLINE_BELOW = 46
 #: At or above this, and clear of the runner-up, the best section is the answer.
-ANSWER_AT = 54
+ANSWER_AT = 62
 #: The best must lead the runner-up by this many points to be answered outright.
-MARGIN = 6
+MARGIN = 4
 #: How many alternatives an answer carries.
 MAX_ALTERNATIVES = 3
 
 # How strongly a section holds a query word, by where the word is.
 IN_HEADING = 1.0  # the section's own heading or an owner phrasing
 IN_CONTEXT = 0.6  # the document title or a parent heading
-IN_TEXT = 0.55  # the section's own text, once
-IN_TEXT_MAX = 0.8  # ... and often (saturates at 4 occurrences)
+IN_TEXT = 0.4  # the section's own text: at least this much ...
+IN_TEXT_MAX = 0.9  # ... rising towards this the more it says the word (BM25 tf, below)
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: A word that shares only its stem with the docs' word ('developer' / 'development').
+STEM_ONLY = 0.7
 #: Weight of a question word the index has never seen, relative to the rarest known word.
 UNKNOWN_WEIGHT = 1.0
 #: Unknown words weigh at most this many times the words the index knows.
@@ -137,7 +141,7 @@ def stem(word: str) -> str:
 class _Concept:
     """One thing the question asks about: a word, or a synonym group of word sequences."""
 
-    alternatives: tuple[tuple[str, ...], ...]  # each a tuple of stems
+    alternatives: tuple[tuple[str, ...], ...]  # each a tuple of word forms
     weight: float
     label: str
     strength: float  # 1.0, or less for a corrected typo
@@ -152,50 +156,43 @@ class Index:
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
         self._ids = {s.id: i for i, s in enumerate(self.sections)}
-        strength: dict[str, dict[int, float]] = {}
-        df: Counter[str] = Counter()
+        strength: defaultdict[str, dict[int, float]] = defaultdict(dict)
+        form_strength: defaultdict[str, dict[int, float]] = defaultdict(dict)
         vocab: set[str] = set()
-        self._keys: list[list[str]] = []
-        self._stem_keys: list[list[str]] = []
-        self._heading_stems: list[frozenset[str]] = []
+        texts = [[w for w in words_of(s.own_text) if w not in FILLER] for s in self.sections]
+        avg_len = max(1.0, sum(map(len, texts)) / max(1, n))
         for i, s in enumerate(self.sections):
-            text_words = words_of(s.own_text)
+            text_words = texts[i]
             vocab.update(text_words)
-            best: dict[str, float] = {}
-            for st in {stem(w) for c in s.context for w in words_of(c) if w not in FILLER}:
-                best[st] = IN_CONTEXT
-            for st, tf in Counter(stem(w) for w in text_words if w not in FILLER).items():
-                v = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * min(1.0, (tf - 1) / 3)
-                best[st] = max(best.get(st, 0.0), v)
+            context = [w for c in s.context for w in _topic_words(c)]
             keys = [s.name, *s.phrasings]
-            for phrase in keys:
-                ws = words_of(phrase)
-                vocab.update(ws)
-                for w in ws:
-                    if w not in FILLER:
-                        best[stem(w)] = IN_HEADING
-            for st, v in best.items():
-                strength.setdefault(st, {})[i] = v
-                df[st] += 1
-            self._keys.append([" ".join(key_words(k)) for k in keys])
-            self._heading_stems.append(
-                frozenset(
-                    stem(w)
-                    for part in (*s.context, s.name)
-                    for w in key_words(part)
-                    if w not in QUESTION_WORDS
-                )
-            )
-            self._stem_keys.append([" ".join(map(stem, key_words(k))) for k in keys])
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {
-            st: (
-                np.fromiter(d.keys(), dtype=np.int32, count=len(d)),
-                np.fromiter(d.values(), dtype=np.float32, count=len(d)),
-            )
-            for st, d in strength.items()
-        }
+            heading = [w for k in keys for w in _topic_words(k)]
+            vocab.update(heading)
+            counts = Counter(text_words)
+            # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word
+            # said often in a short section is stronger evidence than once in a long table.
+            k = BM25_K1 * (1 - BM25_B + BM25_B * len(text_words) / avg_len)
+            for table, norm in ((strength, stem), (form_strength, form)):
+                best = dict.fromkeys(map(norm, context), IN_CONTEXT)
+                tfs: dict[str, int] = {}
+                for w, c in counts.items():
+                    term = norm(w)
+                    tfs[term] = tfs.get(term, 0) + c
+                for term, tf in tfs.items():
+                    v = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k)
+                    if v > best.get(term, 0.0):
+                        best[term] = v
+                best.update(dict.fromkeys(map(norm, heading), IN_HEADING))
+                for term, v in best.items():
+                    # A form that is its own stem is looked up in the stem table (see
+                    # _strength), so the form table only needs the other forms.
+                    if norm is stem or term != stem(term):
+                        table[term][i] = v
+        self._postings = _arrays(strength)
+        self._form_postings = _arrays(form_strength)
         # A word found in (or above) every section tells them apart least: BM25's idf.
-        self._idf = {st: math.log(1 + (n - df[st] + 0.5) / (df[st] + 0.5)) for st in strength}
+        df = {st: len(sections) for st, sections in strength.items()}
+        self._idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
         self._max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._words = vocab
         self._vocab = sorted(w for w in vocab if len(w) >= 4 and not w.isdigit())
@@ -203,6 +200,7 @@ class Index:
         self._aliases = _alias_table(library.synonyms)
         self._max_alias = max((len(a) for a in self._aliases), default=1)
         self._correct = lru_cache(maxsize=50_000)(self._correct_uncached)
+        self._key_cache: dict[int, tuple[list[str], list[str], frozenset[str]]] = {}
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -236,7 +234,10 @@ class Index:
         return out
 
     def concepts(self, question: str) -> tuple[list[_Concept], set[str]]:
-        """What a question asks about (synonyms expanded, typos fixed) and its question words."""
+        """What a question asks about (synonyms expanded, typos fixed) and its question words.
+
+        Each concept's alternatives are word sequences as word forms (see ``form``).
+        """
         words = self._join_compounds(words_of(clean_question(question)))
         wh = {w for w in words if w in QUESTION_WORDS}
         out: list[_Concept] = []
@@ -247,9 +248,9 @@ class Index:
                 canon = self._aliases.get(gram)
                 if canon is None:
                     continue
-                own = tuple(stem(w) for w in gram if w not in FILLER)
-                alts = [tuple(stem(w) for w in c if w not in FILLER) for c in canon]
-                if own and all(st in self._vocab_stems for st in own):
+                own = _forms(gram)
+                alts = [_forms(c) for c in canon]
+                if own and all(stem(f) in self._vocab_stems for f in own):
                     alts.insert(0, own)
                 alts = [a for a in dict.fromkeys(alts) if a]
                 if alts:
@@ -261,16 +262,15 @@ class Index:
                 i += 1
                 if w in FILLER or (w.isdigit() and len(w) < 2):
                     continue
-                st = stem(w)
-                if st in self._vocab_stems:
-                    out.append(self._concept([(st,)], w, 1.0))
+                if stem(w) in self._vocab_stems:
+                    out.append(self._concept([(form(w),)], w, 1.0))
                     continue
                 fixed = self._correct(w)
                 if fixed is None:
-                    out.append(self._concept([(st,)], w, 1.0))
+                    out.append(self._concept([(form(w),)], w, 1.0))
                     continue
                 canon = self._aliases.get((fixed,), [(fixed,)])
-                alts = [a for c in canon if (a := tuple(stem(x) for x in c if x not in FILLER))]
+                alts = [a for c in canon if (a := _forms(c))]
                 if alts:
                     out.append(self._concept(alts, w, TYPO_STRENGTH))
         return out, wh
@@ -278,20 +278,32 @@ class Index:
     def _concept(
         self, alternatives: list[tuple[str, ...]], label: str, strength: float
     ) -> _Concept:
+        stems = [tuple(map(stem, alt)) for alt in alternatives]
         known = [
             sum(self._idf[s] for s in alt) / len(alt)
-            for alt in alternatives
+            for alt in stems
             if all(s in self._idf for s in alt)
         ]
         weight = max(known) if known else self._max_idf * UNKNOWN_WEIGHT
         return _Concept(tuple(alternatives), weight, label, strength, bool(known))
 
     def _strength(self, alt: tuple[str, ...], n: int) -> np.ndarray:
+        """How strongly each section holds a word sequence (given as word forms)."""
         acc = np.zeros(n, dtype=np.float32)
-        for st in alt:
+        for f in alt:
+            st = stem(f)
             post = self._postings.get(st)
+            if st == f:  # the stem is the word itself: any word with this stem matches
+                if post is not None:
+                    acc[post[0]] += post[1]
+                continue
+            word = np.zeros(n, dtype=np.float32)
             if post is not None:
-                acc[post[0]] += post[1]
+                word[post[0]] = post[1] * np.float32(STEM_ONLY)
+            post = self._form_postings.get(f)
+            if post is not None:
+                word[post[0]] = np.maximum(word[post[0]], post[1])
+            acc += word
         if len(alt) > 1:
             acc /= len(alt)
         return acc
@@ -322,8 +334,10 @@ class Index:
         query_words = key_words(clean_question(question))
         query_key = " ".join(query_words)
         # Stems with synonyms resolved, so 'sys admin' still reads as 'system administrator'.
-        query_stems = " ".join([*(" ".join(c.alternatives[-1]) for c in concepts), *sorted(wh)])
-        asked = {st for c in concepts for alt in c.alternatives for st in alt}
+        query_stems = " ".join(
+            [*(" ".join(map(stem, c.alternatives[-1])) for c in concepts), *sorted(wh)]
+        )
+        asked = {stem(f) for c in concepts for alt in c.alternatives for f in alt}
         scored: list[tuple[float, int, int]] = []
         for i in top:
             i = int(i)
@@ -332,7 +346,7 @@ class Index:
             # The other direction: how much of the heading the question names. A long question
             # that names a whole heading ("... the security expert part of devops ...") is about
             # that section however many other words it has.
-            head = self._heading_stems[i]
+            keys, stem_keys, head = self._keys(i)
             head_idf = sum(self._idf.get(h, 0.0) for h in head)
             if head_idf > 0:
                 named = sum(self._idf.get(h, 0.0) for h in head & asked) / head_idf
@@ -340,11 +354,11 @@ class Index:
             else:
                 cover_i = float(cover[i])
             phrase = (
-                max(fuzz.token_sort_ratio(query_key, key) for key in self._keys[i])
-                + max(fuzz.token_sort_ratio(query_stems, key) for key in self._stem_keys[i])
+                max(fuzz.token_sort_ratio(query_key, key) for key in keys)
+                + max(fuzz.token_sort_ratio(query_stems, key) for key in stem_keys)
             ) / 200
             score = 100 * ((1 - PHRASE_SHARE) * cover_i + PHRASE_SHARE * phrase)
-            if wh and wh & set(self._keys[i][0].split()):
+            if wh and wh & set(keys[0].split()):
                 score += QUESTION_BONUS
             scored.append((min(100.0, score), self.sections[i].level, i))
         scored.sort(key=lambda t: (-round(t[0], 6), t[1], t[2]))
@@ -358,6 +372,23 @@ class Index:
                 scored[j], scored[j + 1] = scored[j + 1], scored[j]
                 ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
         return [Match(self.sections[i], round(s)) for s, _, i in scored[:limit]]
+
+    def _keys(self, i: int) -> tuple[list[str], list[str], frozenset[str]]:
+        """A section's heading and phrasings as words and as stems, and its heading path's
+        stems; made when first needed (only re-ranked candidates need them), then kept."""
+        cached = self._key_cache.get(i)
+        if cached is None:
+            s = self.sections[i]
+            keys = [" ".join(key_words(k)) for k in (s.name, *s.phrasings)]
+            stem_keys = [" ".join(map(stem, k.split())) for k in keys]
+            head = frozenset(
+                stem(w)
+                for part in (*s.context, s.name)
+                for w in key_words(part)
+                if w not in QUESTION_WORDS
+            )
+            cached = self._key_cache[i] = (keys, stem_keys, head)
+        return cached
 
     def _is_ancestor(self, a: Section, b: Section) -> bool:
         parent = b.parent
@@ -409,6 +440,40 @@ def _alias_table(
             if key and canon not in table.setdefault(key, []):
                 table[key].append(canon)
     return table
+
+
+@lru_cache(maxsize=100_000)
+def _topic_words(text: str) -> tuple[str, ...]:
+    """The non-filler words of a heading or title (cached: siblings share their parents)."""
+    return tuple(w for w in words_of(text) if w not in FILLER)
+
+
+def _forms(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(form(w) for w in words if w not in FILLER)
+
+
+def _arrays(table: dict[str, dict[int, float]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Postings as numpy arrays: term -> (section indexes, strengths)."""
+    return {
+        term: (
+            np.fromiter(d.keys(), dtype=np.int32, count=len(d)),
+            np.fromiter(d.values(), dtype=np.float32, count=len(d)),
+        )
+        for term, d in table.items()
+    }
+
+
+@lru_cache(maxsize=200_000)
+def form(word: str) -> str:
+    """A word without its plural ending: 'developers' -> 'developer', 'strategies' -> 'strategy'.
+
+    Finer than a stem, which makes 'developer' and 'development' one word.
+    """
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def build_index(library: Library) -> Index:
