@@ -58,6 +58,7 @@ class Settings:
     port: int
     log_level: str
     content: ContentSettings
+    api_timeout: float = 10.0
 
     @property
     def socket_mode(self) -> bool:
@@ -94,10 +95,18 @@ class Settings:
         level = (environ.get("LOG_LEVEL", "").strip() or "INFO").upper()
         if level not in _LEVELS:
             errors.append(f"LOG_LEVEL must be one of {', '.join(sorted(_LEVELS))}")
+        timeout_text = environ.get("SLACK_API_TIMEOUT", "").strip() or "10"
+        try:
+            api_timeout = float(timeout_text)
+            if not 0 < api_timeout <= 120:
+                raise ValueError
+        except ValueError:
+            errors.append(f"SLACK_API_TIMEOUT must be seconds from 0 to 120, not {timeout_text!r}")
+            api_timeout = 10.0
         content = _content_from_env(environ, errors)
         if errors:
             raise ConfigError("; ".join(errors))
-        return cls(bot_token, secret, app_token, api_url, host, port, level, content)
+        return cls(bot_token, secret, app_token, api_url, host, port, level, content, api_timeout)
 
 
 def _bool(environ: Mapping[str, str], name: str, errors: list[str]) -> bool:

@@ -290,7 +290,7 @@ def section_blocks(
         kept.append(f"_… {left} more characters of this section: read it in {where}._")
         chunks = kept
     blocks += [_section(c) for c in chunks] + tail
-    fallback = f"{title}\n{s.markdown[:2000]}"
+    fallback = escape(f"{title}\n{s.markdown[:2000]}")
     return blocks, fallback
 
 
@@ -311,7 +311,7 @@ def answer_blocks(
             },
         ]
         names = ", ".join(m.section.name for m in options)
-        return blocks, f"Did you mean: {names}?"
+        return blocks, escape(f"Did you mean: {names}?")
     blocks = [_section(f"{DECLINE_TEXT} (You asked: “{asked}”.)"), *topic_blocks(library)]
     return blocks[:MESSAGE_BLOCKS], DECLINE_TEXT
 

@@ -24,6 +24,9 @@ DECLINE_BELOW = 46
 ANSWER_AT = 62
 #: The best must lead the runner-up by this many points to be answered outright.
 MARGIN = 4
+#: Only the first this many characters of a question are matched (a Slack message can hold
+#: 40,000; no real question needs more, and typo correction costs time per word).
+MAX_QUESTION_CHARS = 1000
 #: How many alternatives an answer carries.
 MAX_ALTERNATIVES = 3
 
@@ -238,7 +241,7 @@ class Index:
 
         Each concept's alternatives are word sequences as word forms (see ``form``).
         """
-        words = self._join_compounds(words_of(clean_question(question)))
+        words = self._join_compounds(words_of(clean_question(question[:MAX_QUESTION_CHARS])))
         wh = {w for w in words if w in QUESTION_WORDS}
         out: list[_Concept] = []
         i = 0
@@ -331,7 +334,7 @@ class Index:
         cover /= np.float32(total)
         k = min(RERANK, n)
         top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
-        query_words = key_words(clean_question(question))
+        query_words = key_words(clean_question(question[:MAX_QUESTION_CHARS]))
         query_key = " ".join(query_words)
         # Stems with synonyms resolved, so 'sys admin' still reads as 'system administrator'.
         query_stems = " ".join(

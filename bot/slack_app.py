@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http.client import RemoteDisconnected
+from urllib.error import URLError
 
 from slack_bolt import Ack, App, BoltResponse, Respond, Say
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -20,9 +23,12 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 from slack_sdk.webhook import WebhookClient
+from waitress import create_server as waitress_server
+from waitress.server import BaseWSGIServer
 
 from bot.config import Settings
 from bot.content import Library
+from bot.live import LiveDocs, Snapshot
 from bot.render import (
     ACTION_SHARE,
     ACTION_SHOW,
@@ -33,7 +39,7 @@ from bot.render import (
     section_blocks,
     topic_blocks,
 )
-from bot.search import Index, Match, build_index
+from bot.search import Match
 
 log = logging.getLogger("bot.slack")
 
@@ -67,31 +73,36 @@ class Health:
     """What /healthz reports."""
 
     mode: str
-    sections: int
+    live: LiveDocs
     connected: Callable[[], bool] = lambda: True
 
     def status(self) -> tuple[int, dict]:
         """HTTP status and JSON body: 200 once ready, 503 otherwise."""
-        ok = self.sections > 0 and self.connected()
-        body = {"ok": ok, "mode": self.mode, "sections": self.sections}
+        sections = len(self.live.current.library.sections)
+        ok = sections > 0 and self.connected()
+        body = {"ok": ok, "mode": self.mode, "sections": sections}
         return (200 if ok else 503), body
 
 
 def make_client(settings: Settings) -> WebClient:
-    """A Web API client on SLACK_API_URL that retries 429 (Retry-After), 5xx and drops."""
+    """A Web API client on SLACK_API_URL that retries 429 (Retry-After), 5xx, drops, timeouts."""
     return WebClient(
         token=settings.bot_token,
         base_url=settings.api_url,
-        timeout=10,
+        timeout=settings.api_timeout,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            # TimeoutError added: a Web API call that hangs is retried like a dropped one.
+            ConnectionErrorRetryHandler(
+                max_retry_count=2,
+                error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+            ),
             RateLimitErrorRetryHandler(max_retry_count=3),
             ServerErrorRetryHandler(max_retry_count=2),
         ],
     )
 
 
-def build_app(settings: Settings, library: Library, index: Index) -> App:
+def build_app(settings: Settings, live: LiveDocs) -> App:
     """The Bolt app with every listener registered; token and secret passed explicitly."""
     app = App(
         client=make_client(settings),  # carries the bot token, passed explicitly
@@ -103,10 +114,10 @@ def build_app(settings: Settings, library: Library, index: Index) -> App:
     )
     seen = Seen()
     register_dedupe(app, seen)
-    register_commands(app, library, index)
-    register_messages(app, library, index, seen)
-    register_actions(app, library, index)
-    register_home(app, library)
+    register_commands(app, live)
+    register_messages(app, live, seen)
+    register_actions(app, live)
+    register_home(app, live)
     register_errors(app)
     return app
 
@@ -123,32 +134,33 @@ def register_dedupe(app: App, seen: Seen) -> None:
         return next()
 
 
-def reply_for(question: str, library: Library, index: Index, *, shareable: bool) -> dict:
+def reply_for(question: str, docs: Snapshot, *, shareable: bool) -> dict:
     """Blocks and fallback text answering a question."""
-    answer = index.answer(question)
+    answer = docs.index.answer(question)
     log.info(
         "question answered: decision=%s section=%s score=%s",
         answer.decision,
         answer.best.section.id if answer.best else None,
         answer.score,
     )
-    blocks, text = answer_blocks(answer, library, shareable=shareable)
+    blocks, text = answer_blocks(answer, docs.library, shareable=shareable)
     return {"blocks": blocks, "text": text}
 
 
-def register_commands(app: App, library: Library, index: Index) -> None:
+def register_commands(app: App, live: LiveDocs) -> None:
     """`/devops-role <question>`, `help` and `topics`: answered ephemerally."""
 
     @app.command(COMMAND)
     def handle_command(ack: Ack, command: dict, respond: Respond, context: dict) -> None:
         ack()
+        docs = live.current
         text = (command.get("text") or "").strip()
         if text.lower() in ("", "help"):
-            blocks, fallback = help_blocks(library, context.get("bot_user_id"))
+            blocks, fallback = help_blocks(docs.library, context.get("bot_user_id"))
         elif text.lower() == "topics":
-            blocks, fallback = topic_blocks(library), "Topics"
+            blocks, fallback = topic_blocks(docs.library), "Topics"
         else:
-            reply = reply_for(text, library, index, shareable=True)
+            reply = reply_for(text, docs, shareable=True)
             blocks, fallback = reply["blocks"], reply["text"]
         respond(response_type="ephemeral", blocks=blocks, text=fallback)
 
@@ -158,18 +170,19 @@ def question_of(text: str) -> str:
     return " ".join(_MENTION.sub(" ", text or "").split())
 
 
-def register_messages(app: App, library: Library, index: Index, seen: Seen) -> None:
+def register_messages(app: App, live: LiveDocs, seen: Seen) -> None:
     """Mentions (answered in a thread) and direct messages (answered in the DM)."""
 
     def answer_once(event: dict, say: Say, *, thread: bool) -> None:
         if not seen.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
             return
+        docs = live.current
         question = question_of(event.get("text", ""))
         if not question:
-            blocks, text = help_blocks(library)
+            blocks, text = help_blocks(docs.library)
             reply = {"blocks": blocks, "text": text}
         else:
-            reply = reply_for(question, library, index, shareable=False)
+            reply = reply_for(question, docs, shareable=False)
         thread_ts = (event.get("thread_ts") or event.get("ts")) if thread else None
         if thread_ts is None and event.get("thread_ts"):
             thread_ts = event["thread_ts"]
@@ -189,7 +202,7 @@ def register_messages(app: App, library: Library, index: Index, seen: Seen) -> N
         answer_once(event, say, thread=False)
 
 
-def register_actions(app: App, library: Library, index: Index) -> None:
+def register_actions(app: App, live: LiveDocs) -> None:
     """Did-you-mean and Home-tab topic buttons, and "Share in channel"."""
 
     @app.action(ACTION_SHOW)
@@ -197,7 +210,7 @@ def register_actions(app: App, library: Library, index: Index) -> None:
         ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient
     ) -> None:
         ack()
-        section = index.section(action.get("value", ""))
+        section = live.current.index.section(action.get("value", ""))
         if section is None:
             respond(text="That section is no longer in the docs.", replace_original=False)
             return
@@ -221,7 +234,7 @@ def register_actions(app: App, library: Library, index: Index) -> None:
     @app.action(ACTION_SHARE)
     def handle_share(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
         ack()
-        section = index.section(action.get("value", ""))
+        section = live.current.index.section(action.get("value", ""))
         if section is None:
             respond(text="That section is no longer in the docs.", replace_original=False)
             return
@@ -241,14 +254,14 @@ def _score_in(body: dict) -> int:
     return 100
 
 
-def register_home(app: App, library: Library) -> None:
+def register_home(app: App, live: LiveDocs) -> None:
     """Publish the App Home tab when a user opens it."""
 
     @app.event("app_home_opened")
     def handle_home(event: dict, client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        client.views_publish(user_id=event["user"], view=home_view(library))
+        client.views_publish(user_id=event["user"], view=home_view(live.current.library))
 
 
 def register_errors(app: App) -> None:
@@ -291,18 +304,18 @@ def make_wsgi(health: Health, handler: SlackRequestHandler | None) -> Callable:
     return wsgi
 
 
-def create_server(settings: Settings, library: Library, index: Index):
-    """The HTTP server (waitress) and, in Socket Mode, the connected socket handler."""
-    from waitress import create_server as waitress_server
-
-    app = build_app(settings, library, index)
+def create_server(
+    settings: Settings, live: LiveDocs
+) -> tuple[BaseWSGIServer, SocketModeHandler | None]:
+    """The HTTP server (waitress) and, in Socket Mode, the socket handler (not yet connected)."""
+    app = build_app(settings, live)
     socket: SocketModeHandler | None = None
     if settings.socket_mode:
         socket = SocketModeHandler(app, app_token=settings.app_token)
-        health = Health("socket", len(library.sections), socket.client.is_connected)
+        health = Health("socket", live, socket.client.is_connected)
         wsgi = make_wsgi(health, None)
     else:
-        health = Health("http", len(library.sections))
+        health = Health("http", live)
         wsgi = make_wsgi(health, SlackRequestHandler(app))
     server = waitress_server(
         wsgi,
@@ -315,10 +328,23 @@ def create_server(settings: Settings, library: Library, index: Index):
     return server, socket
 
 
+def reload_on_sighup(live: LiveDocs) -> None:
+    """Reload the docs when the process gets SIGHUP (in a thread: handlers must be quick)."""
+    signal.signal(
+        signal.SIGHUP,
+        lambda *_: threading.Thread(target=live.reload, args=("SIGHUP",), daemon=True).start(),
+    )
+
+
 def serve(settings: Settings, library: Library) -> int:
-    """Start the bot in Socket Mode or HTTP mode on loaded docs, and serve until stopped."""
-    index = build_index(library)
-    server, socket = create_server(settings, library, index)
+    """Start the bot in Socket Mode or HTTP mode on loaded docs, and serve until stopped.
+
+    The docs are reloaded when the content folder changes and on SIGHUP.
+    """
+    live = LiveDocs.load(settings.content, library)
+    live.watch()
+    reload_on_sighup(live)
+    server, socket = create_server(settings, live)
     mode = "Socket Mode" if socket else "HTTP mode"
     log.info(
         "serving %d sections in %s; /healthz on %s:%s",
@@ -334,6 +360,7 @@ def serve(settings: Settings, library: Library) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        live.stop()
         if socket is not None:
             socket.close()
         server.close()

@@ -26,6 +26,7 @@ class Call:
 
     method: str  # Web API method, or "response_url"
     params: dict
+    path: str = ""
     at: float = field(default_factory=time.monotonic)
 
 
@@ -55,11 +56,14 @@ class FakeSlack:
                         if isinstance(params.get(key), str):
                             params[key] = json.loads(params[key])
                 if self.path.startswith("/response/"):
-                    standin.record("response_url", params)
+                    standin.record("response_url", params, self.path)
                     return self.reply(200, b"ok", "text/plain")
                 method = self.path.removeprefix("/api/")
                 failure = standin.next_failure(method)
                 standin.record(method, params)
+                if failure and failure[0] == 0:  # a hang: answer late, after the timeout
+                    time.sleep(float(failure[1]["delay"]))
+                    failure = None
                 if failure:
                     status, headers = failure
                     body = json.dumps({"ok": False, "error": "ratelimited"}).encode()
@@ -85,9 +89,9 @@ class FakeSlack:
         self.server.shutdown()
         self.server.server_close()
 
-    def record(self, method: str, params: dict) -> None:
+    def record(self, method: str, params: dict, path: str = "") -> None:
         with self._cond:
-            self.calls.append(Call(method, params))
+            self.calls.append(Call(method, params, path))
             self._cond.notify_all()
 
     def next_failure(self, method: str) -> tuple[int, dict] | None:
@@ -96,7 +100,8 @@ class FakeSlack:
             return pending.pop(0) if pending else None
 
     def fail(self, method: str, *failures: tuple[int, dict]) -> None:
-        """Answer the next calls of a method with these (status, headers)."""
+        """Answer the next calls of a method with these (status, headers); status 0 with
+        {"delay": seconds} answers normally but only after that delay."""
         with self._lock:
             self.failures.setdefault(method, []).extend(failures)
 
@@ -122,6 +127,19 @@ class FakeSlack:
                 if left <= 0:
                     seen = [c.method for c in self.calls]
                     raise AssertionError(f"expected {count} {method} call(s), saw {seen}")
+                self._cond.wait(left)
+
+    def wait_for_path(self, path: str, timeout: float = 10) -> Call:
+        """Wait for the first call to a response_url path."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for c in self.calls:
+                    if c.path == path:
+                        return c
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"nothing posted to {path}")
                 self._cond.wait(left)
 
     def of(self, method: str) -> list[Call]:
@@ -159,11 +177,15 @@ class SocketModeServer:
         self.acks: queue.Queue[dict] = queue.Queue()
         self.connections: list[ServerConnection] = []
         self.connected = threading.Event()
+        self.refuse = False
         self._server = serve(self._handle, "127.0.0.1", 0)
         self.url = f"ws://127.0.0.1:{self._server.socket.getsockname()[1]}/"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def _handle(self, conn: ServerConnection) -> None:
+        if self.refuse:
+            conn.close()
+            return
         self.connections.append(conn)
         conn.send(json.dumps({"type": "hello", "num_connections": 1}))
         self.connected.set()
@@ -174,6 +196,11 @@ class SocketModeServer:
         """Send an envelope to the connected bot."""
         assert self.connected.wait(10), "the bot never connected"
         self.connections[-1].send(json.dumps(envelope))
+
+    def drop(self) -> None:
+        """Close the bot's current connection, as a network failure would."""
+        self.connected.clear()
+        self.connections[-1].close()
 
     def close(self) -> None:
         self._server.shutdown()

@@ -240,3 +240,38 @@ def test_knowledgehub_loads():
     assert len(everything.documents) == 60
     assert len(everything.problems) == 8
     assert all("empty document" in p.message for p in everything.problems)
+
+
+def test_binary_huge_and_vanished_files_are_skipped_by_one_rule(make_content):
+    """Binary, oversized and vanished files are skipped with a named problem; others load."""
+    from bot.content import MAX_FILE_BYTES
+
+    root = make_content(
+        {
+            "bin.md": b"# B\x00\x01\x02",
+            "huge.md": b"# H\n" + b"x" * (MAX_FILE_BYTES + 1),
+            "ok.md": "# Fine\n\ntext\n",
+        }
+    )
+    os.symlink(root / "deleted-target.md", root / "gone.md")  # listed, then not there
+    lib = load_library(root)
+    assert [d.path for d in lib.documents] == ["ok.md"]
+    messages = {p.path: p.message for p in lib.problems}
+    assert "binary" in messages["bin.md"]
+    assert "over the" in messages["huge.md"]
+    assert "unreadable" in messages["gone.md"]
+
+
+def test_check_reports_what_startup_skips(make_content):
+    """`check` lists the same problems the bot warns about at startup."""
+    import io
+
+    from bot.__main__ import main
+
+    root = make_content({"bin.md": b"\x00\x00", "ok.md": "# Fine\n\ntext\n"})
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "--content", str(root)], environ={}, stdout=out, stderr=err) == 2
+    assert "bin.md:1: binary file" in out.getvalue()
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["ask", "fine", "--content", str(root)], environ={}, stdout=out, stderr=err)
+    assert code == 0 and "warning: bin.md:1: binary file" in err.getvalue()

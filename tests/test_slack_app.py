@@ -9,9 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlencode
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.__main__ import main
 from bot.config import Settings
+from bot.live import LiveDocs
 from bot.render import ACTION_SHARE, ACTION_SHOW, COMMAND
 from bot.slack_app import create_server
 from tests.slack_standin import BOT_USER, FakeSlack, SocketModeServer, running, signed_post
@@ -43,9 +46,10 @@ def settings_for(fake: FakeSlack, **extra: str) -> Settings:
 
 
 @pytest.fixture
-def bot(fake, shipped_library, shipped_index):
+def bot(fake, shipped_library):
     """The real app in HTTP mode on a free port; yields its base URL."""
-    server, _ = create_server(settings_for(fake), shipped_library, shipped_index)
+    settings = settings_for(fake)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library))
     with running(server) as port:
         yield f"http://127.0.0.1:{port}"
 
@@ -334,12 +338,12 @@ def test_twenty_concurrent_slash_commands(bot, fake):
     assert len(fake.wait_for("response_url", 20)) == 20
 
 
-def test_socket_mode_answers_once_and_reports_health(fake, shipped_library, shipped_index):
+def test_socket_mode_answers_once_and_reports_health(fake, shipped_library):
     """In Socket Mode an event is acked and answered; a redelivery is not answered again."""
     ws = SocketModeServer()
     fake.ws_url = ws.url
     settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
-    server, socket = create_server(settings, shipped_library, shipped_index)
+    server, socket = create_server(settings, LiveDocs.load(settings.content, shipped_library))
     try:
         with running(server) as port:
             socket.connect()
@@ -373,10 +377,10 @@ def test_socket_mode_answers_once_and_reports_health(fake, shipped_library, ship
         ws.close()
 
 
-def test_healthz_503_until_socket_connected(fake, shipped_library, shipped_index):
+def test_healthz_503_until_socket_connected(fake, shipped_library):
     """In Socket Mode /healthz is 503 while the socket is not connected."""
     settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
-    server, _ = create_server(settings, shipped_library, shipped_index)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library))
     with running(server) as port:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
@@ -435,3 +439,134 @@ def test_manifest_matches_what_the_bot_listens_to():
     assert scopes == {"app_mentions:read", "chat:write", "commands", "im:history"}
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    question=st.lists(
+        st.sampled_from(
+            ["<!channel>", "<!here>", "<@U1>", "<!subteam^S1|@ops>", "coach", "🚀", "\u202e",
+             "", "<script>", "&amp;", "*bold*", "x" * 3000, "what", "\x00", "help", "topics"]
+        ),
+        max_size=8,
+    ).map(" ".join)
+)  # fmt: skip
+def test_slash_command_handler_any_text(bot, fake, question):
+    """Any slash-command text over the wire: acked, answered within limits, pinging nobody."""
+    n = f"prop-{time.monotonic_ns()}"
+    status, _, _ = post_command(bot, fake, question, n)
+    assert status == 200
+    blocks = fake.wait_for_path(f"/response/{n}").params["blocks"]
+    assert 1 <= len(blocks) <= 50
+    for block in blocks:
+        if block["type"] == "section":
+            text = block["text"]["text"]
+            assert 0 < len(text) <= 3000
+            assert "<!" not in text and "<@U1>" not in text
+
+
+def test_web_api_timeout_retried(fake, shipped_library):
+    """A Web API call that hangs past SLACK_API_TIMEOUT is retried; the answer arrives."""
+    settings = settings_for(fake, SLACK_API_TIMEOUT="1")
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library))
+    fake.fail("chat.postMessage", (0, {"delay": 2}))
+    with running(server) as port:
+        event = {"type": "message", "channel_type": "im", "user": "U1", "text": "coach",
+                 "ts": "1700000011.000100", "channel": "D1"}  # fmt: skip
+        post_event(f"http://127.0.0.1:{port}", event, "EvSlow")
+        calls = fake.wait_for("chat.postMessage", 2, timeout=20)
+        assert "The Coach" in texts(calls[-1].params["blocks"])
+
+
+def test_request_body_over_limit_refused(bot, fake):
+    """A request body over the limit is refused with 413 and reaches no listener."""
+    from bot.slack_app import MAX_BODY_BYTES
+
+    body = json.dumps({"type": "url_verification", "challenge": "x" * (MAX_BODY_BYTES + 10)})
+    status, _, _ = signed_post(bot + "/slack/events", body, SECRET,
+                               content_type="application/json")  # fmt: skip
+    assert status == 413
+    assert fake.calls == []
+
+
+def socket_bot(fake, ws, shipped_library):
+    settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
+    return create_server(settings, LiveDocs.load(settings.content, shipped_library))
+
+
+def health(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def wait_until(predicate, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def mention_envelope(envelope_id: str, event_id: str, ts: str) -> dict:
+    return {
+        "envelope_id": envelope_id,
+        "type": "events_api",
+        "accepts_response_payload": False,
+        "payload": {
+            "type": "event_callback",
+            "event_id": event_id,
+            "event": {"type": "app_mention", "user": "U1", "channel": "C1",
+                      "text": f"<@{BOT_USER}> coach", "ts": ts},
+        },
+    }  # fmt: skip
+
+
+def test_socket_reconnects_after_disconnect_envelope(fake, shipped_library):
+    """A `disconnect` envelope makes the bot open a new socket and keep answering, once."""
+    ws = SocketModeServer()
+    fake.ws_url = ws.url
+    server, socket = socket_bot(fake, ws, shipped_library)
+    try:
+        with running(server):
+            socket.connect()
+            assert ws.connected.wait(10)
+            ws.push({"type": "disconnect", "reason": "refresh_requested"})
+            assert wait_until(lambda: len(ws.connections) >= 2)
+            assert len(fake.of("apps.connections.open")) >= 2
+            assert wait_until(socket.client.is_connected)
+            ws.push(mention_envelope("env-a", "EvDisc", "1700000012.000100"))
+            fake.wait_for("chat.postMessage")
+            time.sleep(0.5)
+            assert len(fake.of("chat.postMessage")) == 1
+    finally:
+        socket.close()
+        ws.close()
+
+
+def test_socket_drop_reports_503_then_recovers(fake, shipped_library):
+    """When the socket drops, /healthz is 503 until the bot has reconnected by itself."""
+    ws = SocketModeServer()
+    fake.ws_url = ws.url
+    server, socket = socket_bot(fake, ws, shipped_library)
+    try:
+        with running(server) as port:
+            socket.connect()
+            assert wait_until(lambda: health(port) == 200)
+            ws.refuse = True
+            ws.drop()
+            assert wait_until(lambda: health(port) == 503)
+            ws.refuse = False
+            assert wait_until(lambda: health(port) == 200, timeout=60)
+            ws.push(mention_envelope("env-b", "EvBack", "1700000013.000100"))
+            assert "The Coach" in texts(fake.wait_for("chat.postMessage")[0].params["blocks"])
+    finally:
+        socket.close()
+        ws.close()

@@ -1,0 +1,105 @@
+"""Content reload without restart: on change, on SIGHUP; a failed reload keeps the last good."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from bot.config import ContentSettings
+from bot.content import load_library
+from bot.live import LiveDocs
+from bot.slack_app import reload_on_sighup
+
+
+def wait_until(predicate, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def live_on(root: Path) -> LiveDocs:
+    settings = ContentSettings(content_dir=root)
+    return LiveDocs.load(settings, load_library(root))
+
+
+def best_name(live: LiveDocs, question: str) -> str | None:
+    answer = live.current.index.answer(question)
+    return answer.best.section.name if answer.best else None
+
+
+def test_edit_is_picked_up_by_the_watcher(make_content):
+    """Editing a document changes the answers within a few seconds, no restart."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    live = live_on(root)
+    live.watch(interval=0.1)
+    try:
+        assert best_name(live, "budget") is None
+        (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nx\n\n## Budget\n\nMoney.\n")
+        assert wait_until(lambda: best_name(live, "budget") == "Budget")
+        (root / "new.md").write_text("# Holidays\n\nVacation rules.\n")
+        assert wait_until(lambda: best_name(live, "holidays vacation") == "Holidays")
+    finally:
+        live.stop()
+
+
+def test_failed_reload_keeps_last_good_and_logs(make_content, caplog):
+    """Content with no usable section does not replace the index; the log says why."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    live = live_on(root)
+    before = live.current
+    (root / "ops.md").write_bytes(b"\xff\xfe not utf-8")
+    with caplog.at_level(logging.WARNING, logger="bot.live"):
+        assert live.reload("test") is False
+    assert live.current is before
+    assert best_name(live, "pager rota") == "Pager rota"
+    assert "ops.md:1: not UTF-8" in caplog.text and "previous docs" in caplog.text
+
+
+def test_sighup_reloads(make_content):
+    """SIGHUP makes the bot read its content again."""
+    root = make_content({"a.md": "# Alpha\n\nFirst.\n"})
+    live = live_on(root)
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        reload_on_sighup(live)
+        (root / "b.md").write_text("# Bravo\n\nSecond.\n")
+        os.kill(os.getpid(), signal.SIGHUP)
+        assert wait_until(lambda: live.reloads == 1)
+        assert best_name(live, "bravo") == "Bravo"
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_requests_never_see_a_half_built_index(make_content):
+    """While reloads run, every read gets a complete library+index pair."""
+    root = make_content({"a.md": "# Alpha\n\nFirst.\n"})
+    live = live_on(root)
+
+    stop = threading.Event()
+    errors: list[str] = []
+
+    def reader() -> None:
+        while not stop.is_set():
+            snap = live.current
+            if len(snap.index) != len(snap.library.sections):
+                errors.append("mismatch")
+            time.sleep(0.0005)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for n in range(20):
+        (root / f"d{n}.md").write_text(f"# Doc {n}\n\nText {n}.\n")
+        live.reload("test")
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == [] and live.reloads == 20
+    assert len(live.current.library.documents) == 21

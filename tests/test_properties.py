@@ -1,0 +1,137 @@
+"""Property-based tests (hypothesis): any input, no crash, replies within Slack's limits,
+nothing the user typed ever pings anyone. Over 10,000 generated inputs in all."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.content import Section
+from bot.render import (
+    BUTTON_TEXT,
+    HEADER_LIMIT,
+    MESSAGE_BLOCKS,
+    SECTION_LIMIT,
+    answer_blocks,
+    section_blocks,
+    to_mrkdwn,
+)
+from bot.search import Match
+
+SLACK_MARKUP = [
+    "<!channel>", "<!here>", "<!everyone>", "<@U123ABC>", "<@W1|bob>",
+    "<!subteam^S123|@team>", "<#C1|general>", "<https://evil.example|click me>",
+    "<mailto:a@b.example>", "&amp;", "&lt;", "&gt;", "<!date^1392734382^{date}|x>",
+]  # fmt: skip
+HOSTILE = [
+    "<script>alert(1)</script>", "<img src=x onerror=alert(1)>", "**bold**", "_it_", "`code`",
+    "```", "[x](javascript:alert(1))", "[y](https://ok.example)", "# heading\n", "> quote\n",
+    "| a | b |\n|---|---|\n| 1 | 2 |\n", "- item\n", "1. item\n", "<!-- c -->", ":::tip\n",
+    "\n\n", "\\", "*", "~strike~", "![img](a.png)",
+]  # fmt: skip
+ODD_CHARS = (
+    "\u200b\u200c\u200d\u2060\ufeff"  # zero-width
+    "\u202e\u202d\u200f\u061c"  # bidi controls
+    "\u0627\u0644\u0633\u0644\u0627\u0645\u05e9\u05dc\u05d5\u05dd"  # Arabic, Hebrew
+    "\U0001f680\U0001f600\u2764\ufe0f\U0001f468\u200d\U0001f469\u200d\U0001f467"  # emoji
+    "\x00\x01\x07\x08\x0b\x0c\x1b\x7f\t\r\n "  # control characters
+)
+WORDS = ["coach", "devops", "secuirty", "sys admin", "manager", "ci/cd", "what", "who", "?"]
+
+pieces = st.one_of(
+    st.sampled_from(SLACK_MARKUP),
+    st.sampled_from(HOSTILE),
+    st.sampled_from(WORDS),
+    st.text(alphabet=ODD_CHARS, max_size=8),
+    st.text(max_size=20),
+)
+questions = st.one_of(
+    st.lists(pieces, max_size=25).map(" ".join),
+    st.text(alphabet=" \t\n\u3000\u00a0", max_size=10),  # whitespace only
+    st.builds(lambda c, n: c * n, st.sampled_from(["a", "coach ", "🚀", "<!here>"]),
+              st.integers(1, 40_000)).map(lambda s: s[:40_000]),
+)  # fmt: skip
+markdown_docs = st.lists(st.one_of(pieces, st.just("\n")), max_size=60).map("".join)
+FAST = settings(max_examples=3500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def assert_within_slack_limits(blocks: list[dict]) -> None:
+    """Slack's documented limits for a message's blocks."""
+    assert 1 <= len(blocks) <= MESSAGE_BLOCKS
+    for block in blocks:
+        if block["type"] == "section":
+            assert 0 < len(block["text"]["text"]) <= SECTION_LIMIT
+        if block["type"] == "header":
+            assert 0 < len(block["text"]["text"]) <= HEADER_LIMIT
+        if block["type"] == "actions":
+            assert 1 <= len(block["elements"]) <= 25
+            for button in block["elements"]:
+                assert len(button["text"]["text"]) <= BUTTON_TEXT
+
+
+def mrkdwn_texts(node: object) -> list[str]:
+    """Every mrkdwn text in a block tree (plain_text is never parsed for mentions)."""
+    if isinstance(node, list):
+        return [t for item in node for t in mrkdwn_texts(item)]
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn":
+            return [node["text"]]
+        return [t for value in node.values() for t in mrkdwn_texts(value)]
+    return []
+
+
+def assert_pings_nobody(blocks: list[dict], text: str) -> None:
+    """No special mention, user, group or channel link survives into what Slack parses."""
+    for rendered in [*mrkdwn_texts(blocks), text]:
+        for marker in ("<!", "<@", "<#"):
+            assert marker not in rendered, rendered
+
+
+@FAST
+@given(question=questions)
+def test_answer_path_never_crashes(shipped_index, shipped_library, question):
+    """Any question gets a decision, a 0-100 score and a reply within Slack's limits."""
+    answer = shipped_index.answer(question)
+    assert answer.decision in ("answer", "suggest", "decline")
+    assert 0 <= answer.score <= 100
+    blocks, text = answer_blocks(answer, shipped_library, shareable=True)
+    assert_within_slack_limits(blocks)
+    assert_pings_nobody(blocks, text)
+
+
+@FAST
+@given(markdown=markdown_docs, name=st.text(max_size=300))
+def test_renderer_keeps_limits_and_escapes(markdown, name):
+    """Any Markdown (and heading) renders to mrkdwn blocks within limits, pinging nobody."""
+    assert isinstance(to_mrkdwn(markdown), str)
+    section = Section(
+        id="x", document=name or "Doc", path="x.md", heading_path=(name or "Doc",),
+        name=name or "Doc", level=1, line=1, anchor=None, url=None, own_text="",
+        markdown=markdown, parent=None,
+    )  # fmt: skip
+    blocks, text = section_blocks(Match(section, 50), shareable=True)
+    assert_within_slack_limits(blocks)
+    assert_pings_nobody(blocks, text)
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.one_of(st.integers(0, 20_000), st.sampled_from([150_000, 200_000])),
+    line=st.integers(1, 5000),
+)
+def test_long_sections_split_never_cut_silently(size, line):
+    """A section of any length is split across blocks; what does not fit is announced."""
+    markdown = "\n".join("word " * (line // 5 + 1) for _ in range(max(1, size // line)))[:size]
+    section = Section(
+        id="x", document="D", path="x.md", heading_path=("D",), name="D", level=1, line=1,
+        anchor=None, url="https://d.example/x", own_text="", markdown=markdown or "x",
+        parent=None,
+    )  # fmt: skip
+    blocks, _ = section_blocks(Match(section, 50))
+    assert_within_slack_limits(blocks)
+    body = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    shown = sum(t.count("word") for t in body)
+    if shown < markdown.count("word"):
+        assert any("more characters of this section" in t for t in body)
+    else:
+        assert shown == markdown.count("word")
