@@ -71,6 +71,11 @@ def main(
         if args.command == "serve":
             settings = Settings.from_env(environ)
             settings = replace(settings, content=_override(settings.content, args))
+            if environ is os.environ:
+                # Read once: libraries (Bolt reads SLACK_BOT_TOKEN itself) and child
+                # processes must not find the secrets in the environment afterwards.
+                for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
+                    os.environ.pop(name, None)
             logging.basicConfig(
                 level=settings.log_level,
                 format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,0 +1,220 @@
+"""Load test: the bot in HTTP mode on 127.0.0.1 against the local Slack stand-in.
+
+Signed slash commands and DM events at 1, 10 and 50 concurrent clients, on the role doc and
+on a 10,000-section synthetic corpus. Reports requests per second, p50/p99 time to
+acknowledge, p50/p99 time to answer, errors, lost and duplicated answers, and the bot's peak
+memory. Bounded: REQUESTS per level, and at most ANSWER_WAIT seconds waiting for answers.
+
+Run from the repository root:  python bench/load.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from run import write_corpus  # noqa: E402
+
+from tests.slack_standin import FakeSlack, signed_post  # noqa: E402
+
+SECRET = "load-test-secret"
+LEVELS = [1, 10, 50]
+REQUESTS = 400
+ANSWER_WAIT = 60.0
+ROLE_QUESTIONS = [
+    "what does the DevOps coach do?", "sys admin", "secuirty expert", "why do we need devops",
+    "who manages the delivery process", "what's the wifi password", "devops", "the developer",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_bot(fake: FakeSlack, content: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")},
+        "SLACK_BOT_TOKEN": "xoxb-load-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "CONTENT_DIR": str(content),
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc, base
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("the bot did not become healthy")
+
+
+def one_request(base: str, fake: FakeSlack, key: str, question: str, kind: str) -> dict:
+    """Send one signed slash command or DM event; return when it was sent and acked."""
+    t0 = time.monotonic()
+    if kind == "command":
+        form = {
+            "command": "/devops-role", "text": question, "user_id": "U1", "channel_id": "C1",
+            "team_id": "T1", "response_url": f"{fake.url}/response/{key}", "trigger_id": "t",
+        }  # fmt: skip
+        status, _, ack = signed_post(base + "/slack/events", urlencode(form), SECRET,
+                                     content_type="application/x-www-form-urlencoded")  # fmt: skip
+    else:
+        body = json.dumps({"type": "event_callback", "event_id": f"Ev{key}", "event": {
+            "type": "message", "channel_type": "im", "user": "U1", "text": question,
+            "ts": "1700000000.000001", "channel": f"D{key}"}})  # fmt: skip
+        status, _, ack = signed_post(base + "/slack/events", body, SECRET,
+                                     content_type="application/json")  # fmt: skip
+    return {"key": key, "kind": kind, "t0": t0, "ack": ack, "ok": status == 200}
+
+
+def run_level(base: str, fake: FakeSlack, questions: list[str], clients: int, tag: str) -> dict:
+    jobs = [
+        (f"{tag}-{clients}-{i}", questions[i % len(questions)], "command" if i % 2 else "event")
+        for i in range(REQUESTS)
+    ]
+    start = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        sent = list(pool.map(lambda j: one_request(base, fake, *j), jobs))
+    elapsed = time.monotonic() - start
+    deadline = time.monotonic() + ANSWER_WAIT
+    answers: dict[str, list[float]] = {}
+    while time.monotonic() < deadline:
+        answers = {}
+        for call in list(fake.calls):
+            if call.method == "response_url":
+                key = call.path.removeprefix("/response/")
+            elif call.method == "chat.postMessage":
+                key = str(call.params.get("channel", "")).removeprefix("D")
+            else:
+                continue
+            answers.setdefault(key, []).append(call.at)
+        if all(s["key"] in answers for s in sent if s["ok"]):
+            break
+        time.sleep(0.2)
+    time.sleep(0.5)  # let any duplicate arrive before counting
+    acks = sorted(s["ack"] * 1000 for s in sent)
+    done = sorted((answers[s["key"]][0] - s["t0"]) * 1000 for s in sent if s["key"] in answers)
+    return {
+        "clients": clients,
+        "requests": len(sent),
+        "rps": len(sent) / elapsed,
+        "ack_p50": statistics.median(acks),
+        "ack_p99": acks[int(len(acks) * 0.99) - 1],
+        "answer_p50": statistics.median(done) if done else float("nan"),
+        "answer_p99": done[int(len(done) * 0.99) - 1] if done else float("nan"),
+        "errors": sum(not s["ok"] for s in sent),
+        "lost": sum(s["key"] not in answers for s in sent),
+        "duplicated": sum(len(answers.get(s["key"], [])) > 1 for s in sent),
+    }
+
+
+def run_baseline(base: str, clients: int) -> dict:
+    """The floor: GET /healthz on the same server, client and machine (no Bolt, no answer)."""
+
+    def get(_: int) -> float:
+        t0 = time.monotonic()
+        with urllib.request.urlopen(base + "/healthz", timeout=10) as resp:
+            resp.read()
+        return (time.monotonic() - t0) * 1000
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        times = sorted(pool.map(get, range(REQUESTS)))
+    return {
+        "clients": clients,
+        "requests": REQUESTS,
+        "rps": REQUESTS / (time.monotonic() - start),
+        "ack_p50": statistics.median(times),
+        "ack_p99": times[int(len(times) * 0.99) - 1],
+    }
+
+
+def run_corpus(name: str, content: Path, questions: list[str]) -> list[dict]:
+    fake = FakeSlack()
+    proc, base = start_bot(fake, content)
+    try:
+        rows = []
+        for c in LEVELS:
+            floor = run_baseline(base, c)
+            rows.append({"corpus": "baseline", "peak_mb": float("nan"), "answer_p50": float("nan"),
+                         "answer_p99": float("nan"), "errors": 0, "lost": 0, "duplicated": 0,
+                         **floor})  # fmt: skip
+            rows.append(run_level(base, fake, questions, c, name.replace(" ", "_")))
+            print(f"{name}: {c} clients done: {rows[-1]}", file=sys.stderr, flush=True)
+        peak = peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        fake.close()
+    return [{"corpus": name, "peak_mb": peak, **r} for r in rows if "corpus" not in r] + [
+        r for r in rows if "corpus" in r
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    args = parser.parse_args()
+    globals()["REQUESTS"] = args.requests
+    rows = run_corpus("role doc", ROOT / "content", ROLE_QUESTIONS)
+    baseline = [r for r in rows if r["corpus"] == "baseline"]
+    rows = [r for r in rows if r["corpus"] != "baseline"]
+    with tempfile.TemporaryDirectory() as tmp:
+        write_corpus(Path(tmp), 10_000)
+        from bot.content import load_library
+
+        names = [s.name for s in load_library(Path(tmp)).sections[:400]]
+        questions = [f"what is {n.rsplit(' ', 1)[0]}" for n in names]
+        rows += [r for r in run_corpus("10k sections", Path(tmp), questions)
+                 if r["corpus"] != "baseline"]  # fmt: skip
+    rows = baseline + rows
+    print(
+        "corpus        clients requests   rps  ack p50/p99 ms  answer p50/p99 ms"
+        "  errors lost dup  peak MB"
+    )
+    for r in rows:
+        if r["corpus"] == "baseline":
+            r["corpus"] = "GET /healthz"
+        print(
+            f"{r['corpus']:<13} {r['clients']:>7} {r['requests']:>8} {r['rps']:>5.0f}"
+            f"  {r['ack_p50']:>6.1f}/{r['ack_p99']:<7.1f} {r['answer_p50']:>7.1f}/"
+            f"{r['answer_p99']:<8.1f} {r['errors']:>6} {r['lost']:>4} {r['duplicated']:>3}"
+            f"  {r['peak_mb']:>7.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
