@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", parents=[common], help="list the sections as an outline")
     sub.add_parser("check", parents=[common], help="validate a content folder")
     sub.add_parser("serve", parents=[common], help="run the Slack bot (settings from env)")
+    demo = sub.add_parser(
+        "demo", parents=[common], help="try the bot on a local page that plays Slack"
+    )
+    demo.add_argument("--port", type=int, default=8765, help="page port on 127.0.0.1")
     return parser
 
 
@@ -87,6 +91,11 @@ def main(
         if args.command == "check":
             return run_check(content, stdout)
         library = load_or_fail(content, stderr)
+        if args.command == "demo":
+            from bot.demo import run_demo  # the demo needs the Slack shell too
+
+            logging.basicConfig(level="WARNING")
+            return run_demo(content, library, port=args.port, out=stdout)
         if args.command == "topics":
             print(topics_text(library), file=stdout)
             return EXIT_OK

@@ -1,4 +1,5 @@
-"""A local stand-in for Slack: Web API and response_url over HTTP, Socket Mode over WebSocket."""
+"""Test helpers around the stand-in for Slack (bot.standin): signed requests, a Socket Mode
+WebSocket server, and running the bot's HTTP server in a thread."""
 
 from __future__ import annotations
 
@@ -8,144 +9,14 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl
 from urllib.request import Request, urlopen
 
 from slack_sdk.signature import SignatureVerifier
 from websockets.sync.server import ServerConnection, serve
 
-BOT_USER = "UBOT"
-BOT_ID = "BBOT"
+from bot.standin import BOT_ID, BOT_USER, Call, FakeSlack
 
-
-@dataclass
-class Call:
-    """One request the bot made to the stand-in."""
-
-    method: str  # Web API method, or "response_url"
-    params: dict
-    path: str = ""
-    at: float = field(default_factory=time.monotonic)
-
-
-class FakeSlack:
-    """Records Web API and response_url calls; can answer 429 or 500 on demand."""
-
-    def __init__(self) -> None:
-        self.calls: list[Call] = []
-        self.failures: dict[str, list[tuple[int, dict]]] = {}
-        self.ws_url = ""
-        self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._ts = 0
-        standin = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
-                if "json" in (self.headers.get("Content-Type") or ""):
-                    params = json.loads(raw or "{}")
-                else:
-                    params = dict(parse_qsl(raw))
-                    for key in ("blocks", "view"):
-                        if isinstance(params.get(key), str):
-                            params[key] = json.loads(params[key])
-                if self.path.startswith("/response/"):
-                    standin.record("response_url", params, self.path)
-                    return self.reply(200, b"ok", "text/plain")
-                method = self.path.removeprefix("/api/")
-                failure = standin.next_failure(method)
-                standin.record(method, params)
-                if failure and failure[0] == 0:  # a hang: answer late, after the timeout
-                    time.sleep(float(failure[1]["delay"]))
-                    failure = None
-                if failure:
-                    status, headers = failure
-                    body = json.dumps({"ok": False, "error": "ratelimited"}).encode()
-                    return self.reply(status, body, "application/json", headers)
-                body = json.dumps(standin.answer(method, params)).encode()
-                return self.reply(200, body, "application/json")
-
-            def reply(self, status: int, body: bytes, ctype: str, headers: dict | None = None):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                for k, v in (headers or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.api_url = self.url + "/api/"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def record(self, method: str, params: dict, path: str = "") -> None:
-        with self._cond:
-            self.calls.append(Call(method, params, path))
-            self._cond.notify_all()
-
-    def next_failure(self, method: str) -> tuple[int, dict] | None:
-        with self._lock:
-            pending = self.failures.get(method)
-            return pending.pop(0) if pending else None
-
-    def fail(self, method: str, *failures: tuple[int, dict]) -> None:
-        """Answer the next calls of a method with these (status, headers); status 0 with
-        {"delay": seconds} answers normally but only after that delay."""
-        with self._lock:
-            self.failures.setdefault(method, []).extend(failures)
-
-    def answer(self, method: str, params: dict) -> dict:
-        if method == "auth.test":
-            return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": "T1"}
-        if method == "apps.connections.open":
-            return {"ok": True, "url": self.ws_url}
-        with self._lock:
-            self._ts += 1
-            ts = f"1700000000.{self._ts:06d}"
-        return {"ok": True, "ts": ts, "channel": params.get("channel")}
-
-    def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
-        """Wait until ``count`` calls of a method arrived; return them."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                found = [c for c in self.calls if c.method == method]
-                if len(found) >= count:
-                    return found
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    seen = [c.method for c in self.calls]
-                    raise AssertionError(f"expected {count} {method} call(s), saw {seen}")
-                self._cond.wait(left)
-
-    def wait_for_path(self, path: str, timeout: float = 10) -> Call:
-        """Wait for the first call to a response_url path."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for c in self.calls:
-                    if c.path == path:
-                        return c
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"nothing posted to {path}")
-                self._cond.wait(left)
-
-    def of(self, method: str) -> list[Call]:
-        """The calls of a method so far."""
-        with self._lock:
-            return [c for c in self.calls if c.method == method]
+__all__ = ["BOT_ID", "BOT_USER", "Call", "FakeSlack", "SocketModeServer", "running", "signed_post"]
 
 
 def signed_post(

@@ -1,0 +1,109 @@
+"""`devops-role-bot demo`: the real bot in HTTP mode on an embedded Slack stand-in, on loopback."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from typing import TextIO
+
+from bot.config import ContentSettings, Settings
+from bot.content import Library
+from bot.live import LiveDocs
+from bot.search import ANSWER_AT, DECLINE_BELOW, MARGIN
+from bot.slack_app import create_server
+from bot.standin import FakeSlack
+
+DEMO_TOKEN = "xoxb-demo-local-not-a-real-token"
+
+
+@dataclass
+class Demo:
+    """A running demo: the page's stand-in and the bot's server."""
+
+    standin: FakeSlack
+    live: LiveDocs
+    stop: threading.Event
+
+    @property
+    def url(self) -> str:
+        """The page to open."""
+        return self.standin.url + "/"
+
+
+def explainer(live: LiveDocs):
+    """What the side panel shows for a question: the engine's decision and alternatives."""
+
+    def explain(question: str) -> dict:
+        from bot.slack_app import question_of
+
+        answer = live.current.index.answer(question_of(question))
+        best = answer.best.section if answer.best else None
+        return {
+            "question": question_of(question),
+            "decision": answer.decision,
+            "score": answer.score,
+            "heading_path": list(best.heading_path) if best else [],
+            "alternatives": [
+                {"section": " > ".join(m.section.heading_path), "score": m.score}
+                for m in answer.alternatives
+            ],
+            "decline_below": DECLINE_BELOW,
+            "answer_at": ANSWER_AT,
+            "margin": MARGIN,
+        }
+
+    return explain
+
+
+def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> Demo:
+    """Start the stand-in (page on 127.0.0.1:port) and the bot, wired to each other."""
+    standin = FakeSlack(host="127.0.0.1", port=port)
+    secret = secrets.token_hex(16)
+    settings = Settings.from_env(
+        {
+            "SLACK_BOT_TOKEN": DEMO_TOKEN,
+            "SLACK_SIGNING_SECRET": secret,
+            "SLACK_API_URL": standin.api_url,
+            "HOST": "127.0.0.1",
+            "PORT": "0",
+        }
+    )
+    live = LiveDocs.load(content, library)
+    server, _ = create_server(settings, live)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            server.run()
+        except OSError:  # closed under select() when stopping
+            if not stop.is_set():
+                raise
+
+    threading.Thread(target=run, name="bot-http", daemon=True).start()
+    standin.connect(f"http://127.0.0.1:{server.effective_port}", secret)
+    standin.explain = explainer(live)
+
+    def close() -> None:
+        stop.set()
+        server.close()
+        standin.close()
+        live.stop()
+
+    stop_event = threading.Event()
+    threading.Thread(target=lambda: (stop_event.wait(), close()), daemon=True).start()
+    return Demo(standin, live, stop_event)
+
+
+def run_demo(content: ContentSettings, library: Library, *, port: int, out: TextIO) -> int:
+    """Run the demo until Ctrl-C."""
+    demo = start_demo(content, library, port=port)
+    demo.live.watch()
+    print(f"devops-role-bot demo: open {demo.url}  (Ctrl-C to stop)", file=out, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        print("devops-role-bot demo: stopped", file=out)
+    finally:
+        demo.stop.set()
+    return 0

@@ -1,0 +1,464 @@
+"""A local stand-in for Slack: the Web API, response_url and a page that plays a workspace.
+
+One stand-in for the test suite and for `devops-role-bot demo`: it records every Web API
+call, can answer 429/500/late on demand, checks Block Kit against Slack's limits (answering
+``invalid_blocks`` as Slack does), keeps the messages of a small workspace (#general and a DM
+with the bot), and sends the bot correctly signed events, slash commands and interactions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from urllib.parse import parse_qsl, urlencode
+from urllib.request import Request, urlopen
+
+from slack_sdk.signature import SignatureVerifier
+
+BOT_USER = "UBOT"
+BOT_ID = "BBOT"
+YOU = "UYOU"
+GENERAL = "CGENERAL"
+DM = "DBOT"
+COMMAND = "/devops-role"
+BOT_NAME = "devops-role-bot"
+_BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text"}
+
+
+@dataclass
+class Call:
+    """One request the bot made to the stand-in."""
+
+    method: str  # Web API method, or "response_url"
+    params: dict
+    path: str = ""
+    at: float = field(default_factory=time.monotonic)
+
+
+def block_errors(blocks: object, *, limit: int = 50) -> list[str]:
+    """What Slack would reject in a list of blocks (its documented limits), or []."""
+    if not isinstance(blocks, list):
+        return ["blocks must be a list"]
+    errors: list[str] = []
+    if len(blocks) > limit:
+        errors.append(f"more than {limit} blocks ({len(blocks)})")
+    for n, block in enumerate(blocks):
+        kind = block.get("type") if isinstance(block, dict) else None
+        where = f"block {n} ({kind})"
+        if kind not in _BLOCK_TYPES:
+            errors.append(f"{where}: unknown block type")
+            continue
+        text = block.get("text") or {}
+        if kind == "header":
+            if text.get("type") != "plain_text" or not 0 < len(text.get("text", "")) <= 150:
+                errors.append(f"{where}: header must be plain_text of 1-150 characters")
+        elif kind == "section":
+            fields = block.get("fields") or []
+            if not text and not fields:
+                errors.append(f"{where}: a section needs text or fields")
+            if text and not 0 < len(text.get("text", "")) <= 3000:
+                errors.append(f"{where}: text must be 1-3000 characters")
+            if len(fields) > 10 or any(len(f.get("text", "")) > 2000 for f in fields):
+                errors.append(f"{where}: at most 10 fields of 2000 characters")
+        elif kind == "context":
+            if not 0 < len(block.get("elements") or []) <= 10:
+                errors.append(f"{where}: 1-10 elements")
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not 0 < len(elements) <= 25:
+                errors.append(f"{where}: 1-25 elements")
+            for e in elements:
+                label = (e.get("text") or {}).get("text", "")
+                if e.get("type") == "button" and not 0 < len(label) <= 75:
+                    errors.append(f"{where}: button text must be 1-75 characters")
+                if len(str(e.get("value", ""))) > 2000:
+                    errors.append(f"{where}: button value over 2000 characters")
+    return errors
+
+
+class FakeSlack:
+    """Records Web API and response_url calls, keeps a small workspace, drives the bot."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.calls: list[Call] = []
+        self.failures: dict[str, list[tuple[int, dict]]] = {}
+        self.ws_url = ""
+        self.messages: list[dict] = []  # the workspace, oldest first
+        self.home: dict | None = None
+        self.modal: dict | None = None
+        self.debug: dict | None = None  # the last answer's decision, for the side panel
+        self.bot_url: str | None = None
+        self.secret = ""
+        self.explain: Callable[[str], dict] | None = None
+        self._responses: dict[str, dict] = {}  # response_url key -> where it answers
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self.server = ThreadingHTTPServer((host, port), self._handler())
+        self.server.daemon_threads = True
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.api_url = self.url + "/api/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    # --- the HTTP side ----------------------------------------------------------------
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if self.path in ("/", "/index.html"):
+                    page = resources.files("bot").joinpath("demo.html").read_bytes()
+                    return self.reply(200, page, "text/html; charset=utf-8")
+                if self.path == "/demo/state":
+                    return self.reply(200, json.dumps(standin.state()).encode(), "application/json")
+                return self.reply(404, b"not found", "text/plain")
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if self.path.startswith("/demo/"):
+                    try:
+                        out = standin.page_action(self.path, json.loads(raw or "{}"))
+                    except (ValueError, KeyError) as err:
+                        out = {"ok": False, "error": str(err)}
+                    return self.reply(200, json.dumps(out).encode(), "application/json")
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    params = json.loads(raw or "{}")
+                else:
+                    params = dict(parse_qsl(raw))
+                    for key in ("blocks", "view", "attachments"):
+                        if isinstance(params.get(key), str):
+                            params[key] = json.loads(params[key])
+                if self.path.startswith("/response/"):
+                    standin.record("response_url", params, self.path)
+                    standin.on_response(self.path.removeprefix("/response/"), params)
+                    return self.reply(200, b"ok", "text/plain")
+                method = self.path.removeprefix("/api/")
+                failure = standin.next_failure(method)
+                standin.record(method, params)
+                if failure and failure[0] == 0:  # a hang: answer late, after the timeout
+                    time.sleep(float(failure[1]["delay"]))
+                    failure = None
+                if failure:
+                    status, headers = failure
+                    body = json.dumps({"ok": False, "error": "ratelimited"}).encode()
+                    return self.reply(status, body, "application/json", headers)
+                body = json.dumps(standin.answer(method, params)).encode()
+                return self.reply(200, body, "application/json")
+
+            def reply(
+                self, status: int, body: bytes, ctype: str, headers: dict | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+    # --- recording, for tests -----------------------------------------------------------
+
+    def record(self, method: str, params: dict, path: str = "") -> None:
+        with self._cond:
+            self.calls.append(Call(method, params, path))
+            self._cond.notify_all()
+
+    def next_failure(self, method: str) -> tuple[int, dict] | None:
+        with self._lock:
+            pending = self.failures.get(method)
+            return pending.pop(0) if pending else None
+
+    def fail(self, method: str, *failures: tuple[int, dict]) -> None:
+        """Answer the next calls of a method with these (status, headers); status 0 with
+        {"delay": seconds} answers normally but only after that delay."""
+        with self._lock:
+            self.failures.setdefault(method, []).extend(failures)
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[Call]:
+        """Wait until ``count`` calls of a method arrived; return them."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [c for c in self.calls if c.method == method]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [c.method for c in self.calls]
+                    raise AssertionError(f"expected {count} {method} call(s), saw {seen}")
+                self._cond.wait(left)
+
+    def wait_for_path(self, path: str, timeout: float = 10) -> Call:
+        """Wait for the first call to a response_url path."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for c in self.calls:
+                    if c.path == path:
+                        return c
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"nothing posted to {path}")
+                self._cond.wait(left)
+
+    def of(self, method: str) -> list[Call]:
+        """The calls of a method so far."""
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    # --- the Web API -----------------------------------------------------------------
+
+    def answer(self, method: str, params: dict) -> dict:
+        """What Slack's Web API would answer (and what the workspace shows)."""
+        if method == "auth.test":
+            return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": "T1"}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.ws_url}
+        if method == "views.publish":
+            errors = block_errors(params.get("view", {}).get("blocks"), limit=100)
+            if errors:
+                return {"ok": False, "error": "invalid_blocks", "errors": errors}
+            self.home = params.get("view")
+            return {"ok": True, "view": {"id": "VHOME", **(self.home or {})}}
+        if method == "views.open":
+            self.modal = params.get("view")
+            return {"ok": True, "view": {"id": "VMODAL"}}
+        if "blocks" in params:
+            errors = block_errors(params["blocks"])
+            if errors:
+                self.post_error(params.get("channel", ""), errors)
+                return {"ok": False, "error": "invalid_blocks", "errors": errors}
+        ts = self.new_ts()
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            self.add_message(
+                channel=str(params.get("channel", "")),
+                user=BOT_USER,
+                text=str(params.get("text", "")),
+                blocks=params.get("blocks"),
+                thread_ts=params.get("thread_ts"),
+                ephemeral=method == "chat.postEphemeral",
+                ts=ts,
+            )
+        elif method == "chat.update":
+            self.replace(str(params.get("ts")), params.get("text", ""), params.get("blocks"))
+            ts = str(params.get("ts"))
+        return {"ok": True, "ts": ts, "channel": params.get("channel")}
+
+    def new_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ids):06d}"
+
+    def add_message(self, **message: object) -> dict:
+        """Add a message to the workspace (channel ids for users mean the DM)."""
+        channel = str(message["channel"])
+        if channel in (YOU, "U1") or channel.startswith("D"):
+            message["channel"] = DM if not channel.startswith("D") else channel
+        message.setdefault("ts", self.new_ts())
+        message["id"] = str(message["ts"])
+        with self._lock:
+            self.messages.append(dict(message))
+        return dict(message)
+
+    def replace(self, ts: str, text: str, blocks: object) -> None:
+        with self._lock:
+            for m in self.messages:
+                if m["ts"] == ts:
+                    m["text"], m["blocks"] = text, blocks
+
+    def post_error(self, channel: str, errors: list[str]) -> None:
+        self.add_message(
+            channel=channel or GENERAL,
+            user="USLACKBOT",
+            text="Slack rejected the bot's message: invalid_blocks\n" + "\n".join(errors),
+            blocks=None,
+            thread_ts=None,
+            ephemeral=True,
+            error=True,
+        )
+
+    def on_response(self, key: str, params: dict) -> None:
+        """A post to a response_url: an ephemeral or in-channel reply, or a replacement."""
+        where = self._responses.get(key)
+        if where is None:
+            return
+        if params.get("blocks") is not None and block_errors(params["blocks"]):
+            self.post_error(where["channel"], block_errors(params["blocks"]))
+            return
+        with self._lock:
+            original = next((m for m in self.messages if m["ts"] == where.get("ts")), None)
+            if params.get("delete_original") and original is not None:
+                self.messages.remove(original)
+                return
+            if params.get("replace_original") and original is not None:
+                original["text"] = params.get("text", "")
+                original["blocks"] = params.get("blocks")
+                return
+        in_channel = params.get("response_type") == "in_channel"
+        message = self.add_message(
+            channel=where["channel"],
+            user=YOU if in_channel else BOT_USER,
+            via_bot=True,
+            text=str(params.get("text", "")),
+            blocks=params.get("blocks"),
+            thread_ts=None,
+            ephemeral=not in_channel,
+        )
+        if not in_channel:
+            where["ts"] = message["ts"]
+
+    def response_url(self, channel: str, ts: str | None = None) -> str:
+        key = f"r{next(self._ids)}"
+        self._responses[key] = {"channel": channel, "ts": ts}
+        return f"{self.url}/response/{key}"
+
+    # --- the page ----------------------------------------------------------------------
+
+    def connect(self, bot_url: str, secret: str) -> None:
+        """Send what the page does to the bot at ``bot_url``, signed with ``secret``."""
+        self.bot_url, self.secret = bot_url.rstrip("/"), secret
+
+    def state(self) -> dict:
+        """Everything the page shows."""
+        with self._lock:
+            return {
+                "messages": list(self.messages),
+                "home": self.home,
+                "modal": self.modal,
+                "debug": self.debug,
+                "bot_user": BOT_USER,
+                "you": YOU,
+                "command": COMMAND,
+            }
+
+    def page_action(self, path: str, data: dict) -> dict:
+        """What the page asks for: send a message, click a button, open App Home."""
+        if self.bot_url is None:
+            return {"ok": False, "error": "no bot connected"}
+        if path == "/demo/send":
+            return self.send(str(data["surface"]), str(data["text"]))
+        if path == "/demo/click":
+            return self.click(data)
+        if path == "/demo/home":
+            self.event({"type": "app_home_opened", "user": YOU, "tab": "home", "channel": DM})
+            return {"ok": True}
+        return {"ok": False, "error": f"unknown page action {path}"}
+
+    def send(self, surface: str, text: str) -> dict:
+        """Type ``text`` in #general or the DM, as Slack would deliver it to the bot."""
+        text = text.strip()
+        channel = DM if surface == "dm" else GENERAL
+        if not text:
+            return {"ok": False, "error": "empty message"}
+        if text.startswith(COMMAND):
+            question = text[len(COMMAND) :].strip()
+            self.explain_question(question)
+            form = {
+                "command": COMMAND,
+                "text": question,
+                "user_id": YOU,
+                "user_name": "you",
+                "channel_id": channel,
+                "team_id": "T1",
+                "response_url": self.response_url(channel),
+                "trigger_id": f"trigger{next(self._ids)}",
+            }
+            status = self.post(urlencode(form), "application/x-www-form-urlencoded")
+            return {"ok": status == 200, "status": status}
+        mention = f"@{BOT_NAME}"
+        slack_text = text.replace(mention, f"<@{BOT_USER}>")
+        message = self.add_message(
+            channel=channel, user=YOU, text=slack_text, blocks=None, thread_ts=None
+        )
+        event = {"user": YOU, "text": slack_text, "ts": message["ts"], "channel": channel}
+        if channel == DM:
+            self.explain_question(slack_text)
+            self.event({"type": "message", "channel_type": "im", **event})
+        elif f"<@{BOT_USER}>" in slack_text:
+            self.explain_question(slack_text)
+            self.event({"type": "app_mention", **event})
+        return {"ok": True}
+
+    def explain_question(self, question: str) -> None:
+        if self.explain is not None:
+            self.debug = self.explain(question)
+
+    def click(self, data: dict) -> dict:
+        """Click a button in a message or in App Home."""
+        payload: dict = {
+            "type": "block_actions",
+            "user": {"id": YOU, "name": "you"},
+            "team": {"id": "T1"},
+            "trigger_id": f"trigger{next(self._ids)}",
+            "actions": [
+                {
+                    "action_id": data["action_id"],
+                    "value": data.get("value", ""),
+                    "type": "button",
+                    "block_id": data.get("block_id", "b"),
+                }
+            ],
+        }
+        if data.get("home"):
+            payload["container"] = {"type": "view", "view_id": "VHOME"}
+            payload["view"] = {"id": "VHOME", "type": "home"}
+        else:
+            with self._lock:
+                message = next(m for m in self.messages if m["ts"] == data["ts"])
+            channel = str(message["channel"])
+            payload["channel"] = {"id": channel}
+            payload["container"] = {
+                "type": "message",
+                "message_ts": message["ts"],
+                "channel_id": channel,
+                "is_ephemeral": bool(message.get("ephemeral")),
+            }
+            payload["message"] = {
+                "ts": message["ts"],
+                "thread_ts": message.get("thread_ts"),
+                "blocks": message.get("blocks") or [],
+                "text": message.get("text", ""),
+            }
+            payload["response_url"] = self.response_url(channel, message["ts"])
+        form = urlencode({"payload": json.dumps(payload)})
+        status = self.post(form, "application/x-www-form-urlencoded")
+        return {"ok": status == 200, "status": status}
+
+    def event(self, event: dict) -> int:
+        body = {
+            "type": "event_callback",
+            "team_id": "T1",
+            "event_id": f"Ev{next(self._ids)}",
+            "event_time": int(time.time()),
+            "event": event,
+        }
+        return self.post(json.dumps(body), "application/json")
+
+    def post(self, body: str, content_type: str) -> int:
+        """POST a correctly signed request to the bot's /slack/events."""
+        ts = str(int(time.time()))
+        signature = SignatureVerifier(self.secret).generate_signature(timestamp=ts, body=body)
+        req = Request(f"{self.bot_url}/slack/events", data=body.encode(), method="POST")
+        req.add_header("Content-Type", content_type)
+        req.add_header("X-Slack-Request-Timestamp", ts)
+        req.add_header("X-Slack-Signature", signature)
+        try:
+            with urlopen(req, timeout=10) as resp:
+                return resp.status
+        except Exception as err:  # an HTTPError carries the status the bot answered
+            return int(getattr(err, "code", 0) or 0)
