@@ -11,7 +11,7 @@ from bot.config import ContentSettings, Settings
 from bot.content import Library
 from bot.live import LiveDocs
 from bot.search import ANSWER_AT, DECLINE_BELOW, MARGIN
-from bot.slack_app import create_server
+from bot.slack_app import create_server, question_of
 from bot.standin import FakeSlack
 
 DEMO_TOKEN = "xoxb-demo-local-not-a-real-token"
@@ -35,8 +35,6 @@ def explainer(live: LiveDocs):
     """What the side panel shows for a question: the engine's decision and alternatives."""
 
     def explain(question: str) -> dict:
-        from bot.slack_app import question_of
-
         answer = live.current.index.answer(question_of(question))
         best = answer.best.section if answer.best else None
         return {

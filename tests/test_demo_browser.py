@@ -1,0 +1,153 @@
+"""The demo page in a real browser (Debian's Chromium driven by Playwright), clicking through
+every way to ask. Each step saves a screenshot under the test's temporary folder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.config import ContentSettings
+from bot.demo import start_demo
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+README_SHOT = Path(__file__).parent / "screenshots" / "demo.png"
+# Flags for a closed network and root (see the machine notes): no sandbox, no background calls.
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError(f"CI needs Chromium for the browser tests; none at {CHROMIUM}")
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture
+def demo(shipped_library):
+    """The demo (bot + stand-in + page) on free loopback ports."""
+    running = start_demo(ContentSettings(), shipped_library, port=0)
+    yield running
+    running.stop.set()
+
+
+@pytest.fixture
+def page(demo, tmp_path):
+    """A headless Chromium page on the demo, and a screenshot helper."""
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        tab.goto(demo.url)
+        tab.shots = tmp_path  # type: ignore[attr-defined]
+        yield tab
+        browser.close()
+
+
+def step(page, name: str, check) -> Path:
+    """Run one check; save a screenshot either way; fail naming the screenshot."""
+    shot = page.shots / f"{name}.png"
+    try:
+        check()
+    except Exception as err:
+        page.screenshot(path=str(shot))
+        raise AssertionError(f"step {name!r} failed; screenshot: {shot}") from err
+    page.screenshot(path=str(shot))
+    return shot
+
+
+def send(page, text: str) -> None:
+    page.fill("#input", text)
+    page.keyboard.press("Enter")
+
+
+def test_dm_answer(page):
+    """In the DM, the Coach question gets the Coach section."""
+    page.click("#nav-dm")
+    send(page, "what does the DevOps coach do?")
+    shot = step(
+        page,
+        "dm-answer",
+        lambda: page.wait_for_selector(".blk-header:has-text('The Coach')", timeout=10_000),
+    )
+    assert "training employees" in page.inner_text("#log")
+    assert page.inner_text("#dbg-decision") == "answer"
+    if os.environ.get("UPDATE_SCREENSHOT"):
+        README_SHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, README_SHOT)
+
+
+def test_mention_answers_in_thread(page):
+    """A mention in #general is answered in a thread under it."""
+    page.click("#nav-channel")
+    send(page, "@devops-role-bot who is the sys admin?")
+    step(
+        page,
+        "mention-thread",
+        lambda: page.wait_for_selector(
+            ".thread .blk-header:has-text('The System Administrator')", timeout=10_000
+        ),
+    )
+    assert "1 reply" in page.inner_text(".thread-label")
+
+
+def test_slash_command_ephemeral_then_share(page):
+    """The slash command answer is only visible to you; Share posts it for everyone."""
+    page.click("#nav-channel")
+    send(page, "/devops-role secuirty expert")
+    step(
+        page,
+        "slash-ephemeral",
+        lambda: page.wait_for_selector(
+            ".msg.ephemeral .blk-header:has-text('The Security Expert')", timeout=10_000
+        ),
+    )
+    assert "Only visible to you" in page.inner_text(".msg.ephemeral")
+    page.click(".msg.ephemeral button:has-text('Share in channel')")
+    step(
+        page,
+        "slash-shared",
+        lambda: page.wait_for_selector(
+            ".msg:not(.ephemeral) .blk-context:has-text('shared by')", timeout=10_000
+        ),
+    )
+    assert page.query_selector(".msg.ephemeral") is None
+
+
+def test_did_you_mean_button(page):
+    """An ambiguous question offers buttons; clicking one shows that section."""
+    page.click("#nav-dm")
+    send(page, "devops")
+    step(
+        page,
+        "did-you-mean",
+        lambda: page.wait_for_selector(".blk-actions button", timeout=10_000),
+    )
+    label = page.inner_text(".blk-actions button >> nth=0")
+    page.click(".blk-actions button >> nth=0")
+    step(
+        page,
+        "did-you-mean-clicked",
+        lambda: page.wait_for_selector(f".blk-header:has-text('{label}')", timeout=10_000),
+    )
+
+
+def test_home_tab_topic(page):
+    """App Home lists the topics as buttons; clicking one answers in the DM."""
+    page.click("#nav-home")
+    step(
+        page,
+        "home",
+        lambda: page.wait_for_selector(".blk-actions button:has-text('The Coach')", timeout=10_000),
+    )
+    page.click(".blk-actions button:has-text('The Coach')")
+    page.click("#nav-dm")
+    step(
+        page,
+        "home-topic-in-dm",
+        lambda: page.wait_for_selector(".blk-header:has-text('The Coach')", timeout=10_000),
+    )
