@@ -238,6 +238,9 @@ class FakeSlack:
             self.home = params.get("view")
             return {"ok": True, "view": {"id": "VHOME", **(self.home or {})}}
         if method == "views.open":
+            errors = block_errors(params.get("view", {}).get("blocks"), limit=100)
+            if errors:
+                return {"ok": False, "error": "invalid_blocks", "errors": errors}
             self.modal = params.get("view")
             return {"ok": True, "view": {"id": "VMODAL"}}
         if "blocks" in params:
@@ -354,6 +357,9 @@ class FakeSlack:
             return self.send(str(data["surface"]), str(data["text"]))
         if path == "/demo/click":
             return self.click(data)
+        if path == "/demo/close-modal":
+            self.modal = None
+            return {"ok": True}
         if path == "/demo/home":
             self.event({"type": "app_home_opened", "user": YOU, "tab": "home", "channel": DM})
             return {"ok": True}
