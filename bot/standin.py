@@ -85,7 +85,9 @@ def block_errors(blocks: object, *, limit: int = 50) -> list[str]:
 class FakeSlack:
     """Records Web API and response_url calls, keeps a small workspace, drives the bot."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, advertise: str = "") -> None:
+        """Listen on host:port; ``advertise`` is the host name the bot reaches us by (for a
+        bot in a container, say), used in the Web API URL and response_urls."""
         self.calls: list[Call] = []
         self.failures: dict[str, list[tuple[int, dict]]] = {}
         self.ws_url = ""
@@ -102,7 +104,7 @@ class FakeSlack:
         self._cond = threading.Condition(self._lock)
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
-        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.url = f"http://{advertise or host}:{self.server.server_address[1]}"
         self.api_url = self.url + "/api/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

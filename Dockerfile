@@ -1,0 +1,30 @@
+# devops-role-bot: a small image that runs `devops-role-bot serve` as a non-root user.
+# The base is a build argument so a locally built base can stand in for the registry one:
+#   docker build --build-arg BASE_IMAGE=my-local-python-base .
+# Secrets never go in the image: tokens come from the environment at run time (.env).
+ARG BASE_IMAGE=python:3.12-slim
+FROM ${BASE_IMAGE}
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH \
+    CONTENT_DIR=/app/content \
+    HOST=0.0.0.0 \
+    PORT=3000
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+RUN python3 -m venv /opt/venv \
+    && pip install --no-cache-dir . \
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bot
+# Baked-in docs; mount a folder on /app/content (read-only) to replace them.
+COPY content ./content
+
+USER 10001
+EXPOSE 3000
+HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '3000'), timeout=2)"]
+CMD ["devops-role-bot", "serve"]
