@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import random
 import resource
 import statistics
@@ -195,11 +196,10 @@ def write_corpus(folder: Path, sections: int, seed: int = 7) -> None:
         (folder / f"doc{d:06d}.md").write_text("\n".join(lines))
 
 
-def scale_one(sections: int, engine_name: str, queries: int) -> dict:
-    """Build one engine on a synthetic corpus and time questions; run in a fresh process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        write_corpus(Path(tmp), sections)
-        library = load_library(Path(tmp))
+def scale_one(library_file: str, engine_name: str, queries: int) -> dict:
+    """Build one engine on a pickled synthetic library and time questions (fresh process)."""
+    with open(library_file, "rb") as f:
+        library = pickle.load(f)
     t0 = time.perf_counter()
     engine = OurEngine(library) if engine_name == "ours" else Bm25Engine(library)
     build = time.perf_counter() - t0
@@ -223,17 +223,23 @@ def scale_one(sections: int, engine_name: str, queries: int) -> dict:
 
 
 def run_scale(sizes: list[int]) -> list[dict]:
+    """Per size: write and load the corpus once, then time each engine in a fresh process."""
     rows = []
     for n in sizes:
-        for engine in ("ours", "bm25"):
-            queries = 300 if engine == "ours" else max(20, min(300, 300_000 // n))
-            out = subprocess.run(
-                [sys.executable, __file__, "--scale-one", str(n), engine, str(queries)],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            rows.append({"engine": engine, "queries": queries, **json.loads(out)})
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "docs"
+            folder.mkdir()
+            write_corpus(folder, n)
+            library_file = Path(tmp) / "library.pickle"
+            library_file.write_bytes(pickle.dumps(load_library(folder)))
+            for engine in ("ours", "bm25"):
+                queries = 300 if engine == "ours" else max(20, min(300, 300_000 // n))
+                out = subprocess.run(
+                    [sys.executable, __file__, "--scale-one", str(library_file), engine,
+                     str(queries)],
+                    check=True, capture_output=True, text=True,
+                ).stdout  # fmt: skip
+                rows.append({"engine": engine, "queries": queries, **json.loads(out)})
     return rows
 
 
@@ -245,8 +251,8 @@ def main() -> None:
     parser.add_argument("--scale-one", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scale_one:
-        n, engine, queries = args.scale_one
-        print(json.dumps(scale_one(int(n), engine, int(queries))))
+        library_file, engine, queries = args.scale_one
+        print(json.dumps(scale_one(library_file, engine, int(queries))))
         return
     report = run_quality(args.misses)
     print("\nQuality (held-out half = test; thresholds tuned on the tune half)")

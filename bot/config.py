@@ -46,6 +46,42 @@ def _content_from_env(environ: Mapping[str, str], errors: list[str]) -> ContentS
     return ContentSettings(content_dir, include_drafts, base)
 
 
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """Where the history lives without DATA_DIR: $XDG_DATA_HOME/devops-role-bot."""
+    base = environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "devops-role-bot"
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    """Where questions, votes and handled events are kept, and for how long."""
+
+    data_dir: Path
+    database_url: str | None = field(default=None, repr=False)
+    retention_days: int = 90
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> HistorySettings:
+        """Read DATA_DIR, DATABASE_URL and RETENTION_DAYS; raise ConfigError naming bad ones."""
+        errors: list[str] = []
+        settings = _history_from_env(environ, errors)
+        if errors:
+            raise ConfigError("; ".join(errors))
+        return settings
+
+
+def _history_from_env(environ: Mapping[str, str], errors: list[str]) -> HistorySettings:
+    data_dir = Path(environ.get("DATA_DIR") or default_data_dir(environ))
+    url = environ.get("DATABASE_URL", "").strip() or None
+    if url is not None and not url.startswith(("postgresql://", "postgres://")):
+        errors.append("DATABASE_URL must be a postgresql:// URL (or empty for SQLite)")
+    text = environ.get("RETENTION_DAYS", "").strip() or "90"
+    if not text.isdigit() or int(text) < 1:
+        errors.append(f"RETENTION_DAYS must be a whole number of days >= 1, not {text!r}")
+        text = "90"
+    return HistorySettings(data_dir, url, int(text))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything `serve` needs; token values are kept out of repr and logs."""
@@ -59,6 +95,9 @@ class Settings:
     log_level: str
     content: ContentSettings
     api_timeout: float = 10.0
+    history: HistorySettings = field(default_factory=lambda: HistorySettings(Path("data")))
+    admin_user_ids: frozenset[str] = frozenset()
+    log_format: str = "text"
 
     @property
     def socket_mode(self) -> bool:
@@ -104,9 +143,21 @@ class Settings:
             errors.append(f"SLACK_API_TIMEOUT must be seconds from 0 to 120, not {timeout_text!r}")
             api_timeout = 10.0
         content = _content_from_env(environ, errors)
+        history = _history_from_env(environ, errors)
+        admins = frozenset(
+            a.strip() for a in environ.get("ADMIN_USER_IDS", "").split(",") if a.strip()
+        )
+        if any(not re.fullmatch(r"[UW][A-Z0-9]+", a) for a in admins):
+            errors.append("ADMIN_USER_IDS must be Slack user ids (U0123ABC), comma-separated")
+        log_format = environ.get("LOG_FORMAT", "").strip().lower() or "text"
+        if log_format not in ("text", "json"):
+            errors.append(f"LOG_FORMAT must be text or json, not {log_format!r}")
         if errors:
             raise ConfigError("; ".join(errors))
-        return cls(bot_token, secret, app_token, api_url, host, port, level, content, api_timeout)
+        return cls(
+            bot_token, secret, app_token, api_url, host, port, level, content, api_timeout,
+            history, admins, log_format,
+        )  # fmt: skip
 
 
 def _bool(environ: Mapping[str, str], name: str, errors: list[str]) -> bool:

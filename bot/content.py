@@ -69,6 +69,7 @@ class Section:
     parent: str | None
     phrasings: tuple[str, ...] = ()
     context: tuple[str, ...] = field(default=())
+    updated: str | None = None  # front matter last_update (Docusaurus), as YYYY-MM-DD
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +263,7 @@ def split_sections(
     first_h1 = next((h for h in headings if h.level == 1), None)
     title = str(meta.get("title") or "").strip() or (first_h1.name if first_h1 else Path(rel).stem)
     doc_url = doc_url_for(rel, meta, base_url)
+    updated = last_update(meta)
     # Root: the first heading when it is an H1, else the leading text named after the title.
     root_is_h1 = bool(headings) and headings[0].level == 1
     if root_is_h1:
@@ -333,6 +335,7 @@ def split_sections(
             parent=parent,
             phrasings=tuple(phr),
             context=heading_path[:-1],
+            updated=updated,
         )
         sections.append(section)
         stack.append((level, section))
@@ -420,6 +423,17 @@ def plain_text(markdown: str) -> str:
         elif t.type in ("fence", "code_block"):
             out.append(t.content.strip())
     return "\n".join(x for x in out if x)
+
+
+def last_update(meta: dict) -> str | None:
+    """The document's date from ``last_update`` (a date, or Docusaurus' {date: ...})."""
+    value = meta.get("last_update")
+    if isinstance(value, dict):
+        value = value.get("date")
+    if value is None:
+        return None
+    m = re.match(r"\d{4}-\d{2}-\d{2}", str(value))
+    return m.group(0) if m else None
 
 
 def slugify(text: str) -> str:

@@ -23,7 +23,7 @@ DECLINE_BELOW = 46
 #: At or above this, and clear of the runner-up, the best section is the answer.
 ANSWER_AT = 62
 #: The best must lead the runner-up by this many points to be answered outright.
-MARGIN = 4
+MARGIN = 12
 #: Only the first this many characters of a question are matched (a Slack message can hold
 #: 40,000; no real question needs more, and typo correction costs time per word).
 MAX_QUESTION_CHARS = 1000

@@ -1,0 +1,281 @@
+"""The history of questions, votes and handled events: SQLite by default, PostgreSQL to scale.
+
+Schema changes are versioned migrations applied at open. User ids are stored only as a salted
+hash. ``claim`` takes a key (a Slack event id, a message ts) under a unique constraint, so
+several bot replicas sharing one PostgreSQL answer each event exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Each migration is a list of statements; the schema version is its position (1-based).
+MIGRATIONS: list[list[str]] = [
+    [  # 1: questions and the keys replicas claim
+        """CREATE TABLE questions (
+            id TEXT PRIMARY KEY,
+            asked_at DOUBLE PRECISION NOT NULL,
+            entry TEXT NOT NULL,
+            question TEXT NOT NULL,
+            decision TEXT NOT NULL,
+            section_id TEXT,
+            section TEXT,
+            score INTEGER NOT NULL,
+            latency_ms DOUBLE PRECISION NOT NULL,
+            user_hash TEXT
+        )""",
+        "CREATE TABLE handled (key TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL)",
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ],
+    [  # 2: votes (one per person per answer) and the indexes the report and purge use
+        """CREATE TABLE votes (
+            question_id TEXT NOT NULL,
+            user_hash TEXT NOT NULL,
+            vote TEXT NOT NULL,
+            comment TEXT,
+            at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (question_id, user_hash)
+        )""",
+        "CREATE INDEX questions_asked_at ON questions (asked_at)",
+        "CREATE INDEX handled_at ON handled (at)",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(Exception):
+    """The store cannot be opened or migrated; the message names the database."""
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One question's outcome."""
+
+    id: str
+    asked_at: float
+    entry: str  # "slash" | "mention" | "dm" | "cli"
+    question: str
+    decision: str
+    section_id: str | None
+    section: str | None
+    score: int
+    latency_ms: float
+    user_hash: str | None
+
+
+class Store:
+    """A small SQL store over sqlite3 or psycopg (DB-API), safe to share between threads."""
+
+    def __init__(self, connect: Any, *, postgres: bool, name: str) -> None:
+        self._connect = connect
+        self.postgres = postgres
+        self.name = name
+        self._local = threading.local()
+        self._salt = ""
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        conn = self._conn()
+        cur = conn.cursor()
+        try:
+            yield cur
+            conn.commit()
+        except Exception:
+            conn.rollback()
+            raise
+        finally:
+            cur.close()
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._tx() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall())
+
+    # --- schema ----------------------------------------------------------------------------
+
+    def version(self) -> int:
+        """The schema version the database is at (0 when empty)."""
+        with self._tx() as cur:
+            cur.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            cur.execute("SELECT version FROM schema_version")
+            row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self, target: int = SCHEMA_VERSION) -> int:
+        """Apply the migrations after the current version, each in its own transaction."""
+        if self.postgres:  # one replica migrates at a time
+            with self._tx() as cur:
+                cur.execute("SELECT pg_advisory_lock(4242)")
+        try:
+            current = self.version()
+            for number in range(current + 1, target + 1):
+                with self._tx() as cur:
+                    for statement in MIGRATIONS[number - 1]:
+                        cur.execute(statement)
+                    cur.execute("DELETE FROM schema_version")
+                    cur.execute(self._sql("INSERT INTO schema_version VALUES (?)"), (number,))
+            return max(current, target)
+        finally:
+            if self.postgres:
+                with self._tx() as cur:
+                    cur.execute("SELECT pg_advisory_unlock(4242)")
+
+    def _load_salt(self) -> None:
+        """A random salt kept in the database, so user hashes are stable but not reversible."""
+        rows = self._rows("SELECT value FROM meta WHERE key = 'salt'")
+        if not rows:
+            candidate = secrets.token_hex(16)
+            try:
+                with self._tx() as cur:
+                    cur.execute(self._sql("INSERT INTO meta VALUES ('salt', ?)"), (candidate,))
+            except Exception:  # another replica stored one first: use that
+                pass
+            rows = self._rows("SELECT value FROM meta WHERE key = 'salt'")
+        self._salt = rows[0][0]
+
+    # --- the API ---------------------------------------------------------------------------
+
+    def user_hash(self, user_id: str | None) -> str | None:
+        """A Slack user id as a salted hash (None stays None)."""
+        if not user_id:
+            return None
+        return hashlib.sha256(f"{self._salt}:{user_id}".encode()).hexdigest()[:32]
+
+    def claim(self, key: str) -> bool:
+        """True for the first caller to claim a key, in this process or any replica."""
+        sql = "INSERT INTO handled (key, at) VALUES (?, ?)"
+        if self.postgres:
+            sql += " ON CONFLICT (key) DO NOTHING"
+            with self._tx() as cur:
+                cur.execute(self._sql(sql), (key, time.time()))
+                return cur.rowcount == 1
+        try:
+            with self._tx() as cur:
+                cur.execute(sql, (key, time.time()))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+
+    def record(self, r: Record) -> None:
+        """Store one question's outcome."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("INSERT INTO questions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                (r.id, r.asked_at, r.entry, r.question, r.decision, r.section_id, r.section,
+                 r.score, r.latency_ms, r.user_hash),
+            )  # fmt: skip
+
+    def vote(self, question_id: str, user_hash: str, vote: str) -> bool:
+        """Record a vote; False if this person already voted on this answer."""
+        sql = "INSERT INTO votes (question_id, user_hash, vote, at) VALUES (?, ?, ?, ?)"
+        params = (question_id, user_hash, vote, time.time())
+        if self.postgres:
+            with self._tx() as cur:
+                cur.execute(self._sql(sql + " ON CONFLICT DO NOTHING"), params)
+                return cur.rowcount == 1
+        try:
+            with self._tx() as cur:
+                cur.execute(sql, params)
+            return True
+        except sqlite3.IntegrityError:
+            return False
+
+    def comment(self, question_id: str, user_hash: str, comment: str) -> None:
+        """Attach what was missing to this person's vote."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("UPDATE votes SET comment = ? WHERE question_id = ? AND user_hash = ?"),
+                (comment, question_id, user_hash),
+            )
+
+    def history(self, since: float) -> list[dict]:
+        """Questions asked since a time, each with its votes."""
+        rows = self._rows(
+            "SELECT q.id, q.asked_at, q.entry, q.question, q.decision, q.section_id, q.section,"
+            " q.score, q.latency_ms, v.vote, v.comment FROM questions q"
+            " LEFT JOIN votes v ON v.question_id = q.id WHERE q.asked_at >= ?"
+            " ORDER BY q.asked_at",
+            (since,),
+        )
+        keys = ("id", "asked_at", "entry", "question", "decision", "section_id", "section",
+                "score", "latency_ms", "vote", "comment")  # fmt: skip
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def purge(self, older_than_days: float) -> int:
+        """Delete records (and their votes and claimed keys) older than the retention."""
+        cutoff = time.time() - older_than_days * 86400
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "DELETE FROM votes WHERE question_id IN"
+                    " (SELECT id FROM questions WHERE asked_at < ?)"
+                ),
+                (cutoff,),
+            )
+            cur.execute(self._sql("DELETE FROM questions WHERE asked_at < ?"), (cutoff,))
+            deleted = cur.rowcount
+            cur.execute(self._sql("DELETE FROM handled WHERE at < ?"), (cutoff,))
+        return deleted
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+def open_store(database_url: str | None, data_dir: Path, *, migrate: bool = True) -> Store:
+    """Open (and migrate) the store: PostgreSQL for a postgresql:// URL, else SQLite in DATA_DIR."""
+    if database_url:
+        try:
+            import psycopg
+        except ImportError as err:  # pragma: no cover - psycopg is a dependency
+            raise StoreError("DATABASE_URL needs psycopg installed") from err
+        name = database_url.split("@")[-1]  # never the password
+
+        def connect() -> Any:
+            return psycopg.connect(database_url, connect_timeout=10)
+
+        store = Store(connect, postgres=True, name=f"postgresql://{name}")
+        try:
+            store._conn()
+        except psycopg.Error as err:
+            raise StoreError(f"cannot connect to PostgreSQL at {name}: {err}") from err
+    else:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"DATA_DIR {data_dir}: cannot create it: {err.strerror}") from err
+        path = data_dir / "history.sqlite3"
+
+        def connect() -> Any:
+            conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            return conn
+
+        store = Store(connect, postgres=False, name=str(path))
+    if migrate:
+        store.migrate()
+        store._load_salt()
+    return store
