@@ -7,15 +7,20 @@ import json
 import logging
 import os
 import sys
+import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import ConfigError, ContentSettings, Settings
+from bot.config import ConfigError, ContentSettings, HistorySettings, Settings
 from bot.content import ContentError, Library, load_library
+from bot.observe import setup_logging
 from bot.render import answer_json, answer_text, topics_text
-from bot.search import build_index
+from bot.report import build_report, parse_since, render_report
+from bot.search import Answer, Index, build_index, clean_question
+from bot.store import Record, Store, StoreError, open_store
 
 EXIT_OK = 0
 EXIT_PROBLEMS = 1
@@ -47,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("topics", parents=[common], help="list the sections as an outline")
     sub.add_parser("check", parents=[common], help="validate a content folder")
     sub.add_parser("serve", parents=[common], help="run the Slack bot (settings from env)")
+    report = sub.add_parser("report", help="what was asked, unanswered and voted unhelpful")
+    report.add_argument("--since", default="30d", help="how far back: 30d, 12h, 90m (default 30d)")
+    report.add_argument("--format", choices=["text", "json", "csv"], default="text")
     demo = sub.add_parser(
         "demo", parents=[common], help="try the bot on a local page that plays Slack"
     )
@@ -80,13 +88,15 @@ def main(
                 # processes must not find the secrets in the environment afterwards.
                 for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
                     os.environ.pop(name, None)
-            logging.basicConfig(
-                level=settings.log_level,
-                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            )
+            setup_logging(settings.log_level, settings.log_format)
             from bot.slack_app import serve  # Slack only loads for the Slack shell
 
-            return serve(settings, load_or_fail(settings.content, stderr))
+            try:
+                return serve(settings, load_or_fail(settings.content, stderr))
+            except StoreError as err:
+                raise ConfigError(str(err)) from err
+        if args.command == "report":
+            return run_report(HistorySettings.from_env(environ), args.since, args.format, stdout)
         content = _override(ContentSettings.from_env(environ), args)
         if args.command == "check":
             return run_check(content, stdout)
@@ -99,8 +109,11 @@ def main(
         if args.command == "topics":
             print(topics_text(library), file=stdout)
             return EXIT_OK
-        return run_ask(library, args.question, as_json=args.json, stdin=stdin, stdout=stdout)
-    except (ConfigError, ContentError, UsageError) as err:
+        store = open_history(HistorySettings.from_env(environ), stderr)
+        return run_ask(
+            library, args.question, as_json=args.json, stdin=stdin, stdout=stdout, store=store
+        )
+    except (ConfigError, ContentError, UsageError, StoreError) as err:
         print(f"devops-role-bot: error: {err}", file=stderr)
         return EXIT_USAGE
 
@@ -149,8 +162,52 @@ def run_check(content: ContentSettings, stdout: TextIO) -> int:
     return EXIT_OK
 
 
+def open_history(history: HistorySettings, stderr: TextIO) -> Store | None:
+    """The question history for `ask`; without it the CLI still answers, with a warning."""
+    try:
+        return open_store(history.database_url, history.data_dir)
+    except StoreError as err:
+        print(f"devops-role-bot: warning: questions are not recorded: {err}", file=stderr)
+        return None
+
+
+def run_report(history: HistorySettings, since: str, fmt: str, stdout: TextIO) -> int:
+    """Print the doc owners' report for the last ``since``."""
+    try:
+        seconds = parse_since(since)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    store = open_store(history.database_url, history.data_dir)
+    report = build_report(store.history(time.time() - seconds), since_seconds=seconds)
+    print(render_report(report, fmt), file=stdout)
+    return EXIT_OK
+
+
+def _answer_and_record(index: Index, question: str, store: Store | None) -> Answer:
+    t0 = time.perf_counter()
+    answer = index.answer(question)
+    if store is not None:
+        best = answer.best.section if answer.best else None
+        store.record(
+            Record(
+                id=uuid.uuid4().hex, asked_at=time.time(), entry="cli",
+                question=clean_question(question)[:2000], decision=answer.decision,
+                section_id=best.id if best else None,
+                section=" > ".join(best.heading_path) if best else None, score=answer.score,
+                latency_ms=(time.perf_counter() - t0) * 1000, user_hash=None,
+            )
+        )  # fmt: skip
+    return answer
+
+
 def run_ask(
-    library: Library, question: str, *, as_json: bool, stdin: TextIO, stdout: TextIO
+    library: Library,
+    question: str,
+    *,
+    as_json: bool,
+    stdin: TextIO,
+    stdout: TextIO,
+    store: Store | None = None,
 ) -> int:
     """Answer one question, or every line of stdin with "-" (JSON Lines when --json)."""
     index = build_index(library)
@@ -159,7 +216,7 @@ def run_ask(
             line = line.strip()
             if not line:
                 continue
-            answer = index.answer(line)
+            answer = _answer_and_record(index, line, store)
             if as_json:
                 stdout.write(json.dumps(answer_json(answer), ensure_ascii=False) + "\n")
             else:
@@ -168,7 +225,7 @@ def run_ask(
         return EXIT_OK
     if not question.strip():
         raise UsageError('the question is empty: ask "what does the DevOps coach do?"')
-    answer = index.answer(question)
+    answer = _answer_and_record(index, question, store)
     if as_json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2), file=stdout)
     else:

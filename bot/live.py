@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class LiveDocs:
         self._stop = threading.Event()
         self._seen = fingerprint(settings.content_dir)
         self.reloads = 0
+        self.on_reload: Callable[[bool], None] = lambda ok: None
 
     @classmethod
     def load(cls, settings: ContentSettings, library: Library) -> LiveDocs:
@@ -65,6 +67,11 @@ class LiveDocs:
 
     def reload(self, reason: str = "requested") -> bool:
         """Read the content again; swap it in only if it has usable sections."""
+        ok = self._reload(reason)
+        self.on_reload(ok)
+        return ok
+
+    def _reload(self, reason: str) -> bool:
         with self._lock:
             root = self._settings.content_dir
             self._seen = fingerprint(root)

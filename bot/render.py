@@ -85,6 +85,12 @@ def topics_text(library: Library) -> str:
 COMMAND = "/devops-role"
 ACTION_SHOW = "show_section"
 ACTION_SHARE = "share_answer"
+ACTION_HELPFUL = "vote_helpful"
+ACTION_NOT_HELPFUL = "vote_not_helpful"
+FEEDBACK_MODAL = "feedback_modal"
+FEEDBACK_BLOCK = "missing"
+FEEDBACK_INPUT = "comment"
+THANKS = "Thanks for the feedback!"
 #: Slack limits: section text 3,000 characters, 50 blocks a message, header 150 characters,
 #: 100 blocks in a Home tab view, 25 elements in an actions block, button text 75.
 SECTION_LIMIT = 3000
@@ -259,7 +265,11 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
 
 
 def section_blocks(
-    match: Match, *, shareable: bool = False, shared_by: str | None = None
+    match: Match,
+    *,
+    shareable: bool = False,
+    shared_by: str | None = None,
+    feedback_id: str | None = None,
 ) -> tuple[list[dict], str]:
     """A section as Block Kit blocks (within Slack's limits) and its plain-text fallback."""
     s = match.section
@@ -271,16 +281,19 @@ def section_blocks(
     if s.url:
         tail.append(_section(f"<{s.url}|Read this section in the docs>"))
     context = f"From *{escape(s.document)}* · `{escape(s.path)}` · match {match.score}/100"
+    if s.updated:
+        context += f" · Updated {s.updated}"
     if shared_by:
         context += f" · shared by <@{shared_by}>"
     tail.append(_context(context))
+    buttons = []
     if shareable:
-        tail.append(
-            {
-                "type": "actions",
-                "elements": [_button("Share in channel", ACTION_SHARE, s.id, "primary")],
-            }
-        )
+        buttons.append(_button("Share in channel", ACTION_SHARE, s.id, "primary"))
+    if feedback_id:
+        buttons.append(_button("Helpful", ACTION_HELPFUL, feedback_id))
+        buttons.append(_button("Not helpful", ACTION_NOT_HELPFUL, feedback_id))
+    if buttons:
+        tail.append({"type": "actions", "elements": buttons})
     room = MESSAGE_BLOCKS - len(blocks) - len(tail)
     if len(chunks) > room:
         # Never cut silently: say how much is left and where to read it.
@@ -295,11 +308,11 @@ def section_blocks(
 
 
 def answer_blocks(
-    answer: Answer, library: Library, *, shareable: bool = False
+    answer: Answer, library: Library, *, shareable: bool = False, feedback_id: str | None = None
 ) -> tuple[list[dict], str]:
     """The bot's reply to a question: the section, 'did you mean' buttons, or a decline."""
     if answer.decision == "answer" and answer.best:
-        return section_blocks(answer.best, shareable=shareable)
+        return section_blocks(answer.best, shareable=shareable, feedback_id=feedback_id)
     asked = escape(answer.question[:200])
     if answer.decision == "suggest":
         options = did_you_mean(answer)
@@ -366,3 +379,53 @@ def home_view(library: Library) -> dict:
                 break
             blocks.append({"type": "actions", "elements": buttons[k : k + ACTIONS_LIMIT]})
     return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}
+
+
+def thanked(blocks: list[dict]) -> list[dict]:
+    """A message's blocks with the vote buttons replaced by a thank-you."""
+    out: list[dict] = []
+    for block in blocks:
+        if block.get("type") == "actions":
+            kept = [
+                e
+                for e in block.get("elements", [])
+                if e.get("action_id") not in (ACTION_HELPFUL, ACTION_NOT_HELPFUL)
+            ]
+            if kept:
+                out.append({**block, "elements": kept})
+            out.append(_context(f"_{THANKS}_"))
+        else:
+            out.append(block)
+    return out
+
+
+def feedback_modal(feedback_id: str) -> dict:
+    """The "what was missing?" modal opened by a Not helpful vote (the comment is optional)."""
+    return {
+        "type": "modal",
+        "callback_id": FEEDBACK_MODAL,
+        "private_metadata": feedback_id,
+        "title": {"type": "plain_text", "text": "What was missing?"},
+        "submit": {"type": "plain_text", "text": "Send"},
+        "close": {"type": "plain_text", "text": "Skip"},
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": FEEDBACK_BLOCK,
+                "optional": True,
+                "label": {"type": "plain_text", "text": "What did you hope to find?"},
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": FEEDBACK_INPUT,
+                    "multiline": True,
+                    "max_length": 2000,
+                },
+            }
+        ],
+    }
+
+
+def report_blocks(text: str) -> list[dict]:
+    """The doc owners' report as code blocks that fit Slack's limits."""
+    chunks = split_text(escape(text), SECTION_LIMIT - 8)[: MESSAGE_BLOCKS - 1]
+    return [_header("Questions report"), *(_section(f"```{c}```") for c in chunks)]

@@ -7,16 +7,20 @@ import logging
 import re
 import signal
 import threading
+import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.client import RemoteDisconnected
 from urllib.error import URLError
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt import Ack, App, BoltResponse, Respond, Say
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -28,18 +32,30 @@ from waitress.server import BaseWSGIServer
 
 from bot.config import Settings
 from bot.content import Library
-from bot.live import LiveDocs, Snapshot
+from bot.live import LiveDocs
+from bot.observe import Metrics
 from bot.render import (
+    ACTION_HELPFUL,
+    ACTION_NOT_HELPFUL,
     ACTION_SHARE,
     ACTION_SHOW,
     COMMAND,
+    FEEDBACK_BLOCK,
+    FEEDBACK_INPUT,
+    FEEDBACK_MODAL,
+    THANKS,
     answer_blocks,
+    feedback_modal,
     help_blocks,
     home_view,
+    report_blocks,
     section_blocks,
+    thanked,
     topic_blocks,
 )
-from bot.search import Match
+from bot.report import build_report, parse_since, report_text
+from bot.search import Match, clean_question
+from bot.store import Record, Store, open_store
 
 log = logging.getLogger("bot.slack")
 
@@ -102,7 +118,36 @@ def make_client(settings: Settings) -> WebClient:
     )
 
 
-def build_app(settings: Settings, live: LiveDocs) -> App:
+@dataclass
+class Bot:
+    """What every listener needs: settings, the docs, the history store and the metrics."""
+
+    settings: Settings
+    live: LiveDocs
+    store: Store | None
+    metrics: Metrics
+    seen: Seen
+
+    def first(self, key: str) -> bool:
+        """True the first time this key is handled, here or (with a shared store) anywhere."""
+        if not self.seen.first(key):
+            return False
+        return self.store is None or self._claim(key)
+
+    def _claim(self, key: str) -> bool:
+        try:
+            return self.store.claim(key)  # type: ignore[union-attr]
+        except Exception:  # the store is down: answering beats staying silent
+            log.exception("could not claim %s in the store; answering anyway", key)
+            return True
+
+
+def build_app(
+    settings: Settings,
+    live: LiveDocs,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+) -> App:
     """The Bolt app with every listener registered; token and secret passed explicitly."""
     app = App(
         client=make_client(settings),  # carries the bot token, passed explicitly
@@ -112,57 +157,100 @@ def build_app(settings: Settings, live: LiveDocs) -> App:
         token_verification_enabled=False,
         raise_error_for_unhandled_request=False,
     )
-    seen = Seen()
-    register_dedupe(app, seen)
-    register_commands(app, live)
-    register_messages(app, live, seen)
-    register_actions(app, live)
-    register_home(app, live)
-    register_errors(app)
+    bot = Bot(settings, live, store, metrics or Metrics(), Seen())
+    register_dedupe(app, bot)
+    register_commands(app, bot)
+    register_messages(app, bot)
+    register_actions(app, bot)
+    register_feedback(app, bot)
+    register_home(app, bot)
+    register_errors(app, bot)
     return app
 
 
-def register_dedupe(app: App, seen: Seen) -> None:
-    """Drop an event already handled: Slack retries and Socket Mode redeliveries."""
+def register_dedupe(app: App, bot: Bot) -> None:
+    """Drop an event already handled: Slack retries, Socket Mode redeliveries, replicas."""
 
     @app.middleware
     def drop_repeats(body: dict, next: Callable[[], BoltResponse]) -> BoltResponse | None:
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not seen.first(f"event:{event_id}"):
+        if event_id and not bot.first(f"event:{event_id}"):
             log.info("ignoring repeated event %s", event_id)
             return BoltResponse(status=200, body="")
         return next()
 
 
-def reply_for(question: str, docs: Snapshot, *, shareable: bool) -> dict:
-    """Blocks and fallback text answering a question."""
+def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, shareable: bool) -> dict:
+    """Blocks and fallback text answering a question; the outcome is recorded and logged."""
+    docs = bot.live.current
+    t0 = time.perf_counter()
     answer = docs.index.answer(question)
+    latency_ms = (time.perf_counter() - t0) * 1000
+    best = answer.best.section if answer.best else None
+    question_id = uuid.uuid4().hex
+    recorded = False
+    if bot.store is not None:
+        try:
+            bot.store.record(
+                Record(
+                    id=question_id, asked_at=time.time(), entry=entry,
+                    question=clean_question(question)[:2000], decision=answer.decision,
+                    section_id=best.id if best else None,
+                    section=" > ".join(best.heading_path) if best else None,
+                    score=answer.score, latency_ms=latency_ms,
+                    user_hash=bot.store.user_hash(user_id),
+                )
+            )  # fmt: skip
+            recorded = True
+        except Exception:  # the answer matters more than its record
+            log.exception("could not record the question in %s", bot.store.name)
+    bot.metrics.questions.labels(entry, answer.decision).inc()
+    bot.metrics.latency.observe(latency_ms / 1000)
     log.info(
-        "question answered: decision=%s section=%s score=%s",
-        answer.decision,
-        answer.best.section.id if answer.best else None,
-        answer.score,
+        "question: entry=%s decision=%s section=%s score=%s latency_ms=%.2f",
+        entry, answer.decision, best.id if best else None, answer.score, latency_ms,
+        extra={"entry": entry, "decision": answer.decision, "section": best.id if best else None,
+               "score": answer.score, "latency_ms": round(latency_ms, 2)},
+    )  # fmt: skip
+    blocks, text = answer_blocks(
+        answer, docs.library, shareable=shareable, feedback_id=question_id if recorded else None
     )
-    blocks, text = answer_blocks(answer, docs.library, shareable=shareable)
     return {"blocks": blocks, "text": text}
 
 
-def register_commands(app: App, live: LiveDocs) -> None:
-    """`/devops-role <question>`, `help` and `topics`: answered ephemerally."""
+def register_commands(app: App, bot: Bot) -> None:
+    """`/devops-role <question>`, `help`, `topics` and (for admins) `report`: ephemeral."""
 
     @app.command(COMMAND)
     def handle_command(ack: Ack, command: dict, respond: Respond, context: dict) -> None:
         ack()
-        docs = live.current
+        docs = bot.live.current
         text = (command.get("text") or "").strip()
         if text.lower() in ("", "help"):
             blocks, fallback = help_blocks(docs.library, context.get("bot_user_id"))
         elif text.lower() == "topics":
             blocks, fallback = topic_blocks(docs.library), "Topics"
+        elif text.lower() == "report":
+            blocks, fallback = report_reply(bot, command.get("user_id", ""))
         else:
-            reply = reply_for(text, docs, shareable=True)
+            reply = reply_for(
+                text, bot, entry="slash", user_id=command.get("user_id"), shareable=True
+            )
             blocks, fallback = reply["blocks"], reply["text"]
         respond(response_type="ephemeral", blocks=blocks, text=fallback)
+
+
+def report_reply(bot: Bot, user_id: str) -> tuple[list[dict], str]:
+    """The last 30 days' report for admins; a polite refusal for everyone else."""
+    if user_id not in bot.settings.admin_user_ids:
+        text = "Sorry, the questions report is only for the docs' owners (ADMIN_USER_IDS)."
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}], text
+    if bot.store is None:
+        text = "No history is kept, so there is no report."
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}], text
+    since = parse_since("30d")
+    report = build_report(bot.store.history(time.time() - since), since_seconds=since)
+    return report_blocks(report_text(report)), "Questions report"
 
 
 def question_of(text: str) -> str:
@@ -170,39 +258,41 @@ def question_of(text: str) -> str:
     return " ".join(_MENTION.sub(" ", text or "").split())
 
 
-def register_messages(app: App, live: LiveDocs, seen: Seen) -> None:
+def register_messages(app: App, bot: Bot) -> None:
     """Mentions (answered in a thread) and direct messages (answered in the DM)."""
 
-    def answer_once(event: dict, say: Say, *, thread: bool) -> None:
-        if not seen.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
+    def answer_once(event: dict, say: Say, *, entry: str) -> None:
+        if not bot.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
             return
-        docs = live.current
         question = question_of(event.get("text", ""))
         if not question:
-            blocks, text = help_blocks(docs.library)
+            blocks, text = help_blocks(bot.live.current.library)
             reply = {"blocks": blocks, "text": text}
         else:
-            reply = reply_for(question, docs, shareable=False)
-        thread_ts = (event.get("thread_ts") or event.get("ts")) if thread else None
-        if thread_ts is None and event.get("thread_ts"):
-            thread_ts = event["thread_ts"]
+            reply = reply_for(
+                question, bot, entry=entry, user_id=event.get("user"), shareable=False
+            )
+        if entry == "mention":
+            thread_ts = event.get("thread_ts") or event.get("ts")
+        else:
+            thread_ts = event.get("thread_ts")
         say(**reply, thread_ts=thread_ts)
 
     @app.event("app_mention")
     def handle_mention(event: dict, say: Say) -> None:
         if event.get("bot_id") or event.get("subtype"):
             return
-        answer_once(event, say, thread=True)
+        answer_once(event, say, entry="dm" if event.get("channel_type") == "im" else "mention")
 
     @app.event("message")
     def handle_message(event: dict, say: Say) -> None:
         # Edits, deletions, joins and bot messages all carry a subtype or a bot_id.
         if event.get("subtype") or event.get("bot_id") or event.get("channel_type") != "im":
             return
-        answer_once(event, say, thread=False)
+        answer_once(event, say, entry="dm")
 
 
-def register_actions(app: App, live: LiveDocs) -> None:
+def register_actions(app: App, bot: Bot) -> None:
     """Did-you-mean and Home-tab topic buttons, and "Share in channel"."""
 
     @app.action(ACTION_SHOW)
@@ -210,7 +300,7 @@ def register_actions(app: App, live: LiveDocs) -> None:
         ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient
     ) -> None:
         ack()
-        section = live.current.index.section(action.get("value", ""))
+        section = bot.live.current.index.section(action.get("value", ""))
         if section is None:
             respond(text="That section is no longer in the docs.", replace_original=False)
             return
@@ -234,7 +324,7 @@ def register_actions(app: App, live: LiveDocs) -> None:
     @app.action(ACTION_SHARE)
     def handle_share(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
         ack()
-        section = live.current.index.section(action.get("value", ""))
+        section = bot.live.current.index.section(action.get("value", ""))
         if section is None:
             respond(text="That section is no longer in the docs.", replace_original=False)
             return
@@ -242,6 +332,56 @@ def register_actions(app: App, live: LiveDocs) -> None:
         blocks, text = section_blocks(Match(section, score), shared_by=body["user"]["id"])
         respond(response_type="in_channel", replace_original=False, blocks=blocks, text=text)
         respond(delete_original=True)
+
+
+def register_feedback(app: App, bot: Bot) -> None:
+    """Helpful / Not helpful votes (one per person per answer) and the "what was missing" modal."""
+
+    def vote(ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient,
+             kind: str) -> None:  # fmt: skip
+        ack()
+        if bot.store is None:
+            return
+        question_id = action.get("value", "")
+        user_hash = bot.store.user_hash(body["user"]["id"]) or ""
+        if not bot.store.vote(question_id, user_hash, kind):
+            respond(text="You already voted on this answer. Thanks!", replace_original=False,
+                    response_type="ephemeral")  # fmt: skip
+            return
+        bot.metrics.votes.labels(kind).inc()
+        if kind == "not_helpful" and body.get("trigger_id"):
+            client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(question_id))
+        message = body.get("message", {})
+        blocks = thanked(message.get("blocks", []))
+        container = body.get("container", {})
+        if container.get("is_ephemeral"):
+            respond(replace_original=True, blocks=blocks, text=message.get("text") or THANKS)
+        else:
+            client.chat_update(
+                channel=container.get("channel_id") or body["channel"]["id"],
+                ts=container.get("message_ts") or message.get("ts"),
+                blocks=blocks,
+                text=message.get("text") or THANKS,
+            )
+
+    @app.action(ACTION_HELPFUL)
+    def handle_helpful(ack: Ack, body: dict, action: dict, respond: Respond,
+                       client: WebClient) -> None:  # fmt: skip
+        vote(ack, body, action, respond, client, "helpful")
+
+    @app.action(ACTION_NOT_HELPFUL)
+    def handle_not_helpful(ack: Ack, body: dict, action: dict, respond: Respond,
+                           client: WebClient) -> None:  # fmt: skip
+        vote(ack, body, action, respond, client, "not_helpful")
+
+    @app.view(FEEDBACK_MODAL)
+    def handle_feedback(ack: Ack, body: dict, view: dict) -> None:
+        ack()
+        values = view.get("state", {}).get("values", {})
+        comment = values.get(FEEDBACK_BLOCK, {}).get(FEEDBACK_INPUT, {}).get("value") or ""
+        if bot.store is not None and comment.strip():
+            user_hash = bot.store.user_hash(body["user"]["id"]) or ""
+            bot.store.comment(view.get("private_metadata", ""), user_hash, comment.strip()[:2000])
 
 
 def _score_in(body: dict) -> int:
@@ -254,22 +394,24 @@ def _score_in(body: dict) -> int:
     return 100
 
 
-def register_home(app: App, live: LiveDocs) -> None:
+def register_home(app: App, bot: Bot) -> None:
     """Publish the App Home tab when a user opens it."""
 
     @app.event("app_home_opened")
     def handle_home(event: dict, client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        client.views_publish(user_id=event["user"], view=home_view(live.current.library))
+        client.views_publish(user_id=event["user"], view=home_view(bot.live.current.library))
 
 
-def register_errors(app: App) -> None:
+def register_errors(app: App, bot: Bot) -> None:
     """One global error handler: log the traceback, tell the user, keep running."""
 
     @app.error
     def handle_error(error: Exception, body: dict) -> None:
         log.error("error handling a Slack request", exc_info=error)
+        if isinstance(error, SlackApiError):
+            bot.metrics.slack_errors.inc()
         try:
             if isinstance(body, dict) and body.get("response_url"):
                 WebhookClient(body["response_url"]).send(text=SORRY, response_type="ephemeral")
@@ -285,8 +427,10 @@ def register_errors(app: App) -> None:
             log.exception("could not tell the user about the error")
 
 
-def make_wsgi(health: Health, handler: SlackRequestHandler | None) -> Callable:
-    """The WSGI app: GET /healthz, and POST /slack/events in HTTP mode."""
+def make_wsgi(
+    health: Health, handler: SlackRequestHandler | None, metrics: Metrics | None = None
+) -> Callable:
+    """The WSGI app: GET /healthz and /metrics, and POST /slack/events in HTTP mode."""
 
     def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -296,6 +440,9 @@ def make_wsgi(health: Health, handler: SlackRequestHandler | None) -> Callable:
             reason = "200 OK" if status == 200 else "503 Service Unavailable"
             start_response(reason, [("Content-Type", "application/json")])
             return [data]
+        if metrics is not None and path == "/metrics" and method in ("GET", "HEAD"):
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [metrics.exposition()]
         if handler is not None and path == "/slack/events" and method == "POST":
             return handler(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
@@ -305,18 +452,22 @@ def make_wsgi(health: Health, handler: SlackRequestHandler | None) -> Callable:
 
 
 def create_server(
-    settings: Settings, live: LiveDocs
+    settings: Settings,
+    live: LiveDocs,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
 ) -> tuple[BaseWSGIServer, SocketModeHandler | None]:
     """The HTTP server (waitress) and, in Socket Mode, the socket handler (not yet connected)."""
-    app = build_app(settings, live)
+    metrics = metrics or Metrics()
+    app = build_app(settings, live, store, metrics)
     socket: SocketModeHandler | None = None
     if settings.socket_mode:
         socket = SocketModeHandler(app, app_token=settings.app_token)
         health = Health("socket", live, socket.client.is_connected)
-        wsgi = make_wsgi(health, None)
+        wsgi = make_wsgi(health, None, metrics)
     else:
         health = Health("http", live)
-        wsgi = make_wsgi(health, SlackRequestHandler(app))
+        wsgi = make_wsgi(health, SlackRequestHandler(app), metrics)
     server = waitress_server(
         wsgi,
         host=settings.host,
@@ -326,6 +477,27 @@ def create_server(
         ident="devops-role-bot",
     )
     return server, socket
+
+
+#: How often records older than RETENTION_DAYS are deleted, in seconds.
+PURGE_EVERY = 6 * 3600
+
+
+def purge_regularly(store: Store, retention_days: int) -> threading.Thread:
+    """Delete records older than the retention now and every PURGE_EVERY seconds."""
+
+    def loop() -> None:
+        while True:
+            try:
+                deleted = store.purge(retention_days)
+                log.info("deleted %d records older than %d days", deleted, retention_days)
+            except Exception:  # the purge must not stop the bot; the next one retries
+                log.exception("could not delete old records from %s", store.name)
+            time.sleep(PURGE_EVERY)
+
+    thread = threading.Thread(target=loop, name="retention", daemon=True)
+    thread.start()
+    return thread
 
 
 def reload_on_sighup(live: LiveDocs) -> None:
@@ -341,15 +513,20 @@ def serve(settings: Settings, library: Library) -> int:
 
     The docs are reloaded when the content folder changes and on SIGHUP.
     """
+    store = open_store(settings.history.database_url, settings.history.data_dir)
+    purge_regularly(store, settings.history.retention_days)
+    metrics = Metrics()
     live = LiveDocs.load(settings.content, library)
+    live.on_reload = lambda ok: metrics.reloads.labels("ok" if ok else "failed").inc()
     live.watch()
     reload_on_sighup(live)
-    server, socket = create_server(settings, live)
+    server, socket = create_server(settings, live, store, metrics)
     mode = "Socket Mode" if socket else "HTTP mode"
     log.info(
-        "serving %d sections in %s; /healthz on %s:%s",
+        "serving %d sections in %s; history in %s; /healthz and /metrics on %s:%s",
         len(library.sections),
         mode,
+        store.name,
         settings.host,
         server.effective_port,
     )

@@ -28,7 +28,8 @@ GENERAL = "CGENERAL"
 DM = "DBOT"
 COMMAND = "/devops-role"
 BOT_NAME = "devops-role-bot"
-_BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text"}
+_BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text",
+                "input"}  # fmt: skip
 
 
 @dataclass

@@ -27,6 +27,14 @@ CORPUS = next(
 KNOWLEDGEHUB = CORPUS / "knowledgehub" / "docs"
 
 
+@pytest.fixture(autouse=True)
+def private_home(tmp_path_factory, monkeypatch):
+    """No test writes history into the real home folder (the CLI's default DATA_DIR)."""
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
 @pytest.fixture(scope="session")
 def shipped_library() -> Library:
     """The role documents shipped in content/."""
@@ -56,3 +64,57 @@ def make_content(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
         return root
 
     return make
+
+
+def _initdb() -> Path | None:
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1] if found else None
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server (Debian's) on 127.0.0.1, started for the test session."""
+    import os
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    initdb = _initdb()
+    if initdb is None:
+        if os.environ.get("CI"):
+            raise RuntimeError(
+                "CI needs PostgreSQL for the store tests (apt-get install postgresql)"
+            )
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = initdb.parent
+    data = Path(tempfile.mkdtemp(prefix="pg-", dir="/tmp"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(data, "postgres", "postgres")
+    subprocess.run([*as_postgres, str(initdb), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)  # fmt: skip
+    options = f"-p {port} -k {data} -c listen_addresses=127.0.0.1 -c fsync=off"
+    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-l",
+                    str(data / "log"), "-o", options, "-w", "start"], check=True,
+                   capture_output=True)  # fmt: skip
+    yield f"postgresql://postgres@127.0.0.1:{port}"
+    subprocess.run([*as_postgres, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast",
+                    "stop"], capture_output=True)  # fmt: skip
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A fresh, empty database on the session's PostgreSQL server."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{postgres_server}/{name}"

@@ -1,0 +1,74 @@
+"""Logs (plain or JSON lines) and Prometheus metrics for the running bot."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+#: Fields a log record may carry for the one-line-per-question log.
+QUESTION_FIELDS = ("entry", "decision", "section", "score", "latency_ms")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, question fields, traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in QUESTION_FIELDS:
+            if hasattr(record, name):
+                out[name] = getattr(record, name)
+        if record.exc_info:
+            out["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(level: str, fmt: str) -> None:
+    """Log to stderr at ``level``, as text or as JSON lines (LOG_FORMAT=json)."""
+    handler = logging.StreamHandler()
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+class Metrics:
+    """The bot's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.questions = Counter(
+            "devops_role_bot_questions", "Questions by entry point and decision",
+            ["entry", "decision"], registry=self.registry,
+        )  # fmt: skip
+        self.latency = Histogram(
+            "devops_role_bot_answer_seconds", "Time to find an answer",
+            registry=self.registry,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        )  # fmt: skip
+        self.votes = Counter(
+            "devops_role_bot_votes", "Helpful / not helpful votes", ["vote"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.reloads = Counter(
+            "devops_role_bot_reloads", "Content reloads", ["result"], registry=self.registry
+        )
+        self.slack_errors = Counter(
+            "devops_role_bot_slack_api_errors", "Slack Web API errors after retries",
+            registry=self.registry,
+        )  # fmt: skip
+
+    def exposition(self) -> bytes:
+        """The metrics in Prometheus' text format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,103 @@
+"""The history store, against SQLite and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from bot.store import MIGRATIONS, SCHEMA_VERSION, Record, Store, open_store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request, tmp_path):
+    """(DATABASE_URL or None, DATA_DIR) for each backend."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url"), tmp_path
+    return None, tmp_path
+
+
+def record(store: Store, qid: str, *, age_days: float = 0, decision: str = "answer") -> None:
+    store.record(Record(
+        id=qid, asked_at=time.time() - age_days * 86400, entry="slash", question="coach?",
+        decision=decision, section_id="s1", section="DevOps > The Coach", score=90,
+        latency_ms=0.5, user_hash=store.user_hash("U1"),
+    ))  # fmt: skip
+
+
+def test_migrates_an_empty_database(store_url):
+    """An empty database is brought to the latest schema version at open."""
+    store = open_store(*store_url)
+    assert store.version() == SCHEMA_VERSION == len(MIGRATIONS)
+    record(store, "q1")
+    assert [r["id"] for r in store.history(0)] == ["q1"]
+
+
+def test_migrates_from_the_previous_version_keeping_data(store_url):
+    """A database at version N-1 with data is migrated to N; its rows survive."""
+    old = open_store(*store_url, migrate=False)
+    assert old.migrate(SCHEMA_VERSION - 1) == SCHEMA_VERSION - 1
+    old._load_salt()
+    record(old, "kept")
+    old.close()
+    store = open_store(*store_url)
+    assert store.version() == SCHEMA_VERSION
+    assert [r["id"] for r in store.history(0)] == ["kept"]
+    assert store.vote("kept", "h1", "helpful") is True
+
+
+def test_claim_is_once_across_connections(store_url):
+    """A key is claimed once, even by several threads (each with its own connection)."""
+    store = open_store(*store_url)
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(store.claim("event:Ev1")))
+               for _ in range(8)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_one_vote_per_person_per_answer_and_comment(store_url):
+    """A second vote by the same person is refused; the comment attaches to the vote."""
+    store = open_store(*store_url)
+    record(store, "q1")
+    h = store.user_hash("U1")
+    assert store.vote("q1", h, "not_helpful") is True
+    assert store.vote("q1", h, "helpful") is False
+    assert store.vote("q1", store.user_hash("U2"), "helpful") is True
+    store.comment("q1", h, "needs an example")
+    rows = store.history(0)
+    assert {(r["vote"], r["comment"]) for r in rows} == {
+        ("not_helpful", "needs an example"), ("helpful", None)}  # fmt: skip
+
+
+def test_user_ids_only_as_salted_hash(store_url):
+    """User ids are hashed with the store's own salt: stable, and not the id."""
+    store = open_store(*store_url)
+    again = open_store(*store_url)
+    assert store.user_hash("U123") == again.user_hash("U123") != "U123"
+    assert "U123" not in store.user_hash("U123")
+    assert store.user_hash(None) is None
+
+
+def test_purge_deletes_records_older_than_retention(store_url):
+    """Records older than the retention, their votes and claims, are deleted."""
+    store = open_store(*store_url)
+    record(store, "old", age_days=100)
+    record(store, "new", age_days=1)
+    store.vote("old", "h", "helpful")
+    assert store.purge(90) == 1
+    assert [r["id"] for r in store.history(0)] == ["new"]
+
+
+def test_unusable_data_dir_is_a_clear_error(tmp_path):
+    """A DATA_DIR that cannot be created names itself in the error."""
+    from bot.store import StoreError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="DATA_DIR"):
+        open_store(None, blocker / "sub")
