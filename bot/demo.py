@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TextIO
 
 from bot.config import ContentSettings, Settings
@@ -13,6 +16,7 @@ from bot.live import LiveDocs
 from bot.search import ANSWER_AT, DECLINE_BELOW, MARGIN
 from bot.slack_app import create_server, question_of
 from bot.standin import FakeSlack
+from bot.store import Store, open_store
 
 DEMO_TOKEN = "xoxb-demo-local-not-a-real-token"
 
@@ -23,6 +27,7 @@ class Demo:
 
     standin: FakeSlack
     live: LiveDocs
+    store: Store
     stop: threading.Event
 
     @property
@@ -68,7 +73,10 @@ def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> 
         }
     )
     live = LiveDocs.load(content, library)
-    server, _ = create_server(settings, live)
+    # The demo's votes and questions go to a throwaway history, not the real one.
+    history = tempfile.mkdtemp(prefix="devops-role-bot-demo-")
+    store = open_store(None, Path(history))
+    server, _ = create_server(settings, live, store)
     stop = threading.Event()
 
     def run() -> None:
@@ -87,10 +95,12 @@ def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> 
         server.close()
         standin.close()
         live.stop()
+        store.close()
+        shutil.rmtree(history, ignore_errors=True)
 
     stop_event = threading.Event()
     threading.Thread(target=lambda: (stop_event.wait(), close()), daemon=True).start()
-    return Demo(standin, live, stop_event)
+    return Demo(standin, live, store, stop_event)
 
 
 def run_demo(content: ContentSettings, library: Library, *, port: int, out: TextIO) -> int:

@@ -363,6 +363,8 @@ class FakeSlack:
         if path == "/demo/close-modal":
             self.modal = None
             return {"ok": True}
+        if path == "/demo/submit":
+            return self.submit(data.get("values") or {})
         if path == "/demo/home":
             self.event({"type": "app_home_opened", "user": YOU, "tab": "home", "channel": DM})
             return {"ok": True}
@@ -446,6 +448,18 @@ class FakeSlack:
             payload["response_url"] = self.response_url(channel, message["ts"])
         form = urlencode({"payload": json.dumps(payload)})
         status = self.post(form, "application/x-www-form-urlencoded")
+        return {"ok": status == 200, "status": status}
+
+    def submit(self, values: dict) -> dict:
+        """Submit the open modal with its input values, as Slack's view_submission."""
+        if self.modal is None:
+            return {"ok": False, "error": "no modal is open"}
+        view = {**self.modal, "id": "VMODAL", "state": {"values": values}}
+        self.modal = None
+        payload = {"type": "view_submission", "user": {"id": YOU, "name": "you"},
+                   "team": {"id": "T1"}, "view": view}  # fmt: skip
+        status = self.post(urlencode({"payload": json.dumps(payload)}),
+                           "application/x-www-form-urlencoded")  # fmt: skip
         return {"ok": status == 200, "status": status}
 
     def event(self, event: dict) -> int:

@@ -151,3 +151,23 @@ def test_home_tab_topic(page):
         "home-topic-in-dm",
         lambda: page.wait_for_selector(".blk-header:has-text('The Coach')", timeout=10_000),
     )
+
+
+def test_votes_and_not_helpful_modal(page, demo):
+    """Helpful / Not helpful work in the page; Not helpful's modal sends what was missing."""
+    page.click("#nav-dm")
+    send(page, "sys admin")
+    page.wait_for_selector(".blk-actions button:has-text('Not helpful')", timeout=10_000)
+    page.click(".blk-actions button:has-text('Not helpful')")
+    step(page, "vote-modal", lambda: page.wait_for_selector("#modal-input", timeout=10_000))
+    page.fill("#modal-input", "an example of a runbook")
+    page.click("#modal-submit")
+    step(
+        page,
+        "vote-thanks",
+        lambda: page.wait_for_selector(".blk-context:has-text('Thanks for the feedback')",
+                                       timeout=10_000),
+    )  # fmt: skip
+    assert page.query_selector(".blk-actions button:has-text('Not helpful')") is None
+    rows = demo.store.history(0)
+    assert [(r["vote"], r["comment"]) for r in rows] == [("not_helpful", "an example of a runbook")]

@@ -1,0 +1,212 @@
+"""Feedback and history over the wire: votes, the modal, the admin-only report, /metrics,
+JSON logs, and two bot processes sharing one PostgreSQL answering an event exactly once."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from bot.config import Settings
+from bot.live import LiveDocs
+from bot.observe import JsonFormatter, Metrics
+from bot.render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, FEEDBACK_MODAL, THANKS
+from bot.slack_app import create_server
+from bot.store import open_store
+from tests.slack_standin import FakeSlack, running, signed_post
+from tests.test_slack_app import SECRET, TOKEN, post_action, post_command, post_event, texts
+
+
+@pytest.fixture
+def fake():
+    standin = FakeSlack()
+    yield standin
+    standin.close()
+
+
+@pytest.fixture
+def served(fake, shipped_library, tmp_path):
+    """The bot in HTTP mode with a SQLite history and U1 as admin; yields (url, store)."""
+    settings = Settings.from_env({
+        "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url, "HOST": "127.0.0.1", "PORT": "0",
+        "ADMIN_USER_IDS": "U1", "DATA_DIR": str(tmp_path),
+    })  # fmt: skip
+    store = open_store(None, tmp_path)
+    server, _ = create_server(
+        settings, LiveDocs.load(settings.content, shipped_library), store, Metrics()
+    )
+    with running(server) as port:
+        yield f"http://127.0.0.1:{port}", store
+
+
+def buttons(blocks: list[dict]) -> dict[str, dict]:
+    return {e["action_id"]: e for b in blocks if b["type"] == "actions" for e in b["elements"]}
+
+
+def vote_payload(fake, action_id: str, value: str, user: str, message: dict, *,
+                 ephemeral: bool) -> dict:  # fmt: skip
+    return {
+        "type": "block_actions", "user": {"id": user}, "team": {"id": "T1"},
+        "channel": {"id": "C1"}, "trigger_id": f"trig-{user}",
+        "container": {"type": "message", "is_ephemeral": ephemeral, "channel_id": "C1",
+                      "message_ts": message.get("ts", "1.1")},
+        "message": message, "response_url": f"{fake.url}/response/vote-{user}-{action_id}",
+        "actions": [{"action_id": action_id, "value": value, "type": "button"}],
+    }  # fmt: skip
+
+
+def test_helpful_vote_replaces_buttons_once_per_person(served, fake):
+    """Helpful on an ephemeral answer: thank-you instead of buttons; a second vote is refused."""
+    url, store = served
+    post_command(url, fake, "what does the DevOps coach do?", 1)
+    answer = fake.wait_for_path("/response/1").params
+    vote = buttons(answer["blocks"])[ACTION_HELPFUL]
+    assert ACTION_NOT_HELPFUL in buttons(answer["blocks"])
+    message = {"ts": "1.1", "blocks": answer["blocks"], "text": answer["text"]}
+    post_action(url, vote_payload(fake, ACTION_HELPFUL, vote["value"], "U7", message,
+                                  ephemeral=True))  # fmt: skip
+    replaced = fake.wait_for_path(f"/response/vote-U7-{ACTION_HELPFUL}").params
+    assert replaced["replace_original"] is True
+    assert THANKS in texts(replaced["blocks"])
+    assert ACTION_HELPFUL not in buttons(replaced["blocks"])
+    assert "Share in channel" in texts(replaced["blocks"])  # the other button stays
+    post_action(url, vote_payload(fake, ACTION_NOT_HELPFUL, vote["value"], "U7", message,
+                                  ephemeral=True))  # fmt: skip
+    again = fake.wait_for_path(f"/response/vote-U7-{ACTION_NOT_HELPFUL}").params
+    assert "already voted" in again["text"]
+    assert [r["vote"] for r in store.history(0)] == ["helpful"]
+
+
+def test_not_helpful_opens_modal_and_stores_comment(served, fake):
+    """Not helpful on a DM answer updates the message and opens the modal; its text is kept."""
+    url, store = served
+    post_event(url, {"type": "message", "channel_type": "im", "user": "U1", "text": "sys admin",
+                     "ts": "1700000100.000100", "channel": "D1"}, "EvVote")  # fmt: skip
+    posted = fake.wait_for("chat.postMessage")[0].params
+    value = buttons(posted["blocks"])[ACTION_NOT_HELPFUL]["value"]
+    message = {"ts": "1700000200.000001", "blocks": posted["blocks"], "text": posted["text"]}
+    post_action(url, vote_payload(fake, ACTION_NOT_HELPFUL, value, "U1", message,
+                                  ephemeral=False))  # fmt: skip
+    modal = fake.wait_for("views.open")[0].params
+    assert modal["trigger_id"] == "trig-U1"
+    assert modal["view"]["callback_id"] == FEEDBACK_MODAL
+    assert modal["view"]["private_metadata"] == value
+    update = fake.wait_for("chat.update")[0].params
+    assert update["ts"] == "1700000200.000001" and THANKS in texts(update["blocks"])
+    submission = {
+        "type": "view_submission", "user": {"id": "U1"}, "team": {"id": "T1"},
+        "view": {"id": "V1", "type": "modal", "callback_id": FEEDBACK_MODAL,
+                 "private_metadata": value,
+                 "state": {"values": {"missing": {"comment": {
+                     "type": "plain_text_input", "value": "  an example pipeline  "}}}}},
+    }  # fmt: skip
+    status, _, _ = post_action(url, submission)
+    assert status == 200
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        rows = store.history(0)
+        if rows and rows[0]["comment"]:
+            break
+        time.sleep(0.05)
+    assert (rows[0]["vote"], rows[0]["comment"]) == ("not_helpful", "an example pipeline")
+    assert rows[0]["entry"] == "dm" and rows[0]["question"] == "sys admin"
+
+
+def test_report_is_for_admins_only(served, fake):
+    """/devops-role report shows the summary to ADMIN_USER_IDS and refuses anyone else."""
+    url, _ = served
+    post_command(url, fake, "what's the wifi password", 1)
+    fake.wait_for_path("/response/1")
+    form_for = {"U1": 2, "U2": 3}
+    for user, n in form_for.items():
+        body = (f"command=%2Fdevops-role&text=report&user_id={user}&channel_id=C1&team_id=T1"
+                f"&response_url={fake.url}/response/{n}&trigger_id=t")  # fmt: skip
+        signed_post(url + "/slack/events", body, SECRET,
+                    content_type="application/x-www-form-urlencoded")  # fmt: skip
+    admin = texts(fake.wait_for_path("/response/2").params["blocks"])
+    assert "Questions report" in admin and "wifi password" in admin
+    other = texts(fake.wait_for_path("/response/3").params["blocks"])
+    assert "only for the docs' owners" in other and "wifi" not in other
+
+
+def test_metrics_count_questions(served, fake):
+    """GET /metrics exposes questions by entry point and decision, and the latency histogram."""
+    url, _ = served
+    post_command(url, fake, "coach", 1)
+    fake.wait_for_path("/response/1")
+    with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
+        body = resp.read().decode()
+    assert 'devops_role_bot_questions_total{decision="answer",entry="slash"} 1.0' in body
+    assert "devops_role_bot_answer_seconds_count 1.0" in body
+
+
+def test_json_log_line_per_question():
+    """LOG_FORMAT=json: one JSON object per line with the question's fields, no tokens."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test.json")
+    logger.addHandler(handler)
+    logger.setLevel("INFO")
+    logger.info("question", extra={"entry": "dm", "decision": "answer", "section": "abc",
+                                   "score": 90, "latency_ms": 0.3})  # fmt: skip
+    line = json.loads(stream.getvalue())
+    assert {k: line[k] for k in ("entry", "decision", "section", "score", "latency_ms")} == {
+        "entry": "dm",
+        "decision": "answer",
+        "section": "abc",
+        "score": 90,
+        "latency_ms": 0.3,
+    }
+    assert line["level"] == "INFO" and line["message"] == "question"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_replicas_on_one_postgres_answer_once(fake, postgres_url, tmp_path):
+    """Two bot processes share PostgreSQL; an event sent to both, and retried, is answered once."""
+    procs, urls = [], []
+    for n in range(2):
+        port = free_port()
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")},
+               "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET,
+               "SLACK_API_URL": fake.api_url, "HOST": "127.0.0.1", "PORT": str(port),
+               "DATABASE_URL": postgres_url, "DATA_DIR": str(tmp_path / f"r{n}"),
+               "LOG_LEVEL": "WARNING"}  # fmt: skip
+        procs.append(subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env))
+        urls.append(f"http://127.0.0.1:{port}")
+    try:
+        for url in urls:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "/healthz", timeout=2):
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "replica did not start"
+                    time.sleep(0.2)
+        event = {"type": "app_mention", "user": "U1", "channel": "C1",
+                 "text": "<@UBOT> coach", "ts": "1700000300.000100"}  # fmt: skip
+        post_event(urls[0], event, "EvShared")
+        post_event(urls[1], event, "EvShared")
+        post_event(urls[1], event, "EvShared", headers={"X-Slack-Retry-Num": "1"})
+        fake.wait_for("chat.postMessage")
+        time.sleep(1.0)
+        assert len(fake.of("chat.postMessage")) == 1
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
