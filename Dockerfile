@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH \
     CONTENT_DIR=/app/content \
+    DATA_DIR=/data \
     HOST=0.0.0.0 \
     PORT=3000
 
@@ -19,10 +20,13 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 RUN python3 -m venv /opt/venv \
     && pip install --no-cache-dir . \
-    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bot
+    && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bot \
+    && mkdir /data && chown 10001 /data
 # Baked-in docs; mount a folder on /app/content (read-only) to replace them.
 COPY content ./content
 
+# The question history (SQLite) lives here; mount a volume to keep it.
+VOLUME ["/data"]
 USER 10001
 EXPOSE 3000
 HEALTHCHECK --interval=5s --timeout=3s --start-period=30s --retries=3 \

