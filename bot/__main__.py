@@ -23,7 +23,6 @@ from bot.search import Answer, Index, build_index, clean_question
 from bot.store import Record, Store, StoreError, open_store
 
 EXIT_OK = 0
-EXIT_PROBLEMS = 1
 EXIT_USAGE = 2
 
 log = logging.getLogger("bot")

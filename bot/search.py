@@ -155,7 +155,6 @@ class Index:
     """Sections indexed for fuzzy question matching; immutable once built."""
 
     def __init__(self, library: Library) -> None:
-        self.library = library
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
         self._ids = {s.id: i for i, s in enumerate(self.sections)}

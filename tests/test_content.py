@@ -275,3 +275,21 @@ def test_check_reports_what_startup_skips(make_content):
     out, err = io.StringIO(), io.StringIO()
     code = main(["ask", "fine", "--content", str(root)], environ={}, stdout=out, stderr=err)
     assert code == 0 and "warning: bin.md:1: binary file" in err.getvalue()
+
+
+def test_last_update_shown_as_freshness(make_content):
+    """Docusaurus' last_update (a date or {date: ...}) becomes 'Updated YYYY-MM-DD'."""
+    from bot.render import section_blocks
+    from bot.search import Match
+
+    root = make_content(
+        {
+            "a.md": "---\nlast_update:\n  date: 2024-08-12\n---\n# A\n\ntext\n",
+            "b.md": "---\nlast_update: 2023-01-31\n---\n# B\n\ntext\n",
+            "c.md": "# C\n\ntext\n",
+        }
+    )
+    lib = load_library(root)
+    assert [s.updated for s in lib.sections] == ["2024-08-12", "2023-01-31", None]
+    blocks, _ = section_blocks(Match(lib.sections[0], 90))
+    assert "Updated 2024-08-12" in blocks[-1]["elements"][0]["text"]
