@@ -8,7 +8,6 @@ import logging
 import os
 import sys
 import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,7 @@ from bot.content import ContentError, Library, load_library
 from bot.observe import setup_logging
 from bot.render import answer_json, answer_text, topics_text
 from bot.report import build_report, parse_since, render_report
-from bot.search import Answer, Index, build_index, clean_question
+from bot.search import Answer, Index, build_index
 from bot.store import Record, Store, StoreError, open_store
 
 EXIT_OK = 0
@@ -186,16 +185,8 @@ def _answer_and_record(index: Index, question: str, store: Store | None) -> Answ
     t0 = time.perf_counter()
     answer = index.answer(question)
     if store is not None:
-        best = answer.best.section if answer.best else None
-        store.record(
-            Record(
-                id=uuid.uuid4().hex, asked_at=time.time(), entry="cli",
-                question=clean_question(question)[:2000], decision=answer.decision,
-                section_id=best.id if best else None,
-                section=" > ".join(best.heading_path) if best else None, score=answer.score,
-                latency_ms=(time.perf_counter() - t0) * 1000, user_hash=None,
-            )
-        )  # fmt: skip
+        latency_ms = (time.perf_counter() - t0) * 1000
+        store.record(Record.of(answer, entry="cli", latency_ms=latency_ms, user_hash=None))
     return answer
 
 

@@ -170,26 +170,27 @@ class Index:
             keys = [s.name, *s.phrasings]
             heading = [w for k in keys for w in _topic_words(k)]
             vocab.update(heading)
-            counts = Counter(text_words)
             # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word
             # said often in a short section is stronger evidence than once in a long table.
             k = BM25_K1 * (1 - BM25_B + BM25_B * len(text_words) / avg_len)
-            for table, norm in ((strength, stem), (form_strength, form)):
-                best = dict.fromkeys(map(norm, context), IN_CONTEXT)
-                tfs: dict[str, int] = {}
-                for w, c in counts.items():
-                    term = norm(w)
-                    tfs[term] = tfs.get(term, 0) + c
+            stem_tf: dict[str, int] = {}
+            form_tf: dict[str, int] = {}
+            for w, c in Counter(text_words).items():
+                st, fm = _terms(w)
+                stem_tf[st] = stem_tf.get(st, 0) + c
+                if fm is not None:
+                    form_tf[fm] = form_tf.get(fm, 0) + c
+            for table, tfs, pos in ((strength, stem_tf, 0), (form_strength, form_tf, 1)):
+                best = {t: IN_CONTEXT for w in context if (t := _terms(w)[pos]) is not None}
                 for term, tf in tfs.items():
                     v = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k)
                     if v > best.get(term, 0.0):
                         best[term] = v
-                best.update(dict.fromkeys(map(norm, heading), IN_HEADING))
+                for w in heading:
+                    if (t := _terms(w)[pos]) is not None:
+                        best[t] = IN_HEADING
                 for term, v in best.items():
-                    # A form that is its own stem is looked up in the stem table (see
-                    # _strength), so the form table only needs the other forms.
-                    if norm is stem or term != stem(term):
-                        table[term][i] = v
+                    table[term][i] = v
         self._postings = _arrays(strength)
         self._form_postings = _arrays(form_strength)
         # A word found in (or above) every section tells them apart least: BM25's idf.
@@ -197,7 +198,13 @@ class Index:
         self._idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
         self._max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._words = vocab
-        self._vocab = sorted(w for w in vocab if len(w) >= 4 and not w.isdigit())
+        # Typo candidates by length and by first or second letter: a word k edits away differs
+        # in length by at most k, and a typo rarely changes both of its first two letters.
+        self._vocab: dict[tuple[int, str], list[str]] = {}
+        for w in sorted(vocab):
+            if len(w) >= 3 and not w.isdigit():
+                self._vocab.setdefault((len(w), w[0]), []).append(w)
+                self._vocab.setdefault((len(w), "2" + w[1]), []).append(w)
         self._vocab_stems = set(strength)
         self._aliases = _alias_table(library.synonyms)
         self._max_alias = max((len(a) for a in self._aliases), default=1)
@@ -215,9 +222,16 @@ class Index:
     def _correct_uncached(self, word: str) -> str | None:
         """The index word a typo most likely meant, or None."""
         edits = TYPO_EDITS.get(len(word), 2) if len(word) >= 4 else 0
-        if not edits or not self._vocab:
+        if not edits:
             return None
-        found = process.extractOne(word, self._vocab, scorer=OSA.distance, score_cutoff=edits)
+        n = len(word)
+        candidates = [
+            w
+            for k in range(n - edits, n + edits + 1)
+            for key in ((k, word[0]), (k, "2" + word[1]))
+            for w in self._vocab.get(key, ())
+        ]
+        found = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=edits)
         return found[0] if found else None
 
     def _join_compounds(self, words: list[str]) -> list[str]:
@@ -463,6 +477,17 @@ def _arrays(table: dict[str, dict[int, float]]) -> dict[str, tuple[np.ndarray, n
         )
         for term, d in table.items()
     }
+
+
+@lru_cache(maxsize=200_000)
+def _terms(word: str) -> tuple[str, str | None]:
+    """A word's stem, and its form when that is not its own stem (the form table's key).
+
+    A form that is its own stem is looked up in the stem table (see Index._strength), so
+    the form table only needs the other forms.
+    """
+    f = form(word)
+    return stem(word), (f if f != stem(f) else None)
 
 
 @lru_cache(maxsize=200_000)

@@ -8,7 +8,6 @@ import re
 import signal
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,7 +53,7 @@ from bot.render import (
     topic_blocks,
 )
 from bot.report import build_report, parse_since, report_text
-from bot.search import Match, clean_question
+from bot.search import Match
 from bot.store import Record, Store, open_store
 
 log = logging.getLogger("bot.slack")
@@ -187,21 +186,14 @@ def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, share
     answer = docs.index.answer(question)
     latency_ms = (time.perf_counter() - t0) * 1000
     best = answer.best.section if answer.best else None
-    question_id = uuid.uuid4().hex
-    recorded = False
+    question_id = None
     if bot.store is not None:
         try:
-            bot.store.record(
-                Record(
-                    id=question_id, asked_at=time.time(), entry=entry,
-                    question=clean_question(question)[:2000], decision=answer.decision,
-                    section_id=best.id if best else None,
-                    section=" > ".join(best.heading_path) if best else None,
-                    score=answer.score, latency_ms=latency_ms,
-                    user_hash=bot.store.user_hash(user_id),
-                )
-            )  # fmt: skip
-            recorded = True
+            record = Record.of(
+                answer, entry=entry, latency_ms=latency_ms, user_hash=bot.store.user_hash(user_id)
+            )
+            bot.store.record(record)
+            question_id = record.id
         except Exception:  # the answer matters more than its record
             log.exception("could not record the question in %s", bot.store.name)
     bot.metrics.questions.labels(entry, answer.decision).inc()
@@ -212,9 +204,7 @@ def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, share
         extra={"entry": entry, "decision": answer.decision, "section": best.id if best else None,
                "score": answer.score, "latency_ms": round(latency_ms, 2)},
     )  # fmt: skip
-    blocks, text = answer_blocks(
-        answer, docs.library, shareable=shareable, feedback_id=question_id if recorded else None
-    )
+    blocks, text = answer_blocks(answer, docs.library, shareable=shareable, feedback_id=question_id)
     return {"blocks": blocks, "text": text}
 
 

@@ -12,11 +12,14 @@ import secrets
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bot.search import Answer, clean_question
 
 #: Each migration is a list of statements; the schema version is its position (1-based).
 MIGRATIONS: list[list[str]] = [
@@ -70,6 +73,18 @@ class Record:
     score: int
     latency_ms: float
     user_hash: str | None
+
+    @classmethod
+    def of(cls, answer: Answer, *, entry: str, latency_ms: float, user_hash: str | None) -> Record:
+        """The record of an answer: a fresh id, now, the question without Slack mentions."""
+        best = answer.best.section if answer.best else None
+        return cls(
+            id=uuid.uuid4().hex, asked_at=time.time(), entry=entry,
+            question=clean_question(answer.question)[:2000], decision=answer.decision,
+            section_id=best.id if best else None,
+            section=" > ".join(best.heading_path) if best else None,
+            score=answer.score, latency_ms=latency_ms, user_hash=user_hash,
+        )  # fmt: skip
 
 
 class Store:
