@@ -57,6 +57,7 @@ def peak_rss_mb(pid: int) -> float:
 
 def start_bot(fake: FakeSlack, content: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="load-history-")  # the bot records every question
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SLACK_")},
         "SLACK_BOT_TOKEN": "xoxb-load-test",
@@ -65,6 +66,7 @@ def start_bot(fake: FakeSlack, content: Path) -> tuple[subprocess.Popen, str]:
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "CONTENT_DIR": str(content),
+        "DATA_DIR": data_dir,
         "LOG_LEVEL": "WARNING",
     }
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=ROOT)

@@ -287,6 +287,8 @@ def open_store(database_url: str | None, data_dir: Path, *, migrate: bool = True
         def connect() -> Any:
             conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with NORMAL sync: never corrupt; a power cut may lose the last commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
             return conn
 
         store = Store(connect, postgres=False, name=str(path))
