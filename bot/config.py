@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 #: The shipped content folder (next to the package in a checkout).
 SHIPPED_CONTENT = Path(__file__).resolve().parent.parent / "content"
 DEFAULT_API_URL = "https://slack.com/api/"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+T = TypeVar("T")
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
@@ -30,11 +32,7 @@ class ContentSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ContentSettings:
         """Read CONTENT_DIR, INCLUDE_DRAFTS and DOCS_BASE_URL; raise ConfigError naming bad ones."""
-        errors: list[str] = []
-        settings = _content_from_env(environ, errors)
-        if errors:
-            raise ConfigError("; ".join(errors))
-        return settings
+        return _checked(_content_from_env, environ)
 
 
 def _content_from_env(environ: Mapping[str, str], errors: list[str]) -> ContentSettings:
@@ -63,11 +61,7 @@ class HistorySettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HistorySettings:
         """Read DATA_DIR, DATABASE_URL and RETENTION_DAYS; raise ConfigError naming bad ones."""
-        errors: list[str] = []
-        settings = _history_from_env(environ, errors)
-        if errors:
-            raise ConfigError("; ".join(errors))
-        return settings
+        return _checked(_history_from_env, environ)
 
 
 def _history_from_env(environ: Mapping[str, str], errors: list[str]) -> HistorySettings:
@@ -158,6 +152,15 @@ class Settings:
             bot_token, secret, app_token, api_url, host, port, level, content, api_timeout,
             history, admins, log_format,
         )  # fmt: skip
+
+
+def _checked(parse: Callable[[Mapping[str, str], list[str]], T], environ: Mapping[str, str]) -> T:
+    """Run a parser that collects errors; raise one ConfigError naming them all."""
+    errors: list[str] = []
+    settings = parse(environ, errors)
+    if errors:
+        raise ConfigError("; ".join(errors))
+    return settings
 
 
 def _bool(environ: Mapping[str, str], name: str, errors: list[str]) -> bool:

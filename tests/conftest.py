@@ -35,6 +35,18 @@ def private_home(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("DATABASE_URL", raising=False)
 
 
+@pytest.fixture
+def fake(monkeypatch):
+    """The Slack stand-in; SLACK_* cleared so Bolt cannot read the real environment."""
+    from bot.standin import FakeSlack
+
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    standin = FakeSlack()
+    yield standin
+    standin.close()
+
+
 @pytest.fixture(scope="session")
 def shipped_library() -> Library:
     """The role documents shipped in content/."""

@@ -16,7 +16,20 @@ from websockets.sync.server import ServerConnection, serve
 
 from bot.standin import BOT_ID, BOT_USER, Call, FakeSlack
 
-__all__ = ["BOT_ID", "BOT_USER", "Call", "FakeSlack", "SocketModeServer", "running", "signed_post"]
+__all__ = [
+    "BOT_ID", "BOT_USER", "Call", "FakeSlack", "SocketModeServer", "running", "signed_post",
+    "wait_until",
+]  # fmt: skip
+
+
+def wait_until(predicate, timeout: float = 30) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; return the last result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return bool(predicate())
 
 
 def signed_post(

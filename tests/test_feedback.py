@@ -21,15 +21,8 @@ from bot.observe import JsonFormatter, Metrics
 from bot.render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, FEEDBACK_MODAL, THANKS
 from bot.slack_app import create_server
 from bot.store import open_store
-from tests.slack_standin import FakeSlack, running, signed_post
+from tests.slack_standin import running, signed_post
 from tests.test_slack_app import SECRET, TOKEN, post_action, post_command, post_event, texts
-
-
-@pytest.fixture
-def fake():
-    standin = FakeSlack()
-    yield standin
-    standin.close()
 
 
 @pytest.fixture

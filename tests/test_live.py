@@ -13,15 +13,7 @@ from bot.config import ContentSettings
 from bot.content import load_library
 from bot.live import LiveDocs
 from bot.slack_app import reload_on_sighup
-
-
-def wait_until(predicate, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+from tests.slack_standin import wait_until
 
 
 def live_on(root: Path) -> LiveDocs:

@@ -17,20 +17,17 @@ from bot.config import Settings
 from bot.live import LiveDocs
 from bot.render import ACTION_SHARE, ACTION_SHOW, COMMAND
 from bot.slack_app import create_server
-from tests.slack_standin import BOT_USER, FakeSlack, SocketModeServer, running, signed_post
+from tests.slack_standin import (
+    BOT_USER,
+    FakeSlack,
+    SocketModeServer,
+    running,
+    signed_post,
+    wait_until,
+)
 
 SECRET = "test-signing-secret"
 TOKEN = "xoxb-test-token-never-real"
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    """The Web API stand-in; SLACK_* cleared so Bolt cannot read the real environment."""
-    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    standin = FakeSlack()
-    yield standin
-    standin.close()
 
 
 def settings_for(fake: FakeSlack, **extra: str) -> Settings:
@@ -342,28 +339,15 @@ def test_socket_mode_answers_once_and_reports_health(fake, shipped_library):
     """In Socket Mode an event is acked and answered; a redelivery is not answered again."""
     ws = SocketModeServer()
     fake.ws_url = ws.url
-    settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
-    server, socket = create_server(settings, LiveDocs.load(settings.content, shipped_library))
+    server, socket = socket_bot(fake, shipped_library)
     try:
         with running(server) as port:
             socket.connect()
             assert ws.connected.wait(10)
-            deadline = time.monotonic() + 10
-            while not socket.client.is_connected() and time.monotonic() < deadline:
-                time.sleep(0.05)
+            assert wait_until(socket.client.is_connected, timeout=10)
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
                 assert json.loads(r.read())["mode"] == "socket"
-            envelope = {
-                "envelope_id": "env-1",
-                "type": "events_api",
-                "accepts_response_payload": False,
-                "payload": {
-                    "type": "event_callback",
-                    "event_id": "EvSock",
-                    "event": {"type": "app_mention", "user": "U1", "channel": "C1",
-                              "text": f"<@{BOT_USER}> coach", "ts": "1700000010.000100"},
-                },
-            }  # fmt: skip
+            envelope = mention_envelope("env-1", "EvSock", "1700000010.000100")
             ws.push(envelope)
             assert ws.acks.get(timeout=10)["envelope_id"] == "env-1"
             call = fake.wait_for("chat.postMessage")[0]
@@ -379,14 +363,9 @@ def test_socket_mode_answers_once_and_reports_health(fake, shipped_library):
 
 def test_healthz_503_until_socket_connected(fake, shipped_library):
     """In Socket Mode /healthz is 503 while the socket is not connected."""
-    settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
-    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library))
+    server, _ = socket_bot(fake, shipped_library)
     with running(server) as port:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-            raise AssertionError("expected 503")
-        except urllib.error.HTTPError as err:
-            assert err.code == 503
+        assert health(port) == 503
 
 
 def test_serve_settings_errors_name_every_variable_and_hide_tokens(capsys):
@@ -493,7 +472,8 @@ def test_request_body_over_limit_refused(bot, fake):
     assert fake.calls == []
 
 
-def socket_bot(fake, ws, shipped_library):
+def socket_bot(fake, shipped_library):
+    """The bot in Socket Mode (not yet connected) and its /healthz server."""
     settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
     return create_server(settings, LiveDocs.load(settings.content, shipped_library))
 
@@ -504,15 +484,6 @@ def health(port: int) -> int:
             return resp.status
     except urllib.error.HTTPError as err:
         return err.code
-
-
-def wait_until(predicate, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def mention_envelope(envelope_id: str, event_id: str, ts: str) -> dict:
@@ -533,7 +504,7 @@ def test_socket_reconnects_after_disconnect_envelope(fake, shipped_library):
     """A `disconnect` envelope makes the bot open a new socket and keep answering, once."""
     ws = SocketModeServer()
     fake.ws_url = ws.url
-    server, socket = socket_bot(fake, ws, shipped_library)
+    server, socket = socket_bot(fake, shipped_library)
     try:
         with running(server):
             socket.connect()
@@ -555,7 +526,7 @@ def test_socket_drop_reports_503_then_recovers(fake, shipped_library):
     """When the socket drops, /healthz is 503 until the bot has reconnected by itself."""
     ws = SocketModeServer()
     fake.ws_url = ws.url
-    server, socket = socket_bot(fake, ws, shipped_library)
+    server, socket = socket_bot(fake, shipped_library)
     try:
         with running(server) as port:
             socket.connect()
