@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -25,7 +25,7 @@ from rank_bm25 import BM25Okapi
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.content import Library, Section, load_library  # noqa: E402
+from bot.content import Library, Section, default_synonyms, load_library  # noqa: E402
 from bot.search import build_index, words_of  # noqa: E402
 
 SETS = ["role_questions.yml", "hub_questions.yml"]
@@ -54,11 +54,14 @@ def is_gold(section: Section, gold: list[str]) -> bool:
 
 
 class Bm25Engine:
-    """rank-bm25 over each section's heading and own text; declines below a tuned score."""
+    """rank-bm25 over each section's heading, owner phrasings and own text; declines below a
+    tuned score."""
 
     def __init__(self, library: Library) -> None:
         self.sections = library.sections
-        self.bm25 = BM25Okapi([words_of(f"{s.name} {s.own_text}") or ["_"] for s in self.sections])
+        self.bm25 = BM25Okapi(
+            [words_of(" ".join((s.name, *s.phrasings, s.own_text))) or ["_"] for s in self.sections]
+        )
         self.threshold = 0.0
 
     def raw(self, question: str) -> tuple[list[int], float, float]:
@@ -147,6 +150,15 @@ def load_set(name: str) -> tuple[Library, list[tuple[str, list[str]]]]:
     return library, qs
 
 
+def without_owner_file(library: Library) -> Library:
+    """The library as it would be with no owner phrasings or synonyms: the engine alone."""
+    docs = tuple(
+        replace(d, sections=tuple(replace(s, phrasings=()) for s in d.sections))
+        for d in library.documents
+    )
+    return replace(library, documents=docs, synonyms=default_synonyms())
+
+
 def run_quality(show_misses: bool) -> dict:
     """Both engines on every question set, reported per half (tune / held-out test)."""
     report = {}
@@ -156,7 +168,10 @@ def run_quality(show_misses: bool) -> dict:
         test = [x for i, x in enumerate(qs) if i % 2 == 1]
         ours, base = OurEngine(library), Bm25Engine(library)
         tune_bm25(base, tune)
-        for engine_name, engine in (("ours", ours), ("bm25", base)):
+        engines = [("ours", ours), ("bm25", base)]
+        if library != (bare := without_owner_file(library)):
+            engines.insert(1, ("ours-", OurEngine(bare)))
+        for engine_name, engine in engines:
             for half_name, half in (("tune", tune), ("test", test)):
                 outs = [(engine.ask(q), g) for q, g in half]
                 report[(name, engine_name, half_name)] = metrics(outs)
@@ -255,7 +270,8 @@ def main() -> None:
         print(json.dumps(scale_one(library_file, engine, int(queries))))
         return
     report = run_quality(args.misses)
-    print("\nQuality (held-out half = test; thresholds tuned on the tune half)")
+    print("\nQuality (held-out half = test; thresholds tuned on the tune half;")
+    print("ours- = our engine without the content folder's synonyms.yml)")
     hdr = (
         "set                 engine half  n   top1%  top3%  decl.off%  acc%  ans.right%"
         "  wrong%  p50ms  p99ms"
