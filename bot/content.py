@@ -109,14 +109,18 @@ def load_library(
     problems: list[Problem] = []
     documents: list[Document] = []
     extra_questions: dict[str, dict[str, list[str]]] = {}
+    question_lines: dict[tuple[str, ...], int] = {}
     synonyms = default_synonyms()
     syn_path = root / SYNONYMS_FILE
     if syn_path.exists():
-        owner_synonyms, extra_questions, syn_problems = read_synonyms_file(syn_path, SYNONYMS_FILE)
+        owner_synonyms, extra_questions, syn_problems, question_lines = read_synonyms_file(
+            syn_path, SYNONYMS_FILE
+        )
         problems += syn_problems
         for key, values in owner_synonyms.items():
             synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
-    for file in find_documents(root, problems):
+    files = find_documents(root, problems)
+    for file in files:
         rel = file.relative_to(root).as_posix()
         try:
             doc = read_document(
@@ -132,6 +136,8 @@ def load_library(
             continue
         if doc is not None:
             documents.append(doc)
+    found = {file.relative_to(root).as_posix() for file in files}
+    problems += unmatched_questions(extra_questions, found, documents, question_lines)
     return Library(tuple(documents), synonyms, tuple(problems))
 
 
@@ -198,7 +204,7 @@ def read_document(
     if fm_questions is not None:
         parsed, bad = _parse_questions(fm_questions)
         if bad:
-            problems.append(Problem(rel, 1, f"front matter 'questions': {bad}"))
+            problems.append(Problem(rel, 1, f"front matter 'questions': {bad[1]}"))
         for key, values in parsed.items():
             questions[key] = questions.get(key, []) + values
     sections = split_sections(
@@ -213,6 +219,12 @@ def read_document(
     if not sections:
         problems.append(Problem(rel, body_line + 1, "empty document (nothing a reader would see)"))
         return None
+    names = {n.casefold() for s in sections for n in (s.name, " > ".join(s.heading_path))}
+    for key in (fm_questions or {}) if isinstance(fm_questions, dict) else ():
+        if str(key).casefold() not in names:
+            problems.append(
+                Problem(rel, 1, f"front matter 'questions' name section {key!r}, which is not here")
+            )
     return Document(rel, sections[0].document, tuple(sections))
 
 
@@ -479,59 +491,128 @@ def doc_url_for(rel: str, meta: dict, base_url: str | None) -> str | None:
 
 def read_synonyms_file(
     path: Path, rel: str
-) -> tuple[dict[str, tuple[str, ...]], dict[str, dict[str, list[str]]], list[Problem]]:
-    """Read the content owner's synonyms file: ``synonyms`` and ``questions`` mappings."""
+) -> tuple[
+    dict[str, tuple[str, ...]],
+    dict[str, dict[str, list[str]]],
+    list[Problem],
+    dict[tuple[str, ...], int],
+]:
+    """Read the content owner's synonyms file: ``synonyms`` and ``questions`` mappings, the
+    problems found (each naming the line of the key at fault) and the line of every key."""
     problems: list[Problem] = []
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(err, "problem", None) or "invalid YAML"
-        return {}, {}, [Problem(rel, line, f"not valid YAML: {problem}")]
+        return {}, {}, [Problem(rel, line, f"not valid YAML: {problem}")], {}
     except (OSError, UnicodeDecodeError) as err:
-        return {}, {}, [Problem(rel, 1, f"unreadable: {err}")]
+        return {}, {}, [Problem(rel, 1, f"unreadable: {err}")], {}
     if data is None:
-        return {}, {}, []
+        return {}, {}, [], {}
     if not isinstance(data, dict):
-        return {}, {}, [Problem(rel, 1, "must be a mapping with 'synonyms' and/or 'questions'")]
-    unknown = set(data) - {"synonyms", "questions"}
-    if unknown:
-        problems.append(Problem(rel, 1, f"unknown keys: {', '.join(sorted(map(str, unknown)))}"))
+        return {}, {}, [Problem(rel, 1, "must be a mapping with 'synonyms' and/or 'questions'")], {}
+    lines = key_lines(text)
+    for key in sorted(set(data) - {"synonyms", "questions"}, key=str):
+        line = lines.get((str(key),), 1)
+        problems.append(
+            Problem(rel, line, f"unknown key {key!r} (expected 'synonyms', 'questions')")
+        )
     synonyms: dict[str, tuple[str, ...]] = {}
     raw_syn = data.get("synonyms") or {}
     if not isinstance(raw_syn, dict):
-        problems.append(Problem(rel, 1, "'synonyms' must map a term to a list of synonyms"))
+        line = lines.get(("synonyms",), 1)
+        problems.append(Problem(rel, line, "'synonyms' must map a term to a list of synonyms"))
     else:
         for key, values in raw_syn.items():
             if isinstance(values, str):
                 values = [values]
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                problems.append(Problem(rel, 1, f"synonyms for {key!r} must be a list of strings"))
+                line = lines.get(("synonyms", str(key)), 1)
+                problems.append(
+                    Problem(rel, line, f"synonyms for {key!r} must be a list of strings")
+                )
                 continue
             synonyms[str(key)] = tuple(values)
     questions: dict[str, dict[str, list[str]]] = {}
     raw_q = data.get("questions") or {}
     if not isinstance(raw_q, dict):
-        problems.append(Problem(rel, 1, "'questions' must map a document path to sections"))
+        line = lines.get(("questions",), 1)
+        problems.append(Problem(rel, line, "'questions' must map a document path to sections"))
     else:
         for doc, sections in raw_q.items():
             parsed, bad = _parse_questions(sections)
             if bad:
-                problems.append(Problem(rel, 1, f"questions for {doc!r}: {bad}"))
+                line = lines.get(
+                    ("questions", str(doc), bad[0]), lines.get(("questions", str(doc)), 1)
+                )
+                problems.append(Problem(rel, line, f"questions for {doc!r}: {bad[1]}"))
             questions[str(doc)] = parsed
-    return synonyms, questions, problems
+    return synonyms, questions, problems, lines
 
 
-def _parse_questions(value: object) -> tuple[dict[str, list[str]], str | None]:
+def unmatched_questions(
+    questions: dict[str, dict[str, list[str]]],
+    files: set[str],
+    documents: list[Document],
+    lines: dict[tuple[str, ...], int],
+) -> list[Problem]:
+    """Owner phrasings that would do nothing: for a file that is not in the content folder, or
+    for a section that a loaded document does not have."""
+    loaded = {d.path: d for d in documents}
+    problems: list[Problem] = []
+    for doc, sections in questions.items():
+        if doc not in files:
+            line = lines.get(("questions", doc), 1)
+            problems.append(
+                Problem(SYNONYMS_FILE, line, f"questions for {doc!r}: no such file in the folder")
+            )
+            continue
+        if doc not in loaded:
+            continue  # a draft, or skipped with its own problem
+        d = loaded[doc]
+        names = {n.casefold() for s in d.sections for n in (s.name, " > ".join(s.heading_path))}
+        for key in sections:
+            if key.casefold() not in names:
+                line = lines.get(("questions", doc, key), 1)
+                problems.append(
+                    Problem(SYNONYMS_FILE, line, f"questions for {doc!r}: no section {key!r}")
+                )
+    return problems
+
+
+def key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """The 1-based line of every mapping key in a YAML text, by its path of keys."""
+    out: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = (*path, str(key.value))
+                out.setdefault(sub, key.start_mark.line + 1)
+                walk(value, sub)
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return out
+    if root is not None:
+        walk(root, ())
+    return out
+
+
+def _parse_questions(value: object) -> tuple[dict[str, list[str]], tuple[str, str] | None]:
+    """Section -> phrasings, and the first bad section key with what is wrong with it."""
     if not isinstance(value, dict):
-        return {}, "must map a section name to a list of questions"
+        return {}, ("", "must map a section name to a list of questions")
     out: dict[str, list[str]] = {}
     for key, qs in value.items():
         if isinstance(qs, str):
             qs = [qs]
         if not isinstance(qs, list) or not all(isinstance(q, str) for q in qs):
-            return out, f"questions for section {key!r} must be a list of strings"
+            return out, (str(key), f"questions for section {key!r} must be a list of strings")
         out[str(key)] = list(qs)
     return out, None
 

@@ -293,3 +293,40 @@ def test_last_update_shown_as_freshness(make_content):
     assert [s.updated for s in lib.sections] == ["2024-08-12", "2023-01-31", None]
     blocks, _ = section_blocks(Match(lib.sections[0], 90))
     assert "Updated 2024-08-12" in blocks[-1]["elements"][0]["text"]
+
+
+def test_owner_phrasings_that_would_do_nothing_are_reported(make_content):
+    """Phrasings for a missing file or section, or of the wrong type, name their line."""
+    root = make_content(
+        {
+            "role.md": (
+                "---\nquestions:\n  The Coahc: [who trains]\n---\n# Role\n\n## The Coach\n\nx\n"
+            ),
+            "draft.md": "---\ndraft: true\n---\n# Draft\n\ntext\n",
+            "synonyms.yml": (
+                "synonyms:\n"
+                "  infra: [servers]\n"
+                "  ops: 3\n"
+                "questions:\n"
+                "  role.md:\n"
+                "    The Coach: [who trains people]\n"
+                "    The Mentor: [who mentors]\n"
+                "  draft.md:\n"
+                "    Draft: [a draft is not an error]\n"
+                "  gone.md:\n"
+                "    Anything: [x]\n"
+                "extra: 1\n"
+            ),
+        }
+    )
+    lib = load_library(root)
+    found = sorted(map(str, lib.problems))
+    assert found == [
+        "role.md:1: front matter 'questions' name section 'The Coahc', which is not here",
+        "synonyms.yml:10: questions for 'gone.md': no such file in the folder",
+        "synonyms.yml:12: unknown key 'extra' (expected 'synonyms', 'questions')",
+        "synonyms.yml:3: synonyms for 'ops' must be a list of strings",
+        "synonyms.yml:7: questions for 'role.md': no section 'The Mentor'",
+    ]
+    coach = next(s for s in lib.sections if s.name == "The Coach")
+    assert coach.phrasings == ("who trains people",)
