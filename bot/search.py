@@ -45,6 +45,9 @@ UNKNOWN_WEIGHT = 1.0
 UNKNOWN_CAP = 1.0
 #: A question naming every word of a heading covers that section at least this much.
 HEADING_NAMED = 0.7
+#: A question that names a section's own heading ('the developer') and whose other words are
+#: all in that section's heading path ('devops developer role') covers it this much.
+PATH_NAMED = 0.9
 #: Share of the score that comes from rapidfuzz similarity to the heading-derived questions.
 PHRASE_SHARE = 0.3
 #: Candidates re-ranked with rapidfuzz phrase similarity.
@@ -83,6 +86,9 @@ FILLER = frozenset(
 #: better fit ("why is a devops specialist needed" for a "why" question).
 QUESTION_WORDS = frozenset({"why", "how", "what", "who", "when", "where"})
 QUESTION_BONUS = 4
+#: Words for 'a part someone plays': next to a heading's name they add nothing to it ('the
+#: developer role', 'the sysadmin part of the job'), since every section of a role is one.
+ROLE_WORDS = frozenset({"role", "roles", "part", "parts", "side", "hat", "hats", "job", "jobs"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +360,10 @@ class Index:
             [*(" ".join(map(stem, c.alternatives[-1])) for c in concepts), *sorted(wh)]
         )
         asked = {stem(f) for c in concepts for alt in c.alternatives for f in alt}
+        concept_stems = [
+            (c.label, c.weight, [frozenset(map(stem, alt)) for alt in c.alternatives])
+            for c in concepts
+        ]
         scored: list[tuple[float, int, int]] = []
         for i in top:
             i = int(i)
@@ -362,13 +372,19 @@ class Index:
             # The other direction: how much of the heading the question names. A long question
             # that names a whole heading ("... the security expert part of devops ...") is about
             # that section however many other words it has.
-            keys, stem_keys, head = self._keys(i)
+            keys, stem_keys, head, own = self._keys(i)
+            cover_i = float(cover[i])
             head_idf = sum(self._idf.get(h, 0.0) for h in head)
             if head_idf > 0:
                 named = sum(self._idf.get(h, 0.0) for h in head & asked) / head_idf
-                cover_i = max(float(cover[i]), HEADING_NAMED * named)
-            else:
-                cover_i = float(cover[i])
+                cover_i = max(cover_i, HEADING_NAMED * named)
+            if own and own <= asked and sum(self._idf.get(h, 0.0) for h in own) > 0:
+                in_path = sum(
+                    w
+                    for label, w, alts in concept_stems
+                    if label in ROLE_WORDS or any(a <= head for a in alts)
+                )
+                cover_i = max(cover_i, PATH_NAMED * in_path / total)
             phrase = (
                 max(fuzz.token_sort_ratio(query_key, key) for key in keys)
                 + max(fuzz.token_sort_ratio(query_stems, key) for key in stem_keys)
@@ -389,9 +405,10 @@ class Index:
                 ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
         return [Match(self.sections[i], round(s)) for s, _, i in scored[:limit]]
 
-    def _keys(self, i: int) -> tuple[list[str], list[str], frozenset[str]]:
-        """A section's heading and phrasings as words and as stems, and its heading path's
-        stems; made when first needed (only re-ranked candidates need them), then kept."""
+    def _keys(self, i: int) -> tuple[list[str], list[str], frozenset[str], frozenset[str]]:
+        """A section's heading and phrasings as words and as stems, its heading path's stems
+        and its own heading's; made when first needed (only re-ranked candidates need them),
+        then kept."""
         cached = self._key_cache.get(i)
         if cached is None:
             s = self.sections[i]
@@ -403,7 +420,8 @@ class Index:
                 for w in key_words(part)
                 if w not in QUESTION_WORDS
             )
-            cached = self._key_cache[i] = (keys, stem_keys, head)
+            own = frozenset(stem(w) for w in key_words(s.name) if w not in QUESTION_WORDS)
+            cached = self._key_cache[i] = (keys, stem_keys, head, own)
         return cached
 
     def _is_ancestor(self, a: Section, b: Section) -> bool:
