@@ -2,8 +2,10 @@
 
 Signed slash commands and DM events at 1, 10 and 50 concurrent clients, on the role doc and
 on a 10,000-section synthetic corpus. Reports requests per second, p50/p99 time to
-acknowledge, p50/p99 time to answer, errors, lost and duplicated answers, and the bot's peak
-memory. Bounded: REQUESTS per level, and at most ANSWER_WAIT seconds waiting for answers.
+acknowledge, p50/p99 time to answer, errors, lost and duplicated answers, the bot's peak
+memory, and the CPU time per request of the bot and of this harness (which shares the
+machine), with the floor those put under the mean time per request. Bounded: REQUESTS per
+level, and at most ANSWER_WAIT seconds waiting for answers.
 
 Run from the repository root:  python bench/load.py
 """
@@ -46,6 +48,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -102,15 +110,21 @@ def one_request(base: str, fake: FakeSlack, key: str, question: str, kind: str) 
     return {"key": key, "kind": kind, "t0": t0, "ack": ack, "ok": status == 200}
 
 
-def run_level(base: str, fake: FakeSlack, questions: list[str], clients: int, tag: str) -> dict:
+def run_level(
+    base: str, fake: FakeSlack, questions: list[str], clients: int, tag: str, bot_pid: int
+) -> dict:
     jobs = [
         (f"{tag}-{clients}-{i}", questions[i % len(questions)], "command" if i % 2 else "event")
         for i in range(REQUESTS)
     ]
+    bot_cpu, harness_cpu = cpu_seconds(bot_pid), time.process_time()
     start = time.monotonic()
     with ThreadPoolExecutor(clients) as pool:
         sent = list(pool.map(lambda j: one_request(base, fake, *j), jobs))
     elapsed = time.monotonic() - start
+    # CPU per request, measured while sending (answers still in flight are not counted).
+    bot_cpu = (cpu_seconds(bot_pid) - bot_cpu) / len(jobs) * 1000
+    harness_cpu = (time.process_time() - harness_cpu) / len(jobs) * 1000
     deadline = time.monotonic() + ANSWER_WAIT
     answers: dict[str, list[float]] = {}
     while time.monotonic() < deadline:
@@ -140,6 +154,11 @@ def run_level(base: str, fake: FakeSlack, questions: list[str], clients: int, ta
         "errors": sum(not s["ok"] for s in sent),
         "lost": sum(s["key"] not in answers for s in sent),
         "duplicated": sum(len(answers.get(s["key"], [])) > 1 for s in sent),
+        "bot_cpu_ms": bot_cpu,
+        "harness_cpu_ms": harness_cpu,
+        # Little's law: with every client busy, mean time per request >= clients * CPU per
+        # request / cores, whatever the server does with its CPU.
+        "floor_ms": clients * (bot_cpu + harness_cpu) / (os.cpu_count() or 1),
     }
 
 
@@ -173,8 +192,9 @@ def run_corpus(name: str, content: Path, questions: list[str]) -> list[dict]:
             floor = run_baseline(base, c)
             rows.append({"corpus": "baseline", "peak_mb": float("nan"), "answer_p50": float("nan"),
                          "answer_p99": float("nan"), "errors": 0, "lost": 0, "duplicated": 0,
-                         **floor})  # fmt: skip
-            rows.append(run_level(base, fake, questions, c, name.replace(" ", "_")))
+                         "bot_cpu_ms": float("nan"), "harness_cpu_ms": float("nan"),
+                         "floor_ms": float("nan"), **floor})  # fmt: skip
+            rows.append(run_level(base, fake, questions, c, name.replace(" ", "_"), proc.pid))
             print(f"{name}: {c} clients done: {rows[-1]}", file=sys.stderr, flush=True)
         peak = peak_rss_mb(proc.pid)
     finally:
@@ -205,7 +225,7 @@ def main() -> None:
     rows = baseline + rows
     print(
         "corpus        clients requests   rps  ack p50/p99 ms  answer p50/p99 ms"
-        "  errors lost dup  peak MB"
+        "  errors lost dup  peak MB  CPU ms/req bot+harness  floor ms"
     )
     for r in rows:
         if r["corpus"] == "baseline":
@@ -214,8 +234,13 @@ def main() -> None:
             f"{r['corpus']:<13} {r['clients']:>7} {r['requests']:>8} {r['rps']:>5.0f}"
             f"  {r['ack_p50']:>6.1f}/{r['ack_p99']:<7.1f} {r['answer_p50']:>7.1f}/"
             f"{r['answer_p99']:<8.1f} {r['errors']:>6} {r['lost']:>4} {r['duplicated']:>3}"
-            f"  {r['peak_mb']:>7.0f}"
+            f"  {r['peak_mb']:>7.0f}  {r['bot_cpu_ms']:>10.2f}+{r['harness_cpu_ms']:<12.2f}"
+            f" {r['floor_ms']:>8.0f}"
         )
+    print(
+        f"floor ms: Little's law with every client busy: mean time per request >= clients x"
+        f" (bot + harness CPU per request) / {os.cpu_count()} cores."
+    )
 
 
 if __name__ == "__main__":

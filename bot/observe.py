@@ -41,6 +41,9 @@ def setup_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # waitress warns on every request that waits for a thread ("Task queue depth is 3"): one
+    # line per request under load, which itself slows the server. Its errors still show.
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)
 
 
 class Metrics:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
@@ -109,8 +111,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+@lru_cache(maxsize=4096)
 def to_mrkdwn(markdown: str) -> str:
-    """Markdown as Slack mrkdwn: bold, italics, links, lists, code, quotes and tables."""
+    """Markdown as Slack mrkdwn: bold, italics, links, lists, code, quotes and tables.
+
+    Cached: the same sections are shown again and again.
+    """
     tokens = _MD.parse(markdown)
     out: list[str] = []
     lists: list[list[int]] = []  # per open list: [ordered?, counter]
