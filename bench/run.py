@@ -123,6 +123,15 @@ def metrics(outcomes: list[tuple[Outcome, list[str]]]) -> dict[str, float]:
     }
 
 
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson 95% interval of a proportion p seen over n trials, in percent."""
+    if n == 0:
+        return 0.0, 100.0
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return 100 * max(0.0, centre - half), 100 * min(1.0, centre + half)
+
+
 def pct(a: int, b: int) -> float:
     return 100.0 * a / b if b else 0.0
 
@@ -286,9 +295,11 @@ def main() -> None:
         )
     for name in SETS:
         ours, base = report[(name, "ours", "test")], report[(name, "bm25", "test")]
+        low, high = wilson(ours["accuracy"] / 100, ours["n"])
         print(
-            f"{name}: held-out accuracy ours {ours['accuracy']:.1f}% vs BM25 "
-            f"{base['accuracy']:.1f}% ({ours['accuracy'] - base['accuracy']:+.1f} points); "
+            f"{name}: held-out accuracy ours {ours['accuracy']:.1f}% (95% CI {low:.1f}-{high:.1f}"
+            f" over {ours['n']} questions) vs BM25 {base['accuracy']:.1f}%"
+            f" ({ours['accuracy'] - base['accuracy']:+.1f} points); "
             f"p50 latency ratio ours/BM25 {ours['p50_ms'] / base['p50_ms']:.2f}"
         )
     if args.quick:
