@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import SETS, is_gold, load_set  # noqa: E402
+from run import TUNE_SETS, is_gold, load_set  # noqa: E402
 
 from bot import search  # noqa: E402
 from bot.search import build_index  # noqa: E402
@@ -29,7 +29,7 @@ from bot.search import build_index  # noqa: E402
 def tuning_matches() -> list[tuple[list[tuple[object, int]], list[str]]]:
     """(ranked (section, score) pairs, gold) for every tuning-half question of every set."""
     out = []
-    for name in SETS:
+    for name in TUNE_SETS:
         library, qs = load_set(name)
         index = build_index(library)
         for q, gold in qs[::2]:
@@ -73,7 +73,7 @@ def main() -> None:
             f" {100 * answered / n:>10.1f}"
         )
 
-    print(f"{n} tuning questions (even positions of {', '.join(SETS)})")
+    print(f"{n} tuning questions (even positions of {', '.join(TUNE_SETS)})")
     print("                       DECLINE_BELOW ANSWER_AT MARGIN  right%  wrong%  answered%")
     for cap in range(0, 5):
         allowed = [r for r in results if r[1] <= cap]
