@@ -80,6 +80,13 @@ class Document:
     title: str
     sections: tuple[Section, ...]
 
+    def has_section(self, key: str) -> bool:
+        """True if a section is named ``key``, by name or heading path (case ignored)."""
+        key = key.casefold()
+        return any(
+            key in (s.name.casefold(), " > ".join(s.heading_path).casefold()) for s in self.sections
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Library:
@@ -108,16 +115,12 @@ def load_library(
         raise ContentError(f"{root}: content folder not found (set --content or CONTENT_DIR)")
     problems: list[Problem] = []
     documents: list[Document] = []
-    extra_questions: dict[str, dict[str, list[str]]] = {}
-    question_lines: dict[tuple[str, ...], int] = {}
     synonyms = default_synonyms()
     syn_path = root / SYNONYMS_FILE
-    if syn_path.exists():
-        owner_synonyms, extra_questions, syn_problems, question_lines = read_synonyms_file(
-            syn_path, SYNONYMS_FILE
-        )
-        problems += syn_problems
-        for key, values in owner_synonyms.items():
+    owner = read_synonyms_file(syn_path, SYNONYMS_FILE) if syn_path.exists() else None
+    if owner is not None:
+        problems += owner.problems
+        for key, values in owner.synonyms.items():
             synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
     files = find_documents(root, problems)
     for file in files:
@@ -128,7 +131,7 @@ def load_library(
                 rel,
                 include_drafts=include_drafts,
                 base_url=base_url,
-                extra_questions=extra_questions.get(rel, {}),
+                extra_questions=owner.questions.get(rel, {}) if owner else {},
                 problems=problems,
             )
         except _Skip as skip:
@@ -136,8 +139,9 @@ def load_library(
             continue
         if doc is not None:
             documents.append(doc)
-    found = {file.relative_to(root).as_posix() for file in files}
-    problems += unmatched_questions(extra_questions, found, documents, question_lines)
+    if owner is not None:
+        found = {file.relative_to(root).as_posix() for file in files}
+        problems += unmatched_questions(owner, found, documents)
     return Library(tuple(documents), synonyms, tuple(problems))
 
 
@@ -219,13 +223,12 @@ def read_document(
     if not sections:
         problems.append(Problem(rel, body_line + 1, "empty document (nothing a reader would see)"))
         return None
-    names = {n.casefold() for s in sections for n in (s.name, " > ".join(s.heading_path))}
-    for key in (fm_questions or {}) if isinstance(fm_questions, dict) else ():
-        if str(key).casefold() not in names:
-            problems.append(
-                Problem(rel, 1, f"front matter 'questions' name section {key!r}, which is not here")
-            )
-    return Document(rel, sections[0].document, tuple(sections))
+    document = Document(rel, sections[0].document, tuple(sections))
+    if isinstance(fm_questions, dict):
+        for key in fm_questions:
+            if not document.has_section(str(key)):
+                problems.append(Problem(rel, 1, f"front matter 'questions': no section {key!r}"))
+    return document
 
 
 def split_front_matter(text: str, rel: str) -> tuple[dict, str, int]:
@@ -489,16 +492,19 @@ def doc_url_for(rel: str, meta: dict, base_url: str | None) -> str | None:
     return base_url.rstrip("/") + quote(route, safe="/-_.~")
 
 
-def read_synonyms_file(
-    path: Path, rel: str
-) -> tuple[
-    dict[str, tuple[str, ...]],
-    dict[str, dict[str, list[str]]],
-    list[Problem],
-    dict[tuple[str, ...], int],
-]:
-    """Read the content owner's synonyms file: ``synonyms`` and ``questions`` mappings, the
-    problems found (each naming the line of the key at fault) and the line of every key."""
+@dataclass(frozen=True, slots=True)
+class OwnerFile:
+    """What a content folder's synonyms.yml says, and what is wrong with it."""
+
+    synonyms: dict[str, tuple[str, ...]]
+    questions: dict[str, dict[str, list[str]]]  # file -> section -> phrasings
+    problems: list[Problem]
+    lines: dict[tuple[str, ...], int]  # the line of every key, by its path of keys
+
+
+def read_synonyms_file(path: Path, rel: str) -> OwnerFile:
+    """Read the content owner's synonyms file: ``synonyms`` and ``questions`` mappings, and the
+    problems found, each naming the line of the key at fault."""
     problems: list[Problem] = []
     try:
         text = path.read_text(encoding="utf-8")
@@ -507,13 +513,14 @@ def read_synonyms_file(
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(err, "problem", None) or "invalid YAML"
-        return {}, {}, [Problem(rel, line, f"not valid YAML: {problem}")], {}
+        return OwnerFile({}, {}, [Problem(rel, line, f"not valid YAML: {problem}")], {})
     except (OSError, UnicodeDecodeError) as err:
-        return {}, {}, [Problem(rel, 1, f"unreadable: {err}")], {}
+        return OwnerFile({}, {}, [Problem(rel, 1, f"unreadable: {err}")], {})
     if data is None:
-        return {}, {}, [], {}
+        return OwnerFile({}, {}, [], {})
     if not isinstance(data, dict):
-        return {}, {}, [Problem(rel, 1, "must be a mapping with 'synonyms' and/or 'questions'")], {}
+        problem = Problem(rel, 1, "must be a mapping with 'synonyms' and/or 'questions'")
+        return OwnerFile({}, {}, [problem], {})
     lines = key_lines(text)
     for key in sorted(set(data) - {"synonyms", "questions"}, key=str):
         line = lines.get((str(key),), 1)
@@ -550,33 +557,28 @@ def read_synonyms_file(
                 )
                 problems.append(Problem(rel, line, f"questions for {doc!r}: {bad[1]}"))
             questions[str(doc)] = parsed
-    return synonyms, questions, problems, lines
+    return OwnerFile(synonyms, questions, problems, lines)
 
 
 def unmatched_questions(
-    questions: dict[str, dict[str, list[str]]],
-    files: set[str],
-    documents: list[Document],
-    lines: dict[tuple[str, ...], int],
+    owner: OwnerFile, files: set[str], documents: list[Document]
 ) -> list[Problem]:
     """Owner phrasings that would do nothing: for a file that is not in the content folder, or
     for a section that a loaded document does not have."""
     loaded = {d.path: d for d in documents}
     problems: list[Problem] = []
-    for doc, sections in questions.items():
+    for doc, sections in owner.questions.items():
         if doc not in files:
-            line = lines.get(("questions", doc), 1)
+            line = owner.lines.get(("questions", doc), 1)
             problems.append(
                 Problem(SYNONYMS_FILE, line, f"questions for {doc!r}: no such file in the folder")
             )
             continue
         if doc not in loaded:
             continue  # a draft, or skipped with its own problem
-        d = loaded[doc]
-        names = {n.casefold() for s in d.sections for n in (s.name, " > ".join(s.heading_path))}
         for key in sections:
-            if key.casefold() not in names:
-                line = lines.get(("questions", doc, key), 1)
+            if not loaded[doc].has_section(key):
+                line = owner.lines.get(("questions", doc, key), 1)
                 problems.append(
                     Problem(SYNONYMS_FILE, line, f"questions for {doc!r}: no section {key!r}")
                 )

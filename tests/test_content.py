@@ -322,7 +322,7 @@ def test_owner_phrasings_that_would_do_nothing_are_reported(make_content):
     lib = load_library(root)
     found = sorted(map(str, lib.problems))
     assert found == [
-        "role.md:1: front matter 'questions' name section 'The Coahc', which is not here",
+        "role.md:1: front matter 'questions': no section 'The Coahc'",
         "synonyms.yml:10: questions for 'gone.md': no such file in the folder",
         "synonyms.yml:12: unknown key 'extra' (expected 'synonyms', 'questions')",
         "synonyms.yml:3: synonyms for 'ops' must be a list of strings",
