@@ -198,6 +198,11 @@ def read_document(
         raise _Skip(Problem(rel, 1, "binary file (contains NUL bytes)"))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     meta, body, body_line = split_front_matter(text, rel)
+    for key in ("title", "id", "slug"):
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str | int | float):
+            problems.append(Problem(rel, 1, f"front matter {key!r} must be text; ignored"))
+            meta = {k: v for k, v in meta.items() if k != key}
     if meta.get("draft") is True and not include_drafts:
         return None
     if not body.strip():
@@ -522,7 +527,8 @@ def read_synonyms_file(path: Path, rel: str) -> OwnerFile:
         problem = Problem(rel, 1, "must be a mapping with 'synonyms' and/or 'questions'")
         return OwnerFile({}, {}, [problem], {})
     lines = key_lines(text)
-    for key in sorted(set(data) - {"synonyms", "questions"}, key=str):
+    unknown = set(data) - {"synonyms", "questions"}
+    for key in sorted(unknown, key=lambda k: (lines.get((str(k),), 1), str(k))):
         line = lines.get((str(key),), 1)
         problems.append(
             Problem(rel, line, f"unknown key {key!r} (expected 'synonyms', 'questions')")
@@ -586,10 +592,18 @@ def unmatched_questions(
 
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
-    """The 1-based line of every mapping key in a YAML text, by its path of keys."""
+    """The 1-based line of every mapping key in a YAML text, by its path of keys.
+
+    Each node is visited once, so anchors and aliases (even one that contains itself) cost
+    no more than the text is long.
+    """
     out: dict[tuple[str, ...], int] = {}
+    seen: set[int] = set()
 
     def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
                 sub = (*path, str(key.value))
@@ -614,7 +628,7 @@ def _parse_questions(value: object) -> tuple[dict[str, list[str]], tuple[str, st
         if isinstance(qs, str):
             qs = [qs]
         if not isinstance(qs, list) or not all(isinstance(q, str) for q in qs):
-            return out, (str(key), f"questions for section {key!r} must be a list of strings")
+            return out, (str(key), f"section {key!r} must map to a list of questions")
         out[str(key)] = list(qs)
     return out, None
 

@@ -330,3 +330,33 @@ def test_owner_phrasings_that_would_do_nothing_are_reported(make_content):
     ]
     coach = next(s for s in lib.sections if s.name == "The Coach")
     assert coach.phrasings == ("who trains people",)
+
+
+def test_self_referencing_and_exponential_yaml_is_reported_not_fatal(make_content):
+    """YAML anchors that contain themselves, or nest aliases 2^30 deep, cost one problem each."""
+    bomb = ["a0: &a0 {x: 1}"]
+    bomb += [f"a{i}: &a{i} {{l: *a{i - 1}, r: *a{i - 1}}}" for i in range(1, 31)]
+    root = make_content(
+        {
+            "role.md": (
+                "---\ntitle: &t [*t]\nslug: &s {a: *s}\nquestions: &q\n  The Coach: *q\n---\n"
+                "# Role\n\n## The Coach\n\ntrains people\n"
+            ),
+            "synonyms.yml": "questions: &x\n  role.md: *x\n" + "\n".join(bomb) + "\n",
+        }
+    )
+    lib = load_library(root)
+    found = sorted(map(str, lib.problems))
+    assert "role.md:1: front matter 'title' must be text; ignored" in found
+    assert "role.md:1: front matter 'slug' must be text; ignored" in found
+    assert (
+        "role.md:1: front matter 'questions': section 'The Coach' must map to a list of questions"
+        in found
+    )
+    assert (
+        "synonyms.yml:2: questions for 'role.md': section 'role.md' must map to a list of questions"
+        in found
+    )
+    assert "synonyms.yml:33: unknown key 'a30' (expected 'synonyms', 'questions')" in found
+    assert [d.title for d in lib.documents] == ["Role"]
+    assert [s.name for s in lib.sections] == ["Role", "The Coach"]
