@@ -135,3 +135,28 @@ def test_long_sections_split_never_cut_silently(size, line):
         assert any("more characters of this section" in t for t in body)
     else:
         assert shown == markdown.count("word")
+
+
+YAML_BITS = [
+    "title: ", "slug: ", "id: ", "draft: true", "questions:", "  The Coach: ", "synonyms:",
+    "  a: ", "&x ", "*x", "[", "]", "{", "}", "- ", ": ", "\n", "  ", "'", '"', "!!python/object ",
+    "%YAML 1.2\n", "---\n", "...\n", "\t", "# c\n", "devops-role.md:", "null", "~", "1e999",
+]  # fmt: skip
+yaml_text = st.lists(st.sampled_from(YAML_BITS) | st.text(ODD_CHARS + "abc:-", max_size=5),
+                     max_size=30).map("".join)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(front=yaml_text, owner=yaml_text)
+def test_any_front_matter_or_owner_file_is_loaded_or_reported(tmp_path_factory, front, owner):
+    """Whatever YAML a document's front matter or synonyms.yml holds: no crash, and the rest
+    of the folder still loads."""
+    from bot.content import load_library
+
+    root = tmp_path_factory.mktemp("c")
+    (root / "doc.md").write_text(f"---\n{front}\n---\n# Doc\n\n## The Coach\n\ntext\n")
+    (root / "ok.md").write_text("# Fine\n\n## Part\n\nwords\n")
+    (root / "synonyms.yml").write_text(owner)
+    library = load_library(root)
+    assert "ok.md" in [d.path for d in library.documents]
+    assert all(p.line >= 0 and p.message for p in library.problems)
