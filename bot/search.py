@@ -412,7 +412,9 @@ class Index:
         cached = self._key_cache.get(i)
         if cached is None:
             s = self.sections[i]
-            keys = [" ".join(key_words(k)) for k in (s.name, *s.phrasings)]
+            # A document's root section stands for the whole document: its title asks for it.
+            titles = (s.document,) if s.parent is None and s.document != s.name else ()
+            keys = [" ".join(key_words(k)) for k in (s.name, *s.phrasings, *titles)]
             stem_keys = [" ".join(map(stem, k.split())) for k in keys]
             head = frozenset(
                 stem(w)
