@@ -62,7 +62,8 @@ _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 _SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 
-#: Words that carry no topic: function words and chat filler ("hey bot, could you tell me").
+#: Words that carry no topic: function words, chat filler ("hey bot, could you tell me") and
+#: the verbs of "who handles / deals with / takes care of / is in charge of X".
 FILLER = frozenset(
     """
     a about above after again all also am an and any anyone anybody anything are aren as ask
@@ -80,6 +81,7 @@ FILLER = frozenset(
     youre yours yourself hiya yo folks guys day daily part involve involves means look looks
     actually trying figure dumb question questions joined hear hearing keep okay cool lol
     new here's there's what's who's i'm i'd
+    handle handles handling deal deals dealing charge care takes taking owns
     """.split()
 )
 #: Question words: they never count against a section, but a heading that has them is a
