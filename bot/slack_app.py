@@ -255,9 +255,12 @@ def register_messages(app: App, bot: Bot) -> None:
         if not bot.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
             return
         question = question_of(event.get("text", ""))
-        if not question:
+        word = question.lower().strip(" ?!.")
+        if word in ("", "help"):
             blocks, text = help_blocks(bot.live.current.library)
             reply = {"blocks": blocks, "text": text}
+        elif word == "topics":
+            reply = {"blocks": topic_blocks(bot.live.current.library), "text": "Topics"}
         else:
             reply = reply_for(
                 question, bot, entry=entry, user_id=event.get("user"), shareable=False

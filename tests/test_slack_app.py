@@ -187,6 +187,26 @@ def test_mention_inside_a_thread_stays_in_that_thread(bot, fake):
     assert call.params["thread_ts"] == "1700000000.000001"
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("help", "direct message"), ("Help!", "mention me"), ("topics", "The Coach")],
+)
+def test_help_and_topics_in_a_dm(bot, fake, text, expected):
+    """'help' and 'topics' in a DM work as they do after the slash command."""
+    event = {
+        "type": "message",
+        "channel_type": "im",
+        "user": "U1",
+        "text": text,
+        "ts": "1700000009.000900",
+        "channel": "D9",
+    }
+    post_event(bot, event, event_id=f"Ev-{text}")
+    call = fake.wait_for("chat.postMessage")[0]
+    body = texts(call.params["blocks"])
+    assert expected in body and "couldn't find" not in body
+
+
 def test_direct_message_answered_in_dm(bot, fake):
     """A DM is answered in the DM, not in a thread."""
     event = {
