@@ -27,6 +27,9 @@ MARGIN = 12
 #: Only the first this many characters of a question are matched (a Slack message can hold
 #: 40,000; no real question needs more, and typo correction costs time per word).
 MAX_QUESTION_CHARS = 1000
+#: A question that is word for word one section's heading or phrasing (and no runner-up's) is
+#: answered outright whatever the margin, if its words weigh at least this much (BM25 idf).
+EXACT_IDF = 1.0
 #: How many alternatives an answer carries.
 MAX_ALTERNATIVES = 3
 
@@ -446,9 +449,22 @@ class Index:
             decision = "decline"
         elif best.score >= ANSWER_AT and (not rest or best.score - rest[0].score >= MARGIN):
             decision = "answer"
+        elif self._asks_for(question, best.section) and not (
+            rest and self._asks_for(question, rest[0].section)
+        ):
+            decision = "answer"  # the question is that section's heading or phrasing, word for word
         else:
             decision = "suggest"
         return Answer(question, decision, best, rest)
+
+    def _asks_for(self, question: str, section: Section) -> bool:
+        """True when the question's words are exactly the section's heading or a phrasing, and
+        they tell sections apart ('what is a hotfix', not 'what is devops' in a DevOps doc)."""
+        words = key_words(clean_question(question[:MAX_QUESTION_CHARS]))
+        telling = sum(
+            self._idf.get(stem(w), self._max_idf) for w in words if w not in QUESTION_WORDS
+        )
+        return telling >= EXACT_IDF and " ".join(words) in self._keys(self._ids[section.id])[0]
 
 
 def key_words(text: str) -> list[str]:

@@ -102,3 +102,29 @@ def test_works_on_a_real_docusaurus_folder():
     index = build_index(load_library(KNOWLEDGEHUB))
     answer = index.answer("what is a hotfix?")
     assert "otfix" in answer.best.section.name
+
+
+def test_a_heading_asked_word_for_word_is_answered(make_content):
+    """Asking exactly a heading answers it even when near neighbours score close; asking only
+    what every section shares ('devops' in a DevOps doc) does not."""
+    hotfix = (
+        "# HotFix\n\nHotfixes fix production fast.\n\n## What is a Hotfix?\n\n"
+        "A hotfix is an urgent fix.\n\n## Key Stages of Managing a Hotfix\n\nPlan the hotfix.\n\n"
+        "## How to Minimize Risks When Implementing a Hotfix\n\nTest the hotfix.\n"
+    )
+    others = {
+        f"doc{i}.md": f"# Topic {i}\n\n## Part {i}\n\nReleases and backups {i}.\n" for i in range(8)
+    }
+    root = make_content({"hotfix.md": hotfix, **others})
+    index = build_index(load_library(root))
+    close = index.answer("what is a hotfix")
+    assert close.best.section.name == "What is a Hotfix?"
+    assert close.alternatives and close.best.score - close.alternatives[0].score < 12
+    assert close.decision == "answer"
+
+
+def test_a_word_every_section_shares_is_not_an_exact_ask(shipped_index):
+    """'what is devops' is word for word an owner phrasing of the overview, but 'devops' is
+    in every section, so it is not answered on that ground alone."""
+    answer = shipped_index.answer("what does devops do all day?")
+    assert answer.decision == "suggest"
