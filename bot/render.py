@@ -12,8 +12,15 @@ from bot.search import Answer, Match
 
 
 def heading_path_text(section: Section) -> str:
-    """The heading path as one line: DevOps > How a DevOps Specialist Works > The Coach."""
-    return " > ".join(section.heading_path)
+    """The heading path as one line: DevOps > How a DevOps Specialist Works > The Coach.
+
+    A document's root section named otherwise than the document ("The Role of a DevOps
+    Specialist" in "DevOps") shows both, so that it reads as the name people click on.
+    """
+    path = section.heading_path
+    if path and path[-1] != section.name:
+        path = (*path, section.name)
+    return " > ".join(path)
 
 
 def answer_json(answer: Answer) -> dict:
