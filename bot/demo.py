@@ -13,6 +13,7 @@ from typing import TextIO
 from bot.config import ContentSettings, Settings
 from bot.content import Library
 from bot.live import LiveDocs
+from bot.render import display_path, heading_path_text
 from bot.search import ANSWER_AT, DECLINE_BELOW, MARGIN
 from bot.slack_app import create_server, question_of
 from bot.standin import FakeSlack
@@ -46,9 +47,9 @@ def explainer(live: LiveDocs):
             "question": question_of(question),
             "decision": answer.decision,
             "score": answer.score,
-            "heading_path": list(best.heading_path) if best else [],
+            "heading_path": list(display_path(best)) if best else [],
             "alternatives": [
-                {"section": " > ".join(m.section.heading_path), "score": m.score}
+                {"section": heading_path_text(m.section), "score": m.score}
                 for m in answer.alternatives
             ],
             "decline_below": DECLINE_BELOW,

@@ -11,16 +11,19 @@ from bot.content import Library, Section
 from bot.search import Answer, Match
 
 
-def heading_path_text(section: Section) -> str:
-    """The heading path as one line: DevOps > How a DevOps Specialist Works > The Coach.
+def display_path(section: Section) -> tuple[str, ...]:
+    """The headings a reader sees above a section, the section's own name last.
 
     A document's root section named otherwise than the document ("The Role of a DevOps
-    Specialist" in "DevOps") shows both, so that it reads as the name people click on.
+    Specialist" in "DevOps") gets both, so that it reads as the name people click on.
     """
     path = section.heading_path
-    if path and path[-1] != section.name:
-        path = (*path, section.name)
-    return " > ".join(path)
+    return path if path and path[-1] == section.name else (*path, section.name)
+
+
+def heading_path_text(section: Section) -> str:
+    """The display path as one line: DevOps > How a DevOps Specialist Works > The Coach."""
+    return " > ".join(display_path(section))
 
 
 def answer_json(answer: Answer) -> dict:
