@@ -65,8 +65,7 @@ _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 _SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 
-#: Words that carry no topic: function words, chat filler ("hey bot, could you tell me") and
-#: the verbs of "who handles / deals with / takes care of / is in charge of X".
+#: Words that carry no topic: function words and chat filler ("hey bot, could you tell me").
 FILLER = frozenset(
     """
     a about above after again all also am an and any anyone anybody anything are aren as ask
@@ -84,12 +83,20 @@ FILLER = frozenset(
     youre yours yourself hiya yo folks guys day daily part involve involves means look looks
     actually trying figure dumb question questions joined hear hearing keep okay cool lol
     new here's there's what's who's i'm i'd
-    handle handles handling deal deals dealing charge care takes taking owns
     """.split()
 )
 #: Question words: they never count against a section, but a heading that has them is a
 #: better fit ("why is a devops specialist needed" for a "why" question).
 QUESTION_WORDS = frozenset({"why", "how", "what", "who", "when", "where"})
+#: Verbs of asking that say nothing about the topic ("who handles / deals with / takes care of
+#: / is in charge of / sets up X", "who do I talk to about X", "what does X include"): skipped
+#: in questions, but kept in the docs, where "Error handling" or "Setting up backups" is one.
+ASKING_VERBS = frozenset(
+    """
+    handle handles handling deal deals dealing charge care takes taking owns
+    set sets setting talk talking speak contact reach include includes including
+    """.split()
+)
 QUESTION_BONUS = 4
 #: Words for 'a part someone plays': next to a heading's name they add nothing to it ('the
 #: developer role', 'the sysadmin part of the job'), since every section of a role is one.
@@ -287,7 +294,7 @@ class Index:
             else:
                 w = words[i]
                 i += 1
-                if w in FILLER or (w.isdigit() and len(w) < 2):
+                if w in FILLER or w in ASKING_VERBS or (w.isdigit() and len(w) < 2):
                     continue
                 if stem(w) in self._vocab_stems:
                     out.append(self._concept([(form(w),)], w, 1.0))
