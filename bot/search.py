@@ -58,6 +58,9 @@ RERANK = 24
 #: A typo is corrected to an index word at most this many edits away (OSA distance:
 #: a swap of two letters is one edit), by word length; shorter words are not corrected.
 TYPO_EDITS = {4: 1, 5: 1, 6: 1, 7: 2}
+#: A typo is corrected to a synonym's one-word spelling (not a word of the docs) only when it
+#: is this many edits away.
+ALIAS_TYPO_EDITS = 1
 #: A corrected word counts for less than a word spelled as in the docs.
 TYPO_STRENGTH = 0.85
 
@@ -82,19 +85,21 @@ FILLER = frozenset(
     while who whos whom why will with wonder wondering would wouldn y yeah yes yet you your
     youre yours yourself hiya yo folks guys day daily part involve involves means look looks
     actually trying figure dumb question questions joined hear hearing keep okay cool lol
-    new here's there's what's who's i'm i'd
+    new here's there's what's who's i'm i'd wat wut wot r ur
     """.split()
 )
 #: Question words: they never count against a section, but a heading that has them is a
 #: better fit ("why is a devops specialist needed" for a "why" question).
 QUESTION_WORDS = frozenset({"why", "how", "what", "who", "when", "where"})
-#: Verbs of asking that say nothing about the topic ("who handles / deals with / takes care of
-#: / is in charge of / sets up X", "who do I talk to about X", "what does X include"): skipped
-#: in questions, but kept in the docs, where "Error handling" or "Setting up backups" is one.
-ASKING_VERBS = frozenset(
+#: Words of asking that say nothing about the topic ("who handles / deals with / takes care of
+#: / is in charge of / sets up X", "who do I talk to about X", "what does X include", "the
+#: security guy"): skipped in questions, but kept in the docs, where "Error handling" or
+#: "Setting up backups" is a topic.
+ASKING_WORDS = frozenset(
     """
     handle handles handling deal deals dealing charge care takes taking owns
     set sets setting talk talking speak contact reach include includes including
+    guy guys gal dude person
     """.split()
 )
 QUESTION_BONUS = 4
@@ -218,13 +223,19 @@ class Index:
         self._words = vocab
         # Typo candidates by length and by first or second letter: a word k edits away differs
         # in length by at most k, and a typo rarely changes both of its first two letters.
+        # The synonyms' one-word spellings are candidates too ('sysadmn' -> 'sysadmin').
+        self._vocab_stems = set(strength)
+        self._aliases = _alias_table(library.synonyms)
+        one_word_aliases = {
+            a[0]
+            for a, canon in self._aliases.items()
+            if len(a) == 1 and any(all(stem(w) in self._vocab_stems for w in c) for c in canon)
+        }
         self._vocab: dict[tuple[int, str], list[str]] = {}
-        for w in sorted(vocab):
+        for w in sorted(vocab | one_word_aliases):
             if len(w) >= 3 and not w.isdigit():
                 self._vocab.setdefault((len(w), w[0]), []).append(w)
                 self._vocab.setdefault((len(w), "2" + w[1]), []).append(w)
-        self._vocab_stems = set(strength)
-        self._aliases = _alias_table(library.synonyms)
         self._max_alias = max((len(a) for a in self._aliases), default=1)
         self._correct = lru_cache(maxsize=50_000)(self._correct_uncached)
         self._key_cache: dict[int, tuple[list[str], list[str], frozenset[str]]] = {}
@@ -250,7 +261,9 @@ class Index:
             for w in self._vocab.get(key, ())
         ]
         found = process.extractOne(word, candidates, scorer=OSA.distance, score_cutoff=edits)
-        return found[0] if found else None
+        if found is None or (found[0] not in self._words and found[1] > ALIAS_TYPO_EDITS):
+            return None  # a synonym's spelling is only reached by a near miss ('weather' is
+        return found[0]  # not 'teacher')
 
     def _join_compounds(self, words: list[str]) -> list[str]:
         """Join two typed words the docs write as one ('hot fix' -> 'hotfix')."""
@@ -294,7 +307,7 @@ class Index:
             else:
                 w = words[i]
                 i += 1
-                if w in FILLER or w in ASKING_VERBS or (w.isdigit() and len(w) < 2):
+                if w in FILLER or w in ASKING_WORDS or (w.isdigit() and len(w) < 2):
                     continue
                 if stem(w) in self._vocab_stems:
                     out.append(self._concept([(form(w),)], w, 1.0))
