@@ -26,25 +26,34 @@ from bot import search  # noqa: E402
 from bot.search import build_index  # noqa: E402
 
 
-def tuning_matches() -> list[tuple[list[tuple[object, int]], list[str]]]:
-    """(ranked (section, score) pairs, gold) for every tuning-half question of every set."""
+def tuning_matches() -> list[tuple[list[tuple[object, int]], bool, list[str]]]:
+    """(ranked (section, score) pairs, asked word for word?, gold) for every tuning-half
+    question of every tuning set."""
     out = []
     for name in TUNE_SETS:
         library, qs = load_set(name)
         index = build_index(library)
         for q, gold in qs[::2]:
-            out.append(([(m.section, m.score) for m in index.search(q)], gold))
+            matches = index.search(q)
+            exact = index.asked_word_for_word(q, matches)
+            out.append(([(m.section, m.score) for m in matches], exact, gold))
     return out
 
 
-def outcome(ranked, gold, decline: int, answer_at: int, margin: int) -> tuple[bool, bool]:
+def answered(ranked, exact: bool, decline: int, answer_at: int, margin: int) -> bool:
+    """Whether Index.answer would answer outright under these thresholds."""
+    if not ranked or ranked[0][1] < decline:
+        return False
+    lead = ranked[0][1] - ranked[1][1] if len(ranked) > 1 else 100
+    return exact or (ranked[0][1] >= answer_at and lead >= margin)
+
+
+def outcome(ranked, exact, gold, decline: int, answer_at: int, margin: int) -> tuple[bool, bool]:
     """(right, wrong outright answer) for one question under these thresholds."""
     if not ranked or ranked[0][1] < decline:
         return not gold, False
-    lead = ranked[0][1] - ranked[1][1] if len(ranked) > 1 else 100
-    answered = ranked[0][1] >= answer_at and lead >= margin
     good = bool(gold) and is_gold(ranked[0][0], gold)
-    return good, answered and not good
+    return good, answered(ranked, exact, decline, answer_at, margin) and not good
 
 
 def main() -> None:
@@ -54,17 +63,13 @@ def main() -> None:
     for decline, answer_at, margin in itertools.product(
         range(30, 71, 2), range(50, 91, 2), range(0, 31, 2)
     ):
-        right = wrong = answered = 0
-        for ranked, gold in rows:
-            r, w = outcome(ranked, gold, decline, answer_at, margin)
+        right = wrong = outright = 0
+        for ranked, exact, gold in rows:
+            r, w = outcome(ranked, exact, gold, decline, answer_at, margin)
             right += r
             wrong += w
-            answered += (
-                bool(ranked)
-                and ranked[0][1] >= max(decline, answer_at)
-                and (len(ranked) < 2 or ranked[0][1] - ranked[1][1] >= margin)
-            )
-        results.append((right, wrong, answered, (decline, answer_at, margin)))
+            outright += answered(ranked, exact, decline, answer_at, margin)
+        results.append((right, wrong, outright, (decline, answer_at, margin)))
 
     def show(label: str, r: tuple) -> None:
         right, wrong, answered, (d, a, m) = r

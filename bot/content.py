@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import unicodedata
@@ -18,6 +19,8 @@ from markdown_it.token import Token
 
 #: File suffixes read as documents; everything else (``_category_.json``, images) is ignored.
 DOC_SUFFIXES = (".md", ".mdx")
+#: A Docusaurus folder's sidebar category (its "label" names the folder for readers).
+CATEGORY_FILE = "_category_.json"
 #: Content-owner file with synonyms and extra phrasings, at the root of the content folder.
 SYNONYMS_FILE = "synonyms.yml"
 #: A document larger than this is refused: role docs are prose, not data dumps.
@@ -123,6 +126,7 @@ def load_library(
         for key, values in owner.synonyms.items():
             synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
     files = find_documents(root, problems)
+    labels: dict[Path, str] = {}
     for file in files:
         rel = file.relative_to(root).as_posix()
         try:
@@ -133,6 +137,7 @@ def load_library(
                 base_url=base_url,
                 extra_questions=owner.questions.get(rel, {}) if owner else {},
                 problems=problems,
+                categories=categories_of(root, file, labels, problems),
             )
         except _Skip as skip:
             problems.append(skip.problem)
@@ -143,6 +148,38 @@ def load_library(
         found = {file.relative_to(root).as_posix() for file in files}
         problems += unmatched_questions(owner, found, documents)
     return Library(tuple(documents), synonyms, tuple(problems))
+
+
+def categories_of(
+    root: Path, file: Path, labels: dict[Path, str], problems: list[Problem]
+) -> tuple[str, ...]:
+    """The labels of the folders between ``root`` and ``file``: a folder's ``_category_.json``
+    label (Docusaurus), else its name without number prefixes ('01_01_DevOps' -> 'DevOps').
+    ``labels`` caches them per folder; a bad ``_category_.json`` is reported once."""
+    out: list[str] = []
+    folder = root
+    for part in file.relative_to(root).parts[:-1]:
+        folder = folder / part
+        if folder not in labels:
+            labels[folder] = _category_label(root, folder, problems)
+        out.append(labels[folder])
+    return tuple(out)
+
+
+def _category_label(root: Path, folder: Path, problems: list[Problem]) -> str:
+    name = re.sub(r"^(\d+[-_.\s]+)+", "", folder.name)  # '01_01_DevOps' -> 'DevOps'
+    fallback = name.replace("_", " ").strip() or folder.name
+    meta = folder / CATEGORY_FILE
+    if not meta.is_file():
+        return fallback
+    rel = meta.relative_to(root).as_posix()
+    try:
+        data = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        problems.append(Problem(rel, getattr(err, "lineno", 1), f"not valid JSON: {err}"))
+        return fallback
+    label = data.get("label") if isinstance(data, dict) else None
+    return label.strip() if isinstance(label, str) and label.strip() else fallback
 
 
 def find_documents(root: Path, problems: list[Problem]) -> list[Path]:
@@ -179,8 +216,13 @@ def read_document(
     base_url: str | None = None,
     extra_questions: dict[str, list[str]] | None = None,
     problems: list[Problem] | None = None,
+    categories: tuple[str, ...] = (),
 ) -> Document | None:
-    """Parse one file into a Document; None for a skipped draft. Raises _Skip on a bad file."""
+    """Parse one file into a Document; None for a skipped draft. Raises _Skip on a bad file.
+
+    ``categories`` are the labels of the folders it sits in (Docusaurus' sidebar categories):
+    context for matching, as the breadcrumbs are for a reader.
+    """
     problems = problems if problems is not None else []
     try:
         size = file.stat().st_size
@@ -224,6 +266,7 @@ def read_document(
         base_url=base_url,
         questions=questions,
         problems=problems,
+        categories=categories,
     )
     if not sections:
         problems.append(Problem(rel, body_line + 1, "empty document (nothing a reader would see)"))
@@ -274,6 +317,7 @@ def split_sections(
     base_url: str | None,
     questions: dict[str, list[str]],
     problems: list[Problem],
+    categories: tuple[str, ...] = (),
 ) -> list[Section]:
     """Split a document body into sections: each heading owns the lines up to the next heading."""
     lines = body.split("\n")
@@ -354,7 +398,7 @@ def split_sections(
             markdown=full,
             parent=parent,
             phrasings=tuple(phr),
-            context=heading_path[:-1],
+            context=(*categories, *heading_path[:-1]),
             updated=updated,
         )
         sections.append(section)

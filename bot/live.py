@@ -10,7 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import ContentSettings
-from bot.content import DOC_SUFFIXES, SYNONYMS_FILE, ContentError, Library, load_library
+from bot.content import (
+    CATEGORY_FILE,
+    DOC_SUFFIXES,
+    SYNONYMS_FILE,
+    ContentError,
+    Library,
+    load_library,
+)
 from bot.search import Index, build_index
 
 log = logging.getLogger("bot.live")
@@ -28,12 +35,13 @@ class Snapshot:
 
 
 def fingerprint(root: Path) -> tuple:
-    """What changes when a document or the synonyms file is added, edited or removed."""
+    """What changes when a document, a folder's _category_.json or the synonyms file is added,
+    edited or removed."""
     items = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.lower().endswith(DOC_SUFFIXES) or name == SYNONYMS_FILE:
+            if name.lower().endswith(DOC_SUFFIXES) or name in (SYNONYMS_FILE, CATEGORY_FILE):
                 path = os.path.join(dirpath, name)
                 try:
                     st = os.stat(path)

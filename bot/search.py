@@ -467,15 +467,21 @@ class Index:
         best, rest = matches[0], tuple(matches[1 : 1 + MAX_ALTERNATIVES])
         if best.score < DECLINE_BELOW:
             decision = "decline"
-        elif best.score >= ANSWER_AT and (not rest or best.score - rest[0].score >= MARGIN):
+        elif (
+            best.score >= ANSWER_AT and (not rest or best.score - rest[0].score >= MARGIN)
+        ) or self.asked_word_for_word(question, matches):
             decision = "answer"
-        elif self._asks_for(question, best.section) and not (
-            rest and self._asks_for(question, rest[0].section)
-        ):
-            decision = "answer"  # the question is that section's heading or phrasing, word for word
         else:
             decision = "suggest"
         return Answer(question, decision, best, rest)
+
+    def asked_word_for_word(self, question: str, matches: list[Match]) -> bool:
+        """True when the question is the best match's heading or phrasing word for word, and
+        not the runner-up's: answered outright whatever the margin."""
+        return bool(matches) and (
+            self._asks_for(question, matches[0].section)
+            and not (len(matches) > 1 and self._asks_for(question, matches[1].section))
+        )
 
     def _asks_for(self, question: str, section: Section) -> bool:
         """True when the question's words are exactly the section's heading or a phrasing, and

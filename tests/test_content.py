@@ -8,6 +8,7 @@ import pytest
 
 from bot.config import SHIPPED_CONTENT
 from bot.content import ContentError, doc_url_for, load_library, slugify, strip_number_prefix
+from bot.search import build_index
 from tests.conftest import CORPUS, KNOWLEDGEHUB
 
 SEED = CORPUS.parent / "seed" / "devops-role.md"
@@ -360,3 +361,25 @@ def test_self_referencing_and_exponential_yaml_is_reported_not_fatal(make_conten
     assert "synonyms.yml:33: unknown key 'a30' (expected 'synonyms', 'questions')" in found
     assert [d.title for d in lib.documents] == ["Role"]
     assert [s.name for s in lib.sections] == ["Role", "The Coach"]
+
+
+def test_folder_labels_are_context_and_bad_category_files_reported(make_content):
+    """Docusaurus category labels (or folder names without number prefixes) are context for
+    every section below them; a _category_.json that is not JSON is reported, not fatal."""
+    root = make_content(
+        {
+            "01_Roles/_category_.json": '{"label": "Team Roles"}',
+            "01_Roles/01_01_DevOps/skills.md": "# Knowledge and Skills\n\n## Grades\n\nJunior.\n",
+            "02_Broken/_category_.json": "{not json",
+            "02_Broken/page.md": "# Page\n\ntext\n",
+        }
+    )
+    lib = load_library(root)
+    grades = next(s for s in lib.sections if s.name == "Grades")
+    assert grades.context == ("Team Roles", "DevOps", "Knowledge and Skills")
+    page = next(s for s in lib.sections if s.name == "Page")
+    assert page.context == ("Broken",)
+    assert [p.path for p in lib.problems] == ["02_Broken/_category_.json"]
+    assert "not valid JSON" in lib.problems[0].message
+    index = build_index(lib)
+    assert index.answer("devops grades").best.section.name == "Grades"

@@ -41,6 +41,27 @@ def test_edit_is_picked_up_by_the_watcher(make_content):
         live.stop()
 
 
+def test_category_label_edit_is_picked_up(make_content):
+    """Renaming a folder's sidebar category (its _category_.json) reloads too."""
+    root = make_content(
+        {"team/_category_.json": '{"label": "Platform"}', "team/ops.md": "# Ops\n\n## Rota\n\nx\n"}
+    )
+    live = live_on(root)
+    live.watch(interval=0.1)
+    try:
+        rota = next(s for s in live.current.library.sections if s.name == "Rota")
+        assert rota.context[0] == "Platform"
+        (root / "team/_category_.json").write_text('{"label": "Infrastructure crew"}')
+        assert wait_until(
+            lambda: (
+                next(s for s in live.current.library.sections if s.name == "Rota").context[0]
+                == "Infrastructure crew"
+            )
+        )
+    finally:
+        live.stop()
+
+
 def test_failed_reload_keeps_last_good_and_logs(make_content, caplog):
     """Content with no usable section does not replace the index; the log says why."""
     root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
