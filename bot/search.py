@@ -44,8 +44,9 @@ BM25_B = 0.75
 STEM_ONLY = 0.7
 #: Weight of a question word the index has never seen, relative to the rarest known word.
 UNKNOWN_WEIGHT = 1.0
-#: Unknown words weigh at most this many times the words the index knows.
-UNKNOWN_CAP = 1.0
+#: Unknown words weigh at most this many times the words the index knows (chosen on the
+#: tuning halves: 2-3 decline two more off-topic questions than 1, and lose no in-scope one).
+UNKNOWN_CAP = 2.0
 #: A question naming every word of a heading covers that section at least this much.
 HEADING_NAMED = 0.7
 #: A question that names a section's own heading ('the developer') and whose other words are
