@@ -162,7 +162,7 @@ def run_level(
     }
 
 
-def run_baseline(base: str, clients: int) -> dict:
+def run_baseline(base: str, clients: int, bot_pid: int) -> dict:
     """The floor: GET /healthz on the same server, client and machine (no Bolt, no answer)."""
 
     def get(_: int) -> float:
@@ -171,15 +171,22 @@ def run_baseline(base: str, clients: int) -> dict:
             resp.read()
         return (time.monotonic() - t0) * 1000
 
+    bot_cpu, harness_cpu = cpu_seconds(bot_pid), time.process_time()
     start = time.monotonic()
     with ThreadPoolExecutor(clients) as pool:
         times = sorted(pool.map(get, range(REQUESTS)))
+    elapsed = time.monotonic() - start
+    bot_cpu = (cpu_seconds(bot_pid) - bot_cpu) / REQUESTS * 1000
+    harness_cpu = (time.process_time() - harness_cpu) / REQUESTS * 1000
     return {
         "clients": clients,
         "requests": REQUESTS,
-        "rps": REQUESTS / (time.monotonic() - start),
+        "rps": REQUESTS / elapsed,
         "ack_p50": statistics.median(times),
         "ack_p99": times[int(len(times) * 0.99) - 1],
+        "bot_cpu_ms": bot_cpu,
+        "harness_cpu_ms": harness_cpu,
+        "floor_ms": clients * (bot_cpu + harness_cpu) / (os.cpu_count() or 1),
     }
 
 
@@ -189,11 +196,10 @@ def run_corpus(name: str, content: Path, questions: list[str]) -> list[dict]:
     try:
         rows = []
         for c in LEVELS:
-            floor = run_baseline(base, c)
+            floor = run_baseline(base, c, proc.pid)
             rows.append({"corpus": "baseline", "peak_mb": float("nan"), "answer_p50": float("nan"),
                          "answer_p99": float("nan"), "errors": 0, "lost": 0, "duplicated": 0,
-                         "bot_cpu_ms": float("nan"), "harness_cpu_ms": float("nan"),
-                         "floor_ms": float("nan"), **floor})  # fmt: skip
+                         **floor})  # fmt: skip
             rows.append(run_level(base, fake, questions, c, name.replace(" ", "_"), proc.pid))
             print(f"{name}: {c} clients done: {rows[-1]}", file=sys.stderr, flush=True)
         peak = peak_rss_mb(proc.pid)
