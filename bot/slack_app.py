@@ -216,10 +216,9 @@ def register_commands(app: App, bot: Bot) -> None:
         ack()
         docs = bot.live.current
         text = (command.get("text") or "").strip()
-        if text.lower() in ("", "help"):
-            blocks, fallback = help_blocks(docs.library, context.get("bot_user_id"))
-        elif text.lower() == "topics":
-            blocks, fallback = topic_blocks(docs.library), "Topics"
+        builtin = builtin_reply(text.lower(), docs.library, context.get("bot_user_id"))
+        if builtin is not None:
+            blocks, fallback = builtin
         elif text.lower() == "report":
             blocks, fallback = report_reply(bot, command.get("user_id", ""))
         else:
@@ -228,6 +227,17 @@ def register_commands(app: App, bot: Bot) -> None:
             )
             blocks, fallback = reply["blocks"], reply["text"]
         respond(response_type="ephemeral", blocks=blocks, text=fallback)
+
+
+def builtin_reply(
+    word: str, library: Library, bot_user_id: str | None = None
+) -> tuple[list[dict], str] | None:
+    """Blocks and fallback text for `help` (or nothing) and `topics`; None for a question."""
+    if word in ("", "help"):
+        return help_blocks(library, bot_user_id)
+    if word == "topics":
+        return topic_blocks(library), "Topics"
+    return None
 
 
 def report_reply(bot: Bot, user_id: str) -> tuple[list[dict], str]:
@@ -255,12 +265,9 @@ def register_messages(app: App, bot: Bot) -> None:
         if not bot.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
             return
         question = question_of(event.get("text", ""))
-        word = question.lower().strip(" ?!.")
-        if word in ("", "help"):
-            blocks, text = help_blocks(bot.live.current.library)
-            reply = {"blocks": blocks, "text": text}
-        elif word == "topics":
-            reply = {"blocks": topic_blocks(bot.live.current.library), "text": "Topics"}
+        builtin = builtin_reply(question.lower().strip(" ?!."), bot.live.current.library)
+        if builtin is not None:
+            reply = {"blocks": builtin[0], "text": builtin[1]}
         else:
             reply = reply_for(
                 question, bot, entry=entry, user_id=event.get("user"), shareable=False
