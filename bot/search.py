@@ -478,20 +478,24 @@ class Index:
 
     def asked_word_for_word(self, question: str, matches: list[Match]) -> bool:
         """True when the question is the best match's heading or phrasing word for word, and
-        not the runner-up's: answered outright whatever the margin."""
-        return bool(matches) and (
-            self._asks_for(question, matches[0].section)
-            and not (len(matches) > 1 and self._asks_for(question, matches[1].section))
-        )
-
-    def _asks_for(self, question: str, section: Section) -> bool:
-        """True when the question's words are exactly the section's heading or a phrasing, and
-        they tell sections apart ('what is a hotfix', not 'what is devops' in a DevOps doc)."""
+        not the runner-up's, and its words tell sections apart ('what is a hotfix', not 'what
+        is devops' in a DevOps doc): answered outright whatever the margin."""
+        if not matches:
+            return False
         words = key_words(clean_question(question[:MAX_QUESTION_CHARS]))
         telling = sum(
             self._idf.get(stem(w), self._max_idf) for w in words if w not in QUESTION_WORDS
         )
-        return telling >= EXACT_IDF and " ".join(words) in self._keys(self._ids[section.id])[0]
+        asked = " ".join(words)
+
+        def is_key_of(m: Match) -> bool:
+            return asked in self._keys(self._ids[m.section.id])[0]
+
+        return (
+            telling >= EXACT_IDF
+            and is_key_of(matches[0])
+            and not (len(matches) > 1 and is_key_of(matches[1]))
+        )
 
 
 def key_words(text: str) -> list[str]:
