@@ -110,6 +110,29 @@ def one_request(base: str, fake: FakeSlack, key: str, question: str, kind: str) 
     return {"key": key, "kind": kind, "t0": t0, "ack": ack, "ok": status == 200}
 
 
+def in_pool(clients: int, work, items: list, bot_pid: int) -> tuple[list, dict]:
+    """Run ``work`` on every item from ``clients`` threads; return the results and the
+    figures every row has: requests per second and CPU per request of the bot and of this
+    harness while sending (answers still in flight are not counted)."""
+    bot_cpu, harness_cpu = cpu_seconds(bot_pid), time.process_time()
+    start = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(work, items))
+    elapsed = time.monotonic() - start
+    bot_cpu = (cpu_seconds(bot_pid) - bot_cpu) / len(items) * 1000
+    harness_cpu = (time.process_time() - harness_cpu) / len(items) * 1000
+    return results, {
+        "clients": clients,
+        "requests": len(items),
+        "rps": len(items) / elapsed,
+        "bot_cpu_ms": bot_cpu,
+        "harness_cpu_ms": harness_cpu,
+        # Little's law: with every client busy, mean time per request >= clients * CPU per
+        # request / cores, whatever the server does with its CPU.
+        "floor_ms": clients * (bot_cpu + harness_cpu) / (os.cpu_count() or 1),
+    }
+
+
 def run_level(
     base: str, fake: FakeSlack, questions: list[str], clients: int, tag: str, bot_pid: int
 ) -> dict:
@@ -117,14 +140,7 @@ def run_level(
         (f"{tag}-{clients}-{i}", questions[i % len(questions)], "command" if i % 2 else "event")
         for i in range(REQUESTS)
     ]
-    bot_cpu, harness_cpu = cpu_seconds(bot_pid), time.process_time()
-    start = time.monotonic()
-    with ThreadPoolExecutor(clients) as pool:
-        sent = list(pool.map(lambda j: one_request(base, fake, *j), jobs))
-    elapsed = time.monotonic() - start
-    # CPU per request, measured while sending (answers still in flight are not counted).
-    bot_cpu = (cpu_seconds(bot_pid) - bot_cpu) / len(jobs) * 1000
-    harness_cpu = (time.process_time() - harness_cpu) / len(jobs) * 1000
+    sent, figures = in_pool(clients, lambda j: one_request(base, fake, *j), jobs, bot_pid)
     deadline = time.monotonic() + ANSWER_WAIT
     answers: dict[str, list[float]] = {}
     while time.monotonic() < deadline:
@@ -144,9 +160,7 @@ def run_level(
     acks = sorted(s["ack"] * 1000 for s in sent)
     done = sorted((answers[s["key"]][0] - s["t0"]) * 1000 for s in sent if s["key"] in answers)
     return {
-        "clients": clients,
-        "requests": len(sent),
-        "rps": len(sent) / elapsed,
+        **figures,
         "ack_p50": statistics.median(acks),
         "ack_p99": acks[int(len(acks) * 0.99) - 1],
         "answer_p50": statistics.median(done) if done else float("nan"),
@@ -154,11 +168,6 @@ def run_level(
         "errors": sum(not s["ok"] for s in sent),
         "lost": sum(s["key"] not in answers for s in sent),
         "duplicated": sum(len(answers.get(s["key"], [])) > 1 for s in sent),
-        "bot_cpu_ms": bot_cpu,
-        "harness_cpu_ms": harness_cpu,
-        # Little's law: with every client busy, mean time per request >= clients * CPU per
-        # request / cores, whatever the server does with its CPU.
-        "floor_ms": clients * (bot_cpu + harness_cpu) / (os.cpu_count() or 1),
     }
 
 
@@ -171,22 +180,12 @@ def run_baseline(base: str, clients: int, bot_pid: int) -> dict:
             resp.read()
         return (time.monotonic() - t0) * 1000
 
-    bot_cpu, harness_cpu = cpu_seconds(bot_pid), time.process_time()
-    start = time.monotonic()
-    with ThreadPoolExecutor(clients) as pool:
-        times = sorted(pool.map(get, range(REQUESTS)))
-    elapsed = time.monotonic() - start
-    bot_cpu = (cpu_seconds(bot_pid) - bot_cpu) / REQUESTS * 1000
-    harness_cpu = (time.process_time() - harness_cpu) / REQUESTS * 1000
+    times, figures = in_pool(clients, get, list(range(REQUESTS)), bot_pid)
+    times.sort()
     return {
-        "clients": clients,
-        "requests": REQUESTS,
-        "rps": REQUESTS / elapsed,
+        **figures,
         "ack_p50": statistics.median(times),
         "ack_p99": times[int(len(times) * 0.99) - 1],
-        "bot_cpu_ms": bot_cpu,
-        "harness_cpu_ms": harness_cpu,
-        "floor_ms": clients * (bot_cpu + harness_cpu) / (os.cpu_count() or 1),
     }
 
 

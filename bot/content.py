@@ -125,10 +125,11 @@ def load_library(
         problems += owner.problems
         for key, values in owner.synonyms.items():
             synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
-    files = find_documents(root, problems)
     labels: dict[Path, str] = {}
-    for file in files:
+    found: set[str] = set()
+    for file in find_documents(root, problems):
         rel = file.relative_to(root).as_posix()
+        found.add(rel)
         try:
             doc = read_document(
                 file,
@@ -145,7 +146,6 @@ def load_library(
         if doc is not None:
             documents.append(doc)
     if owner is not None:
-        found = {file.relative_to(root).as_posix() for file in files}
         problems += unmatched_questions(owner, found, documents)
     return Library(tuple(documents), synonyms, tuple(problems))
 
