@@ -48,11 +48,12 @@ def page(demo, tmp_path):
         browser.close()
 
 
-def step(page, name: str, check) -> Path:
-    """Run one check; save a screenshot either way; fail naming the screenshot."""
+def step(page, name: str, selector: str) -> Path:
+    """Wait (10 s at most) for ``selector`` on the page; save a screenshot either way; fail
+    naming the screenshot."""
     shot = page.shots / f"{name}.png"
     try:
-        check()
+        page.wait_for_selector(selector, timeout=10_000)
     except Exception as err:
         page.screenshot(path=str(shot))
         raise AssertionError(f"step {name!r} failed; screenshot: {shot}") from err
@@ -69,11 +70,7 @@ def test_dm_answer(page):
     """In the DM, the Coach question gets the Coach section."""
     page.click("#nav-dm")
     send(page, "what does the DevOps coach do?")
-    shot = step(
-        page,
-        "dm-answer",
-        lambda: page.wait_for_selector(".blk-header:has-text('The Coach')", timeout=10_000),
-    )
+    shot = step(page, "dm-answer", ".blk-header:has-text('The Coach')")
     assert "training employees" in page.inner_text("#log")
     assert page.inner_text("#dbg-decision") == "answer"
     if os.environ.get("UPDATE_SCREENSHOT"):
@@ -85,13 +82,7 @@ def test_mention_answers_in_thread(page):
     """A mention in #general is answered in a thread under it."""
     page.click("#nav-channel")
     send(page, "@devops-role-bot who is the sys admin?")
-    step(
-        page,
-        "mention-thread",
-        lambda: page.wait_for_selector(
-            ".thread .blk-header:has-text('The System Administrator')", timeout=10_000
-        ),
-    )
+    step(page, "mention-thread", ".thread .blk-header:has-text('The System Administrator')")
     assert "1 reply" in page.inner_text(".thread-label")
 
 
@@ -99,22 +90,10 @@ def test_slash_command_ephemeral_then_share(page):
     """The slash command answer is only visible to you; Share posts it for everyone."""
     page.click("#nav-channel")
     send(page, "/devops-role secuirty expert")
-    step(
-        page,
-        "slash-ephemeral",
-        lambda: page.wait_for_selector(
-            ".msg.ephemeral .blk-header:has-text('The Security Expert')", timeout=10_000
-        ),
-    )
+    step(page, "slash-ephemeral", ".msg.ephemeral .blk-header:has-text('The Security Expert')")
     assert "Only visible to you" in page.inner_text(".msg.ephemeral")
     page.click(".msg.ephemeral button:has-text('Share in channel')")
-    step(
-        page,
-        "slash-shared",
-        lambda: page.wait_for_selector(
-            ".msg:not(.ephemeral) .blk-context:has-text('shared by')", timeout=10_000
-        ),
-    )
+    step(page, "slash-shared", ".msg:not(.ephemeral) .blk-context:has-text('shared by')")
     assert page.query_selector(".msg.ephemeral") is None
 
 
@@ -122,35 +101,19 @@ def test_did_you_mean_button(page):
     """An ambiguous question offers buttons; clicking one shows that section."""
     page.click("#nav-dm")
     send(page, "devops")
-    step(
-        page,
-        "did-you-mean",
-        lambda: page.wait_for_selector(".blk-actions button", timeout=10_000),
-    )
+    step(page, "did-you-mean", ".blk-actions button")
     label = page.inner_text(".blk-actions button >> nth=0")
     page.click(".blk-actions button >> nth=0")
-    step(
-        page,
-        "did-you-mean-clicked",
-        lambda: page.wait_for_selector(f".blk-header:has-text('{label}')", timeout=10_000),
-    )
+    step(page, "did-you-mean-clicked", f".blk-header:has-text('{label}')")
 
 
 def test_home_tab_topic(page):
     """App Home lists the topics as buttons; clicking one answers in the DM."""
     page.click("#nav-home")
-    step(
-        page,
-        "home",
-        lambda: page.wait_for_selector(".blk-actions button:has-text('The Coach')", timeout=10_000),
-    )
+    step(page, "home", ".blk-actions button:has-text('The Coach')")
     page.click(".blk-actions button:has-text('The Coach')")
     page.click("#nav-dm")
-    step(
-        page,
-        "home-topic-in-dm",
-        lambda: page.wait_for_selector(".blk-header:has-text('The Coach')", timeout=10_000),
-    )
+    step(page, "home-topic-in-dm", ".blk-header:has-text('The Coach')")
 
 
 def test_votes_and_not_helpful_modal(page, demo):
@@ -159,15 +122,10 @@ def test_votes_and_not_helpful_modal(page, demo):
     send(page, "sys admin")
     page.wait_for_selector(".blk-actions button:has-text('Not helpful')", timeout=10_000)
     page.click(".blk-actions button:has-text('Not helpful')")
-    step(page, "vote-modal", lambda: page.wait_for_selector("#modal-input", timeout=10_000))
+    step(page, "vote-modal", "#modal-input")
     page.fill("#modal-input", "an example of a runbook")
     page.click("#modal-submit")
-    step(
-        page,
-        "vote-thanks",
-        lambda: page.wait_for_selector(".blk-context:has-text('Thanks for the feedback')",
-                                       timeout=10_000),
-    )  # fmt: skip
+    step(page, "vote-thanks", ".blk-context:has-text('Thanks for the feedback')")
     assert page.query_selector(".blk-actions button:has-text('Not helpful')") is None
     rows = demo.store.history(0)
     assert [(r["vote"], r["comment"]) for r in rows] == [("not_helpful", "an example of a runbook")]

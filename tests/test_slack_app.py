@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -357,28 +359,20 @@ def test_twenty_concurrent_slash_commands(bot, fake):
 
 def test_socket_mode_answers_once_and_reports_health(fake, shipped_library):
     """In Socket Mode an event is acked and answered; a redelivery is not answered again."""
-    ws = SocketModeServer()
-    fake.ws_url = ws.url
-    server, socket = socket_bot(fake, shipped_library)
-    try:
-        with running(server) as port:
-            socket.connect()
-            assert ws.connected.wait(10)
-            assert wait_until(socket.client.is_connected, timeout=10)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
-                assert json.loads(r.read())["mode"] == "socket"
-            envelope = mention_envelope("env-1", "EvSock", "1700000010.000100")
-            ws.push(envelope)
-            assert ws.acks.get(timeout=10)["envelope_id"] == "env-1"
-            call = fake.wait_for("chat.postMessage")[0]
-            assert call.params["thread_ts"] == "1700000010.000100"
-            ws.push({**envelope, "envelope_id": "env-2", "retry_attempt": 1})
-            assert ws.acks.get(timeout=10)["envelope_id"] == "env-2"
-            time.sleep(0.5)
-            assert len(fake.of("chat.postMessage")) == 1
-    finally:
-        socket.close()
-        ws.close()
+    with socket_mode(fake, shipped_library) as (ws, socket, port):
+        assert ws.connected.wait(10)
+        assert wait_until(socket.client.is_connected, timeout=10)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:
+            assert json.loads(r.read())["mode"] == "socket"
+        envelope = mention_envelope("env-1", "EvSock", "1700000010.000100")
+        ws.push(envelope)
+        assert ws.acks.get(timeout=10)["envelope_id"] == "env-1"
+        call = fake.wait_for("chat.postMessage")[0]
+        assert call.params["thread_ts"] == "1700000010.000100"
+        ws.push({**envelope, "envelope_id": "env-2", "retry_attempt": 1})
+        assert ws.acks.get(timeout=10)["envelope_id"] == "env-2"
+        time.sleep(0.5)
+        assert len(fake.of("chat.postMessage")) == 1
 
 
 def test_healthz_503_until_socket_connected(fake, shipped_library):
@@ -510,6 +504,22 @@ def socket_bot(fake, shipped_library):
     return create_server(settings, LiveDocs.load(settings.content, shipped_library))
 
 
+@contextmanager
+def socket_mode(fake, shipped_library) -> Iterator[tuple[SocketModeServer, object, int]]:
+    """A Socket Mode server stand-in and the bot connecting to it, with its /healthz port;
+    both closed after."""
+    ws = SocketModeServer()
+    fake.ws_url = ws.url
+    server, socket = socket_bot(fake, shipped_library)
+    try:
+        with running(server) as port:
+            socket.connect()
+            yield ws, socket, port
+    finally:
+        socket.close()
+        ws.close()
+
+
 def health(port: int) -> int:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
@@ -534,42 +544,26 @@ def mention_envelope(envelope_id: str, event_id: str, ts: str) -> dict:
 
 def test_socket_reconnects_after_disconnect_envelope(fake, shipped_library):
     """A `disconnect` envelope makes the bot open a new socket and keep answering, once."""
-    ws = SocketModeServer()
-    fake.ws_url = ws.url
-    server, socket = socket_bot(fake, shipped_library)
-    try:
-        with running(server):
-            socket.connect()
-            assert ws.connected.wait(10)
-            ws.push({"type": "disconnect", "reason": "refresh_requested"})
-            assert wait_until(lambda: len(ws.connections) >= 2)
-            assert len(fake.of("apps.connections.open")) >= 2
-            assert wait_until(socket.client.is_connected)
-            ws.push(mention_envelope("env-a", "EvDisc", "1700000012.000100"))
-            fake.wait_for("chat.postMessage")
-            time.sleep(0.5)
-            assert len(fake.of("chat.postMessage")) == 1
-    finally:
-        socket.close()
-        ws.close()
+    with socket_mode(fake, shipped_library) as (ws, socket, _):
+        assert ws.connected.wait(10)
+        ws.push({"type": "disconnect", "reason": "refresh_requested"})
+        assert wait_until(lambda: len(ws.connections) >= 2)
+        assert len(fake.of("apps.connections.open")) >= 2
+        assert wait_until(socket.client.is_connected)
+        ws.push(mention_envelope("env-a", "EvDisc", "1700000012.000100"))
+        fake.wait_for("chat.postMessage")
+        time.sleep(0.5)
+        assert len(fake.of("chat.postMessage")) == 1
 
 
 def test_socket_drop_reports_503_then_recovers(fake, shipped_library):
     """When the socket drops, /healthz is 503 until the bot has reconnected by itself."""
-    ws = SocketModeServer()
-    fake.ws_url = ws.url
-    server, socket = socket_bot(fake, shipped_library)
-    try:
-        with running(server) as port:
-            socket.connect()
-            assert wait_until(lambda: health(port) == 200)
-            ws.refuse = True
-            ws.drop()
-            assert wait_until(lambda: health(port) == 503)
-            ws.refuse = False
-            assert wait_until(lambda: health(port) == 200, timeout=60)
-            ws.push(mention_envelope("env-b", "EvBack", "1700000013.000100"))
-            assert "The Coach" in texts(fake.wait_for("chat.postMessage")[0].params["blocks"])
-    finally:
-        socket.close()
-        ws.close()
+    with socket_mode(fake, shipped_library) as (ws, _, port):
+        assert wait_until(lambda: health(port) == 200)
+        ws.refuse = True
+        ws.drop()
+        assert wait_until(lambda: health(port) == 503)
+        ws.refuse = False
+        assert wait_until(lambda: health(port) == 200, timeout=60)
+        ws.push(mention_envelope("env-b", "EvBack", "1700000013.000100"))
+        assert "The Coach" in texts(fake.wait_for("chat.postMessage")[0].params["blocks"])
