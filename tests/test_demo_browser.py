@@ -94,6 +94,8 @@ def test_slash_command_ephemeral_then_share(page):
     assert "Only visible to you" in page.inner_text(".msg.ephemeral")
     page.click(".msg.ephemeral button:has-text('Share in channel')")
     step(page, "slash-shared", ".msg:not(.ephemeral) .blk-context:has-text('shared by')")
+    # Share posts the message, then deletes the ephemeral one in a second post: wait for it.
+    page.wait_for_selector(".msg.ephemeral", state="detached", timeout=10_000)
     assert page.query_selector(".msg.ephemeral") is None
 
 
