@@ -211,22 +211,31 @@ def run_corpus(name: str, content: Path, questions: list[str]) -> list[dict]:
     ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=REQUESTS)
-    args = parser.parse_args()
-    globals()["REQUESTS"] = args.requests
-    rows = run_corpus("role doc", ROOT / "content", ROLE_QUESTIONS)
-    baseline = [r for r in rows if r["corpus"] == "baseline"]
-    rows = [r for r in rows if r["corpus"] != "baseline"]
+def run_synthetic() -> list[dict]:
+    """The levels on a 10,000-section synthetic corpus, asking for its sections by name."""
     with tempfile.TemporaryDirectory() as tmp:
         write_corpus(Path(tmp), 10_000)
         from bot.content import load_library
 
         names = [s.name for s in load_library(Path(tmp)).sections[:400]]
         questions = [f"what is {n.rsplit(' ', 1)[0]}" for n in names]
-        rows += [r for r in run_corpus("10k sections", Path(tmp), questions)
-                 if r["corpus"] != "baseline"]  # fmt: skip
+        rows = run_corpus("10k sections", Path(tmp), questions)
+    return [r for r in rows if r["corpus"] != "baseline"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=REQUESTS)
+    parser.add_argument("--clients", type=int, nargs="+", default=LEVELS, help="levels to run")
+    parser.add_argument("--role-only", action="store_true", help="skip the 10k-section corpus")
+    args = parser.parse_args()
+    globals()["REQUESTS"] = args.requests
+    LEVELS[:] = args.clients
+    rows = run_corpus("role doc", ROOT / "content", ROLE_QUESTIONS)
+    baseline = [r for r in rows if r["corpus"] == "baseline"]
+    rows = [r for r in rows if r["corpus"] != "baseline"]
+    if not args.role_only:
+        rows += run_synthetic()
     rows = baseline + rows
     print(
         "corpus        clients requests   rps  ack p50/p99 ms  answer p50/p99 ms"
