@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import html
 import math
 import re
 import unicodedata
-from collections import Counter, defaultdict
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -154,8 +157,10 @@ def clean_question(text: str) -> str:
 
 def words_of(text: str) -> list[str]:
     """Lower-case words of a text, Unicode-normalised, apostrophes folded."""
-    text = unicodedata.normalize("NFKC", text).casefold().replace("\u2019", "'")
-    return [w.replace("'", "") for w in _WORD.findall(text)]
+    if not text.isascii():  # NFKC leaves ASCII as it is; most docs are mostly ASCII
+        text = unicodedata.normalize("NFKC", text).replace("\u2019", "'")
+    words = _WORD.findall(text.casefold())
+    return [w.replace("'", "") for w in words] if "'" in text else words
 
 
 @lru_cache(maxsize=200_000)
@@ -179,53 +184,62 @@ class Index:
     """Sections indexed for fuzzy question matching; immutable once built."""
 
     def __init__(self, library: Library) -> None:
+        # The build makes millions of small objects and frees few: the cyclic collector would
+        # scan them again and again for nothing (a quarter of a 10k-section build's time).
+        with _collector_paused():
+            self._build(library)
+
+    def _build(self, library: Library) -> None:
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
         self._ids = {s.id: i for i, s in enumerate(self.sections)}
-        strength: defaultdict[str, dict[int, float]] = defaultdict(dict)
-        form_strength: defaultdict[str, dict[int, float]] = defaultdict(dict)
+        # Postings gathered flat, one (term, section, strength) triple per list entry, and
+        # grouped by term at the end: a stem table and a form table.
+        flat: tuple[_Flat, _Flat] = (_Flat(), _Flat())
         vocab: set[str] = set()
         texts = [[w for w in words_of(s.own_text) if w not in FILLER] for s in self.sections]
         avg_len = max(1.0, sum(map(len, texts)) / max(1, n))
+        # Each distinct word's stem and (when not its own stem) form, looked up per word below.
+        stem_of, form_of = {}, {}
+        for w in set().union(*texts):
+            stem_of[w], f = _terms(w)
+            if f is not None:
+                form_of[w] = f
         for i, s in enumerate(self.sections):
             text_words = texts[i]
             vocab.update(text_words)
-            context = [w for c in s.context for w in _topic_words(c)]
+            context = [_terms(w) for c in s.context for w in _topic_words(c)]
             keys = [s.name, *s.phrasings]
-            heading = [w for k in keys for w in _topic_words(k)]
-            vocab.update(heading)
+            heading_words = [w for k in keys for w in _topic_words(k)]
+            vocab.update(heading_words)
+            heading = [_terms(w) for w in heading_words]
             # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word
             # said often in a short section is stronger evidence than once in a long table.
             k = BM25_K1 * (1 - BM25_B + BM25_B * len(text_words) / avg_len)
-            stem_tf: dict[str, int] = {}
-            form_tf: dict[str, int] = {}
-            for w, c in Counter(text_words).items():
-                st, fm = _terms(w)
-                stem_tf[st] = stem_tf.get(st, 0) + c
-                if fm is not None:
-                    form_tf[fm] = form_tf.get(fm, 0) + c
-            for table, tfs, pos in ((strength, stem_tf, 0), (form_strength, form_tf, 1)):
-                best = {t: IN_CONTEXT for w in context if (t := _terms(w)[pos]) is not None}
-                for term, tf in tfs.items():
-                    v = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k)
-                    if v > best.get(term, 0.0):
-                        best[term] = v
-                for w in heading:
-                    if (t := _terms(w)[pos]) is not None:
-                        best[t] = IN_HEADING
-                for term, v in best.items():
-                    table[term][i] = v
-        self._postings = _arrays(strength)
-        self._form_postings = _arrays(form_strength)
+            stem_tf = Counter(map(stem_of.__getitem__, text_words))
+            form_tf = Counter(filter(None, map(form_of.get, text_words)))
+            for postings, tfs, pos in zip(flat, (stem_tf, form_tf), (0, 1), strict=True):
+                tf = np.fromiter(tfs.values(), dtype=np.float64, count=len(tfs))
+                said = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k)
+                best = dict(zip(tfs, said.tolist(), strict=True))
+                for t in context:
+                    if t[pos] is not None and best.get(t[pos], 0.0) < IN_CONTEXT:
+                        best[t[pos]] = IN_CONTEXT
+                for t in heading:
+                    if t[pos] is not None:
+                        best[t[pos]] = IN_HEADING
+                postings.add(i, best)
+        self._postings = flat[0].arrays()
+        self._form_postings = flat[1].arrays()
         # A word found in (or above) every section tells them apart least: BM25's idf.
-        df = {st: len(sections) for st, sections in strength.items()}
+        df = {st: len(rows) for st, (rows, _) in self._postings.items()}
         self._idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
         self._max_idf = math.log(1 + (n + 0.5) / 0.5)
         self._words = vocab
         # Typo candidates by length and by first or second letter: a word k edits away differs
         # in length by at most k, and a typo rarely changes both of its first two letters.
         # The synonyms' one-word spellings are candidates too ('sysadmn' -> 'sysadmin').
-        self._vocab_stems = set(strength)
+        self._vocab_stems = set(self._postings)
         self._aliases = _alias_table(library.synonyms)
         one_word_aliases = {
             a[0]
@@ -527,6 +541,18 @@ def _alias_table(
     return table
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees memory)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 @lru_cache(maxsize=100_000)
 def _topic_words(text: str) -> tuple[str, ...]:
     """The non-filler words of a heading or title (cached: siblings share their parents)."""
@@ -537,15 +563,30 @@ def _forms(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(form(w) for w in words if w not in FILLER)
 
 
-def _arrays(table: dict[str, dict[int, float]]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Postings as numpy arrays: term -> (section indexes, strengths)."""
-    return {
-        term: (
-            np.fromiter(d.keys(), dtype=np.int32, count=len(d)),
-            np.fromiter(d.values(), dtype=np.float32, count=len(d)),
-        )
-        for term, d in table.items()
-    }
+class _Flat:
+    """Postings gathered section by section, then grouped by term into numpy arrays."""
+
+    def __init__(self) -> None:
+        self.terms: list[str] = []
+        self.rows: list[int] = []
+        self.values: list[float] = []
+
+    def add(self, row: int, strengths: dict[str, float]) -> None:
+        """One section's strength for each of its terms."""
+        self.terms.extend(strengths)
+        self.rows.extend([row] * len(strengths))
+        self.values.extend(strengths.values())
+
+    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Term -> (section indexes in ascending order, strengths)."""
+        ids = {t: j for j, t in enumerate(dict.fromkeys(self.terms))}
+        term_ids = np.fromiter(map(ids.__getitem__, self.terms), np.int64, len(self.terms))
+        order = np.argsort(term_ids, kind="stable")  # stable: rows stay ascending per term
+        rows = np.asarray(self.rows, dtype=np.int32)[order]
+        values = np.asarray(self.values, dtype=np.float32)[order]
+        bounds = np.concatenate(([0], np.cumsum(np.bincount(term_ids, minlength=len(ids)))))
+        return {t: (rows[bounds[j] : bounds[j + 1]], values[bounds[j] : bounds[j + 1]])
+                for t, j in ids.items()}  # fmt: skip
 
 
 @lru_cache(maxsize=200_000)
