@@ -32,6 +32,7 @@ SETS = [
     "role_questions.yml",
     "hub_questions.yml",
     "role_more_questions.yml",
+    "role_fresh_questions.yml",
     "gitlab_questions.yml",
 ]
 #: The sets the decision thresholds are tuned on (their even positions); the others never are.
