@@ -30,8 +30,11 @@ docker compose --profile scale config -q
 rm .env
 
 # The engine.
+# A dockerd started here is stopped again when the script ends, however it ends.
 if ! docker info >/dev/null 2>&1; then
-  (dockerd >/tmp/dockerd.log 2>&1 &)
+  dockerd >/tmp/dockerd.log 2>&1 &
+  dockerd_pid=$!
+  trap 'kill "$dockerd_pid" 2>/dev/null && wait "$dockerd_pid" 2>/dev/null || true' EXIT
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
   docker info >/dev/null
 fi
