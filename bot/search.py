@@ -52,6 +52,10 @@ UNKNOWN_WEIGHT = 1.0
 UNKNOWN_CAP = 2.0
 #: A question naming every word of a heading covers that section at least this much.
 HEADING_NAMED = 0.7
+#: ... but only when the heading words it names weigh at least this much (BM25 idf): naming
+#: "What a DevOps Specialist Does" in a DevOps doc takes nothing but "devops specialist",
+#: which every section has (chosen on the tuning halves: 0.3-0.8 one more right, 1.0 one less).
+NAMED_IDF = 0.5
 #: A question that names a section's own heading ('the developer') and whose other words are
 #: all in that section's heading path ('devops developer role') covers it this much.
 PATH_NAMED = 0.9
@@ -418,9 +422,9 @@ class Index:
             keys, stem_keys, head, own = self._keys(i)
             cover_i = float(cover[i])
             head_idf = sum(self._idf.get(h, 0.0) for h in head)
-            if head_idf > 0:
-                named = sum(self._idf.get(h, 0.0) for h in head & asked) / head_idf
-                cover_i = max(cover_i, HEADING_NAMED * named)
+            named_idf = sum(self._idf.get(h, 0.0) for h in head & asked)
+            if head_idf > 0 and named_idf >= NAMED_IDF:
+                cover_i = max(cover_i, HEADING_NAMED * named_idf / head_idf)
             if own and own <= asked and sum(self._idf.get(h, 0.0) for h in own) > 0:
                 in_path = sum(
                     w
