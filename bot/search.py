@@ -100,12 +100,12 @@ FILLER = frozenset(
 #: better fit ("why is a devops specialist needed" for a "why" question).
 QUESTION_WORDS = frozenset({"why", "how", "what", "who", "when", "where"})
 #: Words of asking that say nothing about the topic ("who handles / deals with / takes care of
-#: / is in charge of / sets up X", "who do I talk to about X", "what does X include", "the
-#: security guy"): skipped in questions, but kept in the docs, where "Error handling" or
-#: "Setting up backups" is a topic.
+#: / is in charge of / sets up / makes sure of X", "who do I talk to about X", "what does X
+#: include", "the security guy"): skipped in questions, but kept in the docs, where "Error
+#: handling" or "Setting up backups" is a topic.
 ASKING_WORDS = frozenset(
     """
-    handle handles handling deal deals dealing charge care takes taking owns
+    handle handles handling deal deals dealing charge care takes taking owns make makes making
     set sets setting talk talking speak contact reach include includes including
     guy guys gal dude person
     """.split()
