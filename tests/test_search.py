@@ -128,3 +128,19 @@ def test_a_word_every_section_shares_is_not_an_exact_ask(shipped_index):
     in every section, so it is not answered on that ground alone."""
     answer = shipped_index.answer("what does devops do all day?")
     assert answer.decision == "suggest"
+
+
+def test_building_an_index_leaves_the_garbage_collector_as_it_was(make_content):
+    """The build pauses Python's cyclic collector and restores it, on or off, afterwards."""
+    import gc
+
+    library = load_library(make_content({"a.md": "# A\n\nText.\n\n## B\n\nMore text.\n"}))
+    assert gc.isenabled()
+    build_index(library)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        build_index(library)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
