@@ -192,7 +192,8 @@ class Index:
 
     def __init__(self, library: Library) -> None:
         # The build makes millions of small objects and frees few: the cyclic collector would
-        # scan them again and again for nothing (a quarter of a 10k-section build's time).
+        # scan them again and again for nothing (a tenth to a quarter of a 10,000-section
+        # build's time when measured).
         with _collector_paused():
             self._build(library)
 
