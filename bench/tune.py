@@ -1,11 +1,11 @@
 """Choose the decision thresholds on the tuning halves of the benchmark's question sets.
 
 For every combination of DECLINE_BELOW, ANSWER_AT and MARGIN, counts on the tuning halves
-(even positions) of bench/*_questions.yml: right (in scope: the right section answered or
-first in 'did you mean'; off topic: declined), wrong outright answers, and questions answered
-outright. Prints the combination with the most right (then most answered) for each number of
-wrong answers allowed, and where the shipped constants stand. The held-out halves are never
-read.
+(even positions) of the tuning sets (bench/run.py TUNE_SETS): right (in scope: the right
+section answered or first in 'did you mean'; off topic: declined), wrong outright answers,
+and questions answered outright. Prints the combination with the most right (then most
+answered) for each number of wrong answers allowed, and where the shipped constants stand.
+The held-out halves are never read.
 
 Run from the repository root:  python bench/tune.py
 """
