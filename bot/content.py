@@ -85,10 +85,12 @@ class Document:
 
     def has_section(self, key: str) -> bool:
         """True if a section is named ``key``, by name or heading path (case ignored)."""
-        key = key.casefold()
-        return any(
-            key in (s.name.casefold(), " > ".join(s.heading_path).casefold()) for s in self.sections
-        )
+        return any(names_section(key, s.name, s.heading_path) for s in self.sections)
+
+
+def names_section(key: str, name: str, heading_path: tuple[str, ...]) -> bool:
+    """True if a phrasings key names this section: its name or its heading path, case ignored."""
+    return key.casefold() in (name.casefold(), " > ".join(heading_path).casefold())
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,12 +411,8 @@ def split_sections(
 def _phrasings_for(
     questions: dict[str, list[str]], name: str, heading_path: tuple[str, ...]
 ) -> list[str]:
-    wanted = {name.casefold(), " > ".join(heading_path).casefold()}
-    out: list[str] = []
-    for key, values in questions.items():
-        if key.casefold() in wanted:
-            out += values
-    return out
+    named = [values for key, values in questions.items() if names_section(key, name, heading_path)]
+    return [v for values in named for v in values]
 
 
 def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
