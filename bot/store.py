@@ -121,6 +121,20 @@ class Store:
         finally:
             cur.close()
 
+    def _insert_once(self, sql: str, params: Sequence[Any]) -> bool:
+        """Insert a row; False if a row with its unique key is there already (from any
+        replica sharing the database)."""
+        if self.postgres:
+            with self._tx() as cur:
+                cur.execute(self._sql(sql + " ON CONFLICT DO NOTHING"), tuple(params))
+                return cur.rowcount == 1
+        try:
+            with self._tx() as cur:
+                cur.execute(sql, tuple(params))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._tx() as cur:
             cur.execute(self._sql(sql), tuple(params))
@@ -178,18 +192,7 @@ class Store:
 
     def claim(self, key: str) -> bool:
         """True for the first caller to claim a key, in this process or any replica."""
-        sql = "INSERT INTO handled (key, at) VALUES (?, ?)"
-        if self.postgres:
-            sql += " ON CONFLICT (key) DO NOTHING"
-            with self._tx() as cur:
-                cur.execute(self._sql(sql), (key, time.time()))
-                return cur.rowcount == 1
-        try:
-            with self._tx() as cur:
-                cur.execute(sql, (key, time.time()))
-            return True
-        except sqlite3.IntegrityError:
-            return False
+        return self._insert_once("INSERT INTO handled (key, at) VALUES (?, ?)", (key, time.time()))
 
     def record(self, r: Record) -> None:
         """Store one question's outcome."""
@@ -203,17 +206,7 @@ class Store:
     def vote(self, question_id: str, user_hash: str, vote: str) -> bool:
         """Record a vote; False if this person already voted on this answer."""
         sql = "INSERT INTO votes (question_id, user_hash, vote, at) VALUES (?, ?, ?, ?)"
-        params = (question_id, user_hash, vote, time.time())
-        if self.postgres:
-            with self._tx() as cur:
-                cur.execute(self._sql(sql + " ON CONFLICT DO NOTHING"), params)
-                return cur.rowcount == 1
-        try:
-            with self._tx() as cur:
-                cur.execute(sql, params)
-            return True
-        except sqlite3.IntegrityError:
-            return False
+        return self._insert_once(sql, (question_id, user_hash, vote, time.time()))
 
     def comment(self, question_id: str, user_hash: str, comment: str) -> None:
         """Attach what was missing to this person's vote."""
