@@ -441,6 +441,11 @@ def feedback_modal(feedback_id: str) -> dict:
     }
 
 
+def notice_blocks(text: str) -> tuple[list[dict], str]:
+    """A one-line notice (no answer to give) as blocks and its fallback text."""
+    return [_section(escape(text))], text
+
+
 def report_blocks(text: str) -> list[dict]:
     """The doc owners' report as code blocks that fit Slack's limits."""
     chunks = split_text(escape(text), SECTION_LIMIT - 8)[: MESSAGE_BLOCKS - 1]

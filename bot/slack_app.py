@@ -47,6 +47,7 @@ from bot.render import (
     feedback_modal,
     help_blocks,
     home_view,
+    notice_blocks,
     report_blocks,
     section_blocks,
     thanked,
@@ -243,11 +244,11 @@ def builtin_reply(
 def report_reply(bot: Bot, user_id: str) -> tuple[list[dict], str]:
     """The last 30 days' report for admins; a polite refusal for everyone else."""
     if user_id not in bot.settings.admin_user_ids:
-        text = "Sorry, the questions report is only for the docs' owners (ADMIN_USER_IDS)."
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}], text
+        return notice_blocks(
+            "Sorry, the questions report is only for the docs' owners (ADMIN_USER_IDS)."
+        )
     if bot.store is None:
-        text = "No history is kept, so there is no report."
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": text}}], text
+        return notice_blocks("No history is kept, so there is no report.")
     since = parse_since("30d")
     report = build_report(bot.store.history(time.time() - since), since_seconds=since)
     return report_blocks(report_text(report)), "Questions report"
