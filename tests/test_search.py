@@ -144,3 +144,25 @@ def test_building_an_index_leaves_the_garbage_collector_as_it_was(make_content):
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_is_and_does_tell_question_shapes_apart(make_content):
+    """'what does a release manager do' asks about the role, not 'What is Release Management?',
+    even though both headings hold 'what' and the stems of 'release manager'."""
+    doc = (
+        "# Releases\n\nHow we ship.\n\n## What is Release Management?\n\n"
+        "Release management plans, schedules and controls releases.\n\n"
+        "## The Role of a Release Manager\n\nA release manager coordinates the release.\n"
+    )
+    others = {f"doc{i}.md": f"# Topic {i}\n\n## Part {i}\n\nBackups {i}.\n" for i in range(6)}
+    index = build_index(load_library(make_content({"releases.md": doc, **others})))
+    assert index.answer("what does a release manager do").best.section.name == (
+        "The Role of a Release Manager"
+    )
+    assert index.answer("what is release management").best.section.name == (
+        "What is Release Management?"
+    )
+    # A chat spelling of the question word asks the same question.
+    assert index.answer("wat is release management").best.section.name == (
+        "What is Release Management?"
+    )
