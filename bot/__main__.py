@@ -109,8 +109,9 @@ def main(
             return EXIT_OK
         store = open_history(HistorySettings.from_env(environ), stderr)
         return run_ask(
-            library, args.question, as_json=args.json, stdin=stdin, stdout=stdout, store=store
-        )
+            library, args.question, as_json=args.json, stdin=stdin, stdout=stdout,
+            stderr=stderr, store=store,
+        )  # fmt: skip
     except (ConfigError, ContentError, UsageError, StoreError) as err:
         print(f"devops-role-bot: error: {err}", file=stderr)
         return EXIT_USAGE
@@ -181,13 +182,31 @@ def run_report(history: HistorySettings, since: str, fmt: str, stdout: TextIO) -
     return EXIT_OK
 
 
-def _answer_and_record(index: Index, question: str, store: Store | None) -> Answer:
-    t0 = time.perf_counter()
-    answer = index.answer(question)
-    if store is not None:
-        latency_ms = (time.perf_counter() - t0) * 1000
-        store.record(Record.of(answer, entry="cli", latency_ms=latency_ms, user_hash=None))
-    return answer
+class _History:
+    """Where `ask` records its questions. A write that fails (a full disk, a broken database)
+    is reported once and recording stops: the answer matters more than its record."""
+
+    def __init__(self, store: Store | None, stderr: TextIO) -> None:
+        self.store, self.stderr = store, stderr
+
+    def answer(self, index: Index, question: str) -> Answer:
+        """Answer a question and record it, if there is still a store to record it in."""
+        t0 = time.perf_counter()
+        answer = index.answer(question)
+        if self.store is not None:
+            latency_ms = (time.perf_counter() - t0) * 1000
+            try:
+                self.store.record(
+                    Record.of(answer, entry="cli", latency_ms=latency_ms, user_hash=None)
+                )
+            except Exception as err:  # sqlite3 and psycopg errors alike
+                print(
+                    f"devops-role-bot: warning: questions are no longer recorded:"
+                    f" {self.store.name}: {type(err).__name__}: {err}",
+                    file=self.stderr,
+                )
+                self.store = None
+        return answer
 
 
 def run_ask(
@@ -197,16 +216,18 @@ def run_ask(
     as_json: bool,
     stdin: TextIO,
     stdout: TextIO,
+    stderr: TextIO,
     store: Store | None = None,
 ) -> int:
     """Answer one question, or every line of stdin with "-" (JSON Lines when --json)."""
     index = build_index(library)
+    history = _History(store, stderr)
     if question == "-":
         for line in stdin:
             line = line.strip()
             if not line:
                 continue
-            answer = _answer_and_record(index, line, store)
+            answer = history.answer(index, line)
             if as_json:
                 stdout.write(json.dumps(answer_json(answer), ensure_ascii=False) + "\n")
             else:
@@ -215,7 +236,7 @@ def run_ask(
         return EXIT_OK
     if not question.strip():
         raise UsageError('the question is empty: ask "what does the DevOps coach do?"')
-    answer = _answer_and_record(index, question, store)
+    answer = history.answer(index, question)
     if as_json:
         print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2), file=stdout)
     else:

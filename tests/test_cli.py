@@ -160,3 +160,27 @@ def test_console_script_equals_module(argv):
         [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, check=True
     ).stdout
     assert out == run(argv)[1]
+
+
+def test_a_history_that_stops_taking_writes_does_not_stop_answers(tmp_path):
+    """A store write failing after the store opened (here a real SQLite trigger refusing
+    inserts, as a full disk would) is reported once on stderr, and every question is still
+    answered with exit 0."""
+    import sqlite3
+
+    env = {"DATA_DIR": str(tmp_path)}
+    assert run(["ask", "coach"], env=env)[0] == 0  # creates and migrates the history
+    db = tmp_path / "history.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON questions"
+            " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
+        )
+    code, out, err = run(["ask", "--json", "-"], env=env, stdin="coach\nsys admin\n")
+    assert code == 0
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert [a["section"] for a in answers] == ["The Coach", "The System Administrator"]
+    assert err.count("warning: questions are no longer recorded") == 1
+    assert str(db) in err and "database or disk is full" in err
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM questions").fetchone()[0] == 1
