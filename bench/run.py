@@ -35,7 +35,6 @@ SETS = [
     "role_fresh_questions.yml",
     "gitlab_questions.yml",
 ]
-#: The sets the decision thresholds are tuned on (their even positions); the others never are.
 #: Sets whose tuning halves (even positions) may be read and tuned on; the others never are.
 TUNE_SETS = ["role_questions.yml", "hub_questions.yml", "role_fresh_questions.yml"]
 SCALES = [1_000, 10_000, 100_000]
