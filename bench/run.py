@@ -155,9 +155,13 @@ def tune_bm25(engine: Bm25Engine, tune: list[tuple[str, list[str]]]) -> None:
     engine.threshold = best[1]
 
 
-def load_set(name: str) -> tuple[Library, list[tuple[str, list[str]]]]:
+def load_set(name: str, content_root: Path = ROOT) -> tuple[Library, list[tuple[str, list[str]]]]:
+    """A question set's library and (question, gold) pairs. Its content folder is taken from
+    content_root when that tree has it (another revision's content/), else from this one."""
     data = yaml.safe_load((ROOT / "bench" / name).read_text())
-    content = (ROOT / data["content"]).resolve()
+    content = (content_root / data["content"]).resolve()
+    if not content.is_dir():
+        content = (ROOT / data["content"]).resolve()
     library = load_library(content)
     qs = [(item["q"], list(item["gold"])) for item in data["questions"]]
     for _, gold in qs:

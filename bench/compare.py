@@ -1,0 +1,113 @@
+"""Compare the engine and content of a git revision with the working tree, question by question.
+
+Both run in one command on the same question sets: each version in its own process, with its
+own bot/ and content/ (the revision's taken with `git archive`). Printed per set and half:
+each version's accuracy, the change in points, how many questions only one of them gets
+right, and McNemar's exact p-value for that split: a change of one or two questions on a
+set of 90 is what chance alone gives.
+
+By default only the tuning halves (bench/run.py TUNE_SETS, even positions) are printed, so
+that the held-out halves stay a fair check; --held-out prints them too, for a final report.
+
+Run from the repository root:  python bench/compare.py HEAD~3
+                               python bench/compare.py main --held-out
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker(tree: Path) -> None:
+    """Print {set: [right?, ...]} for every question of every set, with tree's bot/ and
+    content/."""
+    sys.path.insert(0, str(tree))
+    import bot.search  # noqa: F401  (imported first: bench/run.py below finds it loaded)
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run
+
+    out = {}
+    for name in run.SETS:
+        library, qs = run.load_set(name, content_root=tree)
+        engine = run.OurEngine(library)
+        out[name] = [run.correct(engine.ask(q), gold) for q, gold in qs]
+    print(json.dumps(out))
+
+
+def results(tree: Path) -> dict[str, list[bool]]:
+    """Run the worker on a tree in a fresh process."""
+    done = subprocess.run(
+        [sys.executable, __file__, "--worker", str(tree)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: the benchmark failed:\n{done.stderr}")
+    return json.loads(done.stdout)
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Two-sided exact McNemar p-value for the questions only one version gets right."""
+    n = only_a + only_b
+    if n == 0:
+        return 1.0
+    k = min(only_a, only_b)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("revision", nargs="?", help="a git revision to compare with (HEAD, main~2)")
+    parser.add_argument("--held-out", action="store_true", help="print the held-out halves too")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(Path(args.worker))
+        return
+    if not args.revision:
+        parser.error("name a revision to compare with, e.g. HEAD")
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import SETS, TUNE_SETS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = subprocess.run(
+            ["git", "archive", args.revision, "bot", "content"],
+            cwd=ROOT, capture_output=True, check=False,
+        )  # fmt: skip
+        if archive.returncode != 0:
+            raise SystemExit(f"git archive {args.revision}: {archive.stderr.decode().strip()}")
+        archive_file = Path(tmp) / "rev.tar"
+        archive_file.write_bytes(archive.stdout)
+        with tarfile.open(archive_file) as tar:
+            tar.extractall(tmp, filter="data")
+        before, after = results(Path(tmp)), results(ROOT)
+    print(f"{args.revision} against the working tree (acc% = accuracy as in bench/run.py)")
+    print("set                      half   n  before%  after%  change  only-before  only-after  p")
+    for name in SETS:
+        halves = [("tune", 0)] if name in TUNE_SETS else []
+        if args.held_out:
+            halves = [("tune", 0), ("test", 1)]
+        for half, parity in halves:
+            pairs = list(zip(before[name], after[name], strict=True))[parity::2]
+            n = len(pairs)
+            a, b = sum(x for x, _ in pairs), sum(y for _, y in pairs)
+            only_a = sum(x and not y for x, y in pairs)
+            only_b = sum(y and not x for x, y in pairs)
+            print(
+                f"{name:<24} {half:<4} {n:>4} {100 * a / n:>8.1f} {100 * b / n:>7.1f}"
+                f" {100 * (b - a) / n:>+7.1f} {only_a:>12} {only_b:>11}"
+                f"  {mcnemar_p(only_a, only_b):.2f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
