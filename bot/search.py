@@ -7,7 +7,6 @@ import html
 import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -220,44 +219,38 @@ class Index:
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
         self._ids = {s.id: i for i, s in enumerate(self.sections)}
-        # Postings gathered flat, one (term, section, strength) triple per list entry, and
-        # grouped by term at the end: a stem table and a form table.
-        flat: tuple[_Flat, _Flat] = (_Flat(), _Flat())
-        vocab: set[str] = set()
         texts = [[w for w in words_of(s.own_text) if w not in FILLER] for s in self.sections]
-        avg_len = max(1.0, sum(map(len, texts)) / max(1, n))
-        # Each distinct word's stem and (when not its own stem) form, looked up per word below.
-        stem_of, form_of = {}, {}
-        for w in set().union(*texts):
-            stem_of[w], f = _terms(w)
-            if f is not None:
-                form_of[w] = f
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        avg_len = max(1.0, float(lengths.sum()) / max(1, n))
+        vocab: set[str] = set().union(*texts)
+        # Postings are gathered for every word of every section at once, as numpy arrays of
+        # keys (term id * n + section) and strengths, in a stem table and a form table.
+        tables = _Tables(n)
+        words = [w for text in texts for w in text]
+        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word said
+        # often in a short section is stronger evidence than once in a long table.
+        k = BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg_len)
+        for table, term_ids in enumerate(tables.ids(words)):
+            keys, tf = np.unique((term_ids * n + rows)[term_ids >= 0], return_counts=True)
+            tables.add(table, keys, IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k[keys % n]))
+        # Headings and owner phrasings count fully; parent headings, titles and folder labels
+        # at least IN_CONTEXT: a word's strength in a section is the most any place gives it.
+        named: list[str] = []
+        named_rows: list[int] = []
+        named_strengths: list[float] = []
         for i, s in enumerate(self.sections):
-            text_words = texts[i]
-            vocab.update(text_words)
-            context = [_terms(w) for c in s.context for w in _topic_words(c)]
-            keys = [s.name, *s.phrasings]
-            heading_words = [w for k in keys for w in _topic_words(k)]
-            vocab.update(heading_words)
-            heading = [_terms(w) for w in heading_words]
-            # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word
-            # said often in a short section is stronger evidence than once in a long table.
-            k = BM25_K1 * (1 - BM25_B + BM25_B * len(text_words) / avg_len)
-            stem_tf = Counter(map(stem_of.__getitem__, text_words))
-            form_tf = Counter(filter(None, map(form_of.get, text_words)))
-            for postings, tfs, pos in zip(flat, (stem_tf, form_tf), (0, 1), strict=True):
-                tf = np.fromiter(tfs.values(), dtype=np.float64, count=len(tfs))
-                said = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k)
-                best = dict(zip(tfs, said.tolist(), strict=True))
-                for t in context:
-                    if t[pos] is not None and best.get(t[pos], 0.0) < IN_CONTEXT:
-                        best[t[pos]] = IN_CONTEXT
-                for t in heading:
-                    if t[pos] is not None:
-                        best[t[pos]] = IN_HEADING
-                postings.add(i, best)
-        self._postings = flat[0].arrays()
-        self._form_postings = flat[1].arrays()
+            context = [w for c in s.context for w in _topic_words(c)]
+            heading = [w for key in (s.name, *s.phrasings) for w in _topic_words(key)]
+            vocab.update(heading)
+            named += context + heading
+            named_rows += [i] * (len(context) + len(heading))
+            named_strengths += [IN_CONTEXT] * len(context) + [IN_HEADING] * len(heading)
+        for table, term_ids in enumerate(tables.ids(named)):
+            keep = term_ids >= 0
+            keys = term_ids * n + np.asarray(named_rows, dtype=np.int64)
+            tables.add(table, keys[keep], np.asarray(named_strengths)[keep])
+        self._postings, self._form_postings = tables.postings()
         # A word found in (or above) every section tells them apart least: BM25's idf.
         df = {st: len(rows) for st, (rows, _) in self._postings.items()}
         self._idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
@@ -593,30 +586,54 @@ def _forms(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(form(w) for w in words if w not in FILLER)
 
 
-class _Flat:
-    """Postings gathered section by section, then grouped by term into numpy arrays."""
+class _Tables:
+    """The stem table and the form table while an index is built: term ids, and strengths
+    for keys term_id * n_sections + section, gathered in bulk and grouped by term at the end."""
 
-    def __init__(self) -> None:
-        self.terms: list[str] = []
-        self.rows: list[int] = []
-        self.values: list[float] = []
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.terms: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self.word_ids: tuple[dict[str, int], dict[str, int]] = ({}, {})  # -1: no such term
+        self.keys: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self.values: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
 
-    def add(self, row: int, strengths: dict[str, float]) -> None:
-        """One section's strength for each of its terms."""
-        self.terms.extend(strengths)
-        self.rows.extend([row] * len(strengths))
-        self.values.extend(strengths.values())
+    def ids(self, words: list[str]) -> list[np.ndarray]:
+        """Each word's stem id and form id (-1 for a form that is its own stem, see _terms)."""
+        distinct = list(dict.fromkeys(words))
+        index = {w: i for i, w in enumerate(distinct)}
+        for w in set(distinct).difference(self.word_ids[0]):
+            for terms, ids, term in zip(self.terms, self.word_ids, _terms(w), strict=True):
+                ids[w] = -1 if term is None else terms.setdefault(term, len(terms))
+        # One lookup per word of the text; the two tables' ids are then taken by numpy.
+        at = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
+        return [
+            np.fromiter(map(ids.__getitem__, distinct), np.int64, len(distinct))[at]
+            for ids in self.word_ids
+        ]
 
-    def arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Term -> (section indexes in ascending order, strengths)."""
-        ids = {t: j for j, t in enumerate(dict.fromkeys(self.terms))}
-        term_ids = np.fromiter(map(ids.__getitem__, self.terms), np.int64, len(self.terms))
-        order = np.argsort(term_ids, kind="stable")  # stable: rows stay ascending per term
-        rows = np.asarray(self.rows, dtype=np.int32)[order]
-        values = np.asarray(self.values, dtype=np.float32)[order]
-        bounds = np.concatenate(([0], np.cumsum(np.bincount(term_ids, minlength=len(ids)))))
-        return {t: (rows[bounds[j] : bounds[j + 1]], values[bounds[j] : bounds[j + 1]])
-                for t, j in ids.items()}  # fmt: skip
+    def add(self, table: int, keys: np.ndarray, values: np.ndarray) -> None:
+        """Strengths for keys of one table (0: stems, 1: forms)."""
+        self.keys[table].append(keys)
+        self.values[table].append(values)
+
+    def postings(self) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Each table as term -> (section indexes in ascending order, strengths), a term
+        holding in a section the greatest strength it was given there."""
+        out = []
+        for terms, keys, values in zip(self.terms, self.keys, self.values, strict=True):
+            key = np.concatenate([*keys, np.zeros(0, dtype=np.int64)])
+            value = np.concatenate([*values, np.zeros(0)])
+            order = np.argsort(key, kind="stable")
+            key, value = key[order], value[order]
+            first = np.flatnonzero(np.append(True, key[1:] != key[:-1])[: len(key)])
+            key = key[first]  # each key once, holding the greatest strength given to it
+            value = (np.maximum.reduceat(value, first) if len(key) else value).astype(np.float32)
+            n = max(self.n, 1)
+            rows = (key % n).astype(np.int32)
+            bounds = np.searchsorted(key // n, np.arange(len(terms) + 1))
+            out.append({t: (rows[bounds[j] : bounds[j + 1]], value[bounds[j] : bounds[j + 1]])
+                        for t, j in terms.items()})  # fmt: skip
+        return out
 
 
 @lru_cache(maxsize=200_000)

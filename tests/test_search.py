@@ -166,3 +166,63 @@ def test_is_and_does_tell_question_shapes_apart(make_content):
     assert index.answer("wat is release management").best.section.name == (
         "What is Release Management?"
     )
+
+
+def _reference_postings(library):
+    """The index's postings computed the plain way, section by section: a term's strength in
+    a section is the greatest of 1.0 (its heading or an owner phrasing), 0.6 (a parent
+    heading, the title or a folder label) and BM25's saturating term frequency in its text."""
+    from collections import Counter
+
+    from bot import search
+
+    texts = [
+        [w for w in search.words_of(s.own_text) if w not in search.FILLER] for s in library.sections
+    ]
+    avg = max(1.0, sum(map(len, texts)) / max(1, len(texts)))
+    tables = ({}, {})
+    for i, (s, text) in enumerate(zip(library.sections, texts, strict=True)):
+        k = search.BM25_K1 * (1 - search.BM25_B + search.BM25_B * len(text) / avg)
+        best = ({}, {})
+        for pos in (0, 1):
+            for term, tf in Counter(search._terms(w)[pos] for w in text).items():
+                best[pos][term] = search.IN_TEXT + (search.IN_TEXT_MAX - search.IN_TEXT) * tf / (
+                    tf + k
+                )
+        named = [(w, search.IN_CONTEXT) for c in s.context for w in search._topic_words(c)]
+        named += [
+            (w, search.IN_HEADING) for h in (s.name, *s.phrasings) for w in search._topic_words(h)
+        ]
+        for w, strength in named:
+            for pos in (0, 1):
+                term = search._terms(w)[pos]
+                best[pos][term] = max(best[pos].get(term, 0.0), strength)
+        for pos in (0, 1):
+            for term, strength in best[pos].items():
+                if term is not None:
+                    tables[pos].setdefault(term, []).append((i, strength))
+    return tables
+
+
+def test_index_postings_match_the_plain_computation(make_content, shipped_library):
+    """The bulk (numpy) build gives every term the sections and strengths the plain
+    section-by-section computation gives, on the shipped doc and on one with repeated words,
+    parent headings, owner phrasings and plural forms."""
+    root = make_content(
+        {
+            "ops/runbooks.md": "---\ntitle: Runbooks\nquestions:\n  Restarts: [rebooting hosts]\n"
+            "---\n# Runbooks\n\nRunbooks runbooks everywhere.\n\n## Restarts\n\n"
+            "Restart the servers; servers restart slowly. Deployments too.\n\n"
+            "### Hosts\n\nHosts and host groups.\n",
+            "empty.md": "# Empty\n",
+        }
+    )
+    for library in (shipped_library, load_library(root)):
+        index = build_index(library)
+        expected = _reference_postings(library)
+        for got, want in zip((index._postings, index._form_postings), expected, strict=True):
+            assert set(got) == set(want)
+            for term, entries in want.items():
+                rows, strengths = got[term]
+                assert rows.tolist() == [i for i, _ in entries]
+                assert strengths.tolist() == pytest.approx([v for _, v in entries], abs=1e-6)
