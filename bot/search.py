@@ -70,6 +70,8 @@ TYPO_EDITS = {4: 1, 5: 1, 6: 1, 7: 2}
 ALIAS_TYPO_EDITS = 1
 #: A corrected word counts for less than a word spelled as in the docs.
 TYPO_STRENGTH = 0.85
+#: Typo corrections an index remembers before it starts over.
+TYPO_CACHE = 50_000
 
 _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
@@ -272,7 +274,11 @@ class Index:
                 self._vocab.setdefault((len(w), w[0]), []).append(w)
                 self._vocab.setdefault((len(w), "2" + w[1]), []).append(w)
         self._max_alias = max((len(a) for a in self._aliases), default=1)
-        self._correct = lru_cache(maxsize=50_000)(self._correct_uncached)
+        # Typo corrections remembered per word. A plain dict, not lru_cache around a bound
+        # method: that would tie the index to itself in a reference cycle, and an index
+        # replaced by a reload would then wait, whole, for the cyclic collector's next full
+        # pass (and make that pass long) instead of being freed at once.
+        self._typo_cache: dict[str, str | None] = {}
         self._key_cache: dict[int, tuple[list[str], list[str], frozenset[str]]] = {}
 
     def __len__(self) -> int:
@@ -283,8 +289,18 @@ class Index:
         i = self._ids.get(section_id)
         return self.sections[i] if i is not None else None
 
+    def _correct(self, word: str) -> str | None:
+        """The index word a typo most likely meant, or None (remembered for TYPO_CACHE words)."""
+        try:
+            return self._typo_cache[word]
+        except KeyError:
+            pass
+        if len(self._typo_cache) >= TYPO_CACHE:
+            self._typo_cache.clear()
+        fixed = self._typo_cache[word] = self._correct_uncached(word)
+        return fixed
+
     def _correct_uncached(self, word: str) -> str | None:
-        """The index word a typo most likely meant, or None."""
         edits = TYPO_EDITS.get(len(word), 2) if len(word) >= 4 else 0
         if not edits:
             return None

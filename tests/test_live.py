@@ -116,3 +116,26 @@ def test_requests_never_see_a_half_built_index(make_content):
         t.join()
     assert errors == [] and live.reloads == 20
     assert len(live.current.library.documents) == 21
+
+
+def test_a_reload_frees_the_previous_index_at_once(make_content):
+    """The index a reload replaces is freed as soon as no request holds it, without waiting
+    for Python's cyclic collector (which would keep a big corpus's index twice in memory and
+    then pause to scan it)."""
+    import gc
+    import weakref
+
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    live = live_on(root)
+    old = live.current.index
+    old.answer("pagre rota")  # a typo: fills the typo cache as a real question would
+    gone = weakref.ref(old)
+    del old
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        assert live.reload("test")
+        assert gone() is None
+    finally:
+        if enabled:
+            gc.enable()
