@@ -8,9 +8,13 @@ set of 90 is what chance alone gives.
 
 By default only the tuning halves (bench/run.py TUNE_SETS, even positions) are printed, so
 that the held-out halves stay a fair check; --held-out prints them too, for a final report.
+--build N also times both versions' index build on bench/run.py's synthetic corpus of N
+sections, in fresh processes taking turns (this machine's speed moves from minute to minute,
+so only builds run side by side are compared), and prints the medians and their ratio.
 
 Run from the repository root:  python bench/compare.py HEAD~3
                                python bench/compare.py main --held-out
+                               python bench/compare.py HEAD~1 --build 10000
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +48,36 @@ def worker(tree: Path) -> None:
         engine = run.OurEngine(library)
         out[name] = [run.correct(engine.ask(q), gold) for q, gold in qs]
     print(json.dumps(out))
+
+
+def build_worker(tree: Path, folder: Path) -> None:
+    """Print how long tree's bot takes to index the docs folder (loading not counted)."""
+    sys.path.insert(0, str(tree))
+    from bot.content import load_library
+    from bot.search import build_index
+
+    library = load_library(folder)
+    t0 = time.perf_counter()
+    build_index(library)
+    print(time.perf_counter() - t0)
+
+
+def build_times(trees: list[Path], sections: int, rounds: int) -> list[list[float]]:
+    """Each tree's build times on a synthetic corpus, the trees taking turns."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import write_corpus
+
+    times: list[list[float]] = [[] for _ in trees]
+    with tempfile.TemporaryDirectory() as tmp:
+        write_corpus(Path(tmp), sections)
+        for _ in range(rounds):
+            for tree, out in zip(trees, times, strict=True):
+                done = subprocess.run(
+                    [sys.executable, __file__, "--build-worker", str(tree), tmp],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                out.append(float(done.stdout))
+    return times
 
 
 def results(tree: Path) -> dict[str, list[bool]]:
@@ -68,10 +104,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("revision", nargs="?", help="a git revision to compare with (HEAD, main~2)")
     parser.add_argument("--held-out", action="store_true", help="print the held-out halves too")
+    parser.add_argument("--build", type=int, metavar="N", help="also time the index build")
+    parser.add_argument("--rounds", type=int, default=5, help="builds per version (--build)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--build-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(Path(args.worker))
+        return
+    if args.build_worker:
+        build_worker(Path(args.build_worker[0]), Path(args.build_worker[1]))
         return
     if not args.revision:
         parser.error("name a revision to compare with, e.g. HEAD")
@@ -90,6 +132,7 @@ def main() -> None:
         with tarfile.open(archive_file) as tar:
             tar.extractall(tmp, filter="data")
         before, after = results(Path(tmp)), results(ROOT)
+        builds = build_times([Path(tmp), ROOT], args.build, args.rounds) if args.build else None
     print(f"{args.revision} against the working tree (acc% = accuracy as in bench/run.py)")
     print("set                      half   n  before%  after%  change  only-before  only-after  p")
     for name in SETS:
@@ -107,6 +150,14 @@ def main() -> None:
                 f" {100 * (b - a) / n:>+7.1f} {only_a:>12} {only_b:>11}"
                 f"  {mcnemar_p(only_a, only_b):.2f}"
             )
+    if builds:
+        old, new = (statistics.median(b) for b in builds)
+        print(
+            f"\nindex build, {args.build} synthetic sections, {args.rounds} turns each:"
+            f" {args.revision} {old:.2f} s, working tree {new:.2f} s (medians),"
+            f" ratio {new / old:.2f}; all: {' '.join(f'{t:.2f}' for t in builds[0])}"
+            f" / {' '.join(f'{t:.2f}' for t in builds[1])}"
+        )
 
 
 if __name__ == "__main__":
