@@ -89,13 +89,11 @@ def main() -> None:
     # Right or wrong depends on DECLINE_BELOW alone: how much room it has on each side.
     print("\nDECLINE_BELOW  right  in-scope declined (right first)  off-topic not declined")
     for decline in range(search.DECLINE_BELOW - 6, search.DECLINE_BELOW + 7):
-        kept = [(r, g) for r, _, g in rows if r and r[0][1] >= decline]
+        right = sum(outcome(r, e, g, decline, *now[1:])[0] for r, e, g in rows)
         declined = [(r, g) for r, _, g in rows if not r or r[0][1] < decline]
-        right = sum(1 for r, g in kept if g and is_gold(r[0][0], g)) + sum(
-            1 for _, g in declined if not g
-        )
         lost = sum(1 for r, g in declined if g and r and is_gold(r[0][0], g))
-        print(f"{decline:>13} {right:>6} {lost:>33} {sum(1 for _, g in kept if not g):>23}")
+        kept_off = sum(1 for r, _, g in rows if not g and r and r[0][1] >= decline)
+        print(f"{decline:>13} {right:>6} {lost:>33} {kept_off:>23}")
 
 
 if __name__ == "__main__":
