@@ -30,7 +30,8 @@ MARGIN = 12
 #: 40,000; no real question needs more, and typo correction costs time per word).
 MAX_QUESTION_CHARS = 1000
 #: A question that is word for word one section's heading or phrasing (and no runner-up's) is
-#: answered outright whatever the margin, if its words weigh at least this much (BM25 idf).
+#: answered outright whatever the margin; word for word its document's title, only if its
+#: words weigh at least this much (BM25 idf).
 EXACT_IDF = 1.0
 #: How many alternatives an answer carries.
 MAX_ALTERNATIVES = 3
@@ -440,7 +441,7 @@ class Index:
             (c.label, c.weight, [frozenset(map(stem, alt)) for alt in c.alternatives])
             for c in concepts
         ]
-        scored: list[tuple[float, int, int]] = []
+        scored: list[tuple[float, bool, int, int]] = []
         for i in top:
             i = int(i)
             if cover[i] <= 0:
@@ -468,18 +469,26 @@ class Index:
             score = 100 * ((1 - PHRASE_SHARE) * cover_i + PHRASE_SHARE * phrase)
             if wh and wh & set(keys[0].split()):
                 score += QUESTION_BONUS
-            scored.append((min(100.0, score), self.sections[i].level, i))
-        scored.sort(key=lambda t: (-round(t[0], 6), t[1], t[2]))
-        ranked = [self.sections[i] for _, _, i in scored]
+            # A question that is word for word this section's heading or an owner phrasing
+            # asks for it and for nothing else: it comes first, with a full score.
+            exact = query_key in keys
+            if exact:
+                score = 100.0
+            scored.append((min(100.0, score), exact, self.sections[i].level, i))
+        scored.sort(key=lambda t: (-round(t[0], 6), not t[1], t[2], t[3]))
+        ranked = [self.sections[t[3]] for t in scored]
         # A tie between a section and one of its ancestors goes to the descendant: it is the
-        # one whose own text matched, the ancestor only contains it.
+        # one whose own text matched, the ancestor only contains it (unless it was asked for
+        # word for word).
         for j in range(len(scored) - 1):
-            if round(scored[j][0], 6) == round(scored[j + 1][0], 6) and self._is_ancestor(
-                ranked[j], ranked[j + 1]
+            if (
+                round(scored[j][0], 6) == round(scored[j + 1][0], 6)
+                and scored[j][1] <= scored[j + 1][1]
+                and self._is_ancestor(ranked[j], ranked[j + 1])
             ):
                 scored[j], scored[j + 1] = scored[j + 1], scored[j]
                 ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
-        return [Match(self.sections[i], round(s)) for s, _, i in scored[:limit]]
+        return [Match(self.sections[i], round(s)) for s, _, _, i in scored[:limit]]
 
     def _keys(self, i: int) -> tuple[list[str], list[str], frozenset[str], frozenset[str]]:
         """A section's heading and phrasings as words and as stems, its heading path's stems
@@ -527,24 +536,28 @@ class Index:
         return Answer(question, decision, best, rest)
 
     def asked_word_for_word(self, question: str, matches: list[Match]) -> bool:
-        """True when the question is the best match's heading or phrasing word for word, and
-        not the runner-up's, and its words tell sections apart ('what is a hotfix', not 'what
-        is devops' in a DevOps doc): answered outright whatever the margin."""
+        """True when the question is the best match's heading or an owner phrasing word for
+        word, and not the runner-up's: answered outright whatever the margin. A document's
+        title (a key of its root section) is shared by all its sections, so asking it word for
+        word is an answer only when its words tell sections apart: 'hotfix' among many
+        documents, not 'devops' in a DevOps doc."""
         if not matches:
             return False
         words = key_words(question_words(question))
-        telling = sum(
-            self._idf.get(stem(w), self._max_idf) for w in words if w not in QUESTION_WORDS
-        )
         asked = " ".join(words)
 
         def is_key_of(m: Match) -> bool:
             return asked in self._keys(self._ids[m.section.id])[0]
 
-        return (
-            telling >= EXACT_IDF
-            and is_key_of(matches[0])
-            and not (len(matches) > 1 and is_key_of(matches[1]))
+        if not is_key_of(matches[0]) or (len(matches) > 1 and is_key_of(matches[1])):
+            return False
+        best = matches[0].section
+        if asked in self._keys(self._ids[best.id])[0][: 1 + len(best.phrasings)]:
+            return True
+        # Question words and the verbs kept for phrase similarity ('is', 'does') are filler:
+        # the index has no idf for them, and they tell no sections apart.
+        return sum(self._idf.get(stem(w), self._max_idf) for w in words if w not in FILLER) >= (
+            EXACT_IDF
         )
 
 
