@@ -7,13 +7,15 @@ right, and McNemar's exact p-value for that split: a change of one or two questi
 set of 90 is what chance alone gives.
 
 By default only the tuning halves (bench/run.py TUNE_SETS, even positions) are printed, so
-that the held-out halves stay a fair check; --held-out prints them too, for a final report.
+that the held-out halves stay a fair check; --held-out prints them too, and each whole set,
+for a final report. --sets runs only the sets named.
 --build N also times both versions' index build on bench/run.py's synthetic corpus of N
 sections, in fresh processes taking turns (this machine's speed moves from minute to minute,
 so only builds run side by side are compared), and prints the medians and their ratio.
 
 Run from the repository root:  python bench/compare.py HEAD~3
                                python bench/compare.py main --held-out
+                               python bench/compare.py main --held-out --sets NAME ...
                                python bench/compare.py HEAD~1 --build 10000
 """
 
@@ -33,8 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def worker(tree: Path) -> None:
-    """Print {set: [right?, ...]} for every question of every set, with tree's bot/ and
+def worker(tree: Path, sets: list[str]) -> None:
+    """Print {set: [right?, ...]} for every question of these sets, with tree's bot/ and
     content/."""
     sys.path.insert(0, str(tree))
     import bot.search  # noqa: F401  (imported first: bench/run.py below finds it loaded)
@@ -43,7 +45,7 @@ def worker(tree: Path) -> None:
     import run
 
     out = {}
-    for name in run.SETS:
+    for name in sets:
         library, qs = run.load_set(name, content_root=tree)
         engine = run.OurEngine(library)
         out[name] = [run.correct(engine.ask(q), gold) for q, gold in qs]
@@ -80,10 +82,10 @@ def build_times(trees: list[Path], sections: int, rounds: int) -> list[list[floa
     return times
 
 
-def results(tree: Path) -> dict[str, list[bool]]:
+def results(tree: Path, sets: list[str]) -> dict[str, list[bool]]:
     """Run the worker on a tree in a fresh process."""
     done = subprocess.run(
-        [sys.executable, __file__, "--worker", str(tree)],
+        [sys.executable, __file__, "--worker", str(tree), *sets],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:
@@ -106,11 +108,14 @@ def main() -> None:
     parser.add_argument("--held-out", action="store_true", help="print the held-out halves too")
     parser.add_argument("--build", type=int, metavar="N", help="also time the index build")
     parser.add_argument("--rounds", type=int, default=5, help="builds per version (--build)")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--sets", nargs="+", metavar="NAME", help="only these question sets (default: all)"
+    )
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--build-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        worker(Path(args.worker))
+        worker(Path(args.worker[0]), args.worker[1:])
         return
     if args.build_worker:
         build_worker(Path(args.build_worker[0]), Path(args.build_worker[1]))
@@ -119,6 +124,10 @@ def main() -> None:
         parser.error("name a revision to compare with, e.g. HEAD")
     sys.path.insert(0, str(ROOT / "bench"))
     from run import SETS, TUNE_SETS
+
+    sets = args.sets or SETS
+    if unknown := sorted(set(sets) - set(SETS)):
+        parser.error(f"no such question set: {', '.join(unknown)} (bench/run.py SETS)")
 
     with tempfile.TemporaryDirectory() as tmp:
         archive = subprocess.run(
@@ -131,22 +140,22 @@ def main() -> None:
         archive_file.write_bytes(archive.stdout)
         with tarfile.open(archive_file) as tar:
             tar.extractall(tmp, filter="data")
-        before, after = results(Path(tmp)), results(ROOT)
+        before, after = results(Path(tmp), sets), results(ROOT, sets)
         builds = build_times([Path(tmp), ROOT], args.build, args.rounds) if args.build else None
     print(f"{args.revision} against the working tree (acc% = accuracy as in bench/run.py)")
-    print("set                      half   n  before%  after%  change  only-before  only-after  p")
-    for name in SETS:
-        halves = [("tune", 0)] if name in TUNE_SETS else []
+    print("set                       half   n  before%  after%  change  only-before  only-after  p")
+    for name in sets:
+        halves = [("tune", 0, 2)] if name in TUNE_SETS else []
         if args.held_out:
-            halves = [("tune", 0), ("test", 1)]
-        for half, parity in halves:
-            pairs = list(zip(before[name], after[name], strict=True))[parity::2]
+            halves = [("tune", 0, 2), ("test", 1, 2), ("all", 0, 1)]
+        for half, start, step in halves:
+            pairs = list(zip(before[name], after[name], strict=True))[start::step]
             n = len(pairs)
             a, b = sum(x for x, _ in pairs), sum(y for _, y in pairs)
             only_a = sum(x and not y for x, y in pairs)
             only_b = sum(y and not x for x, y in pairs)
             print(
-                f"{name:<24} {half:<4} {n:>4} {100 * a / n:>8.1f} {100 * b / n:>7.1f}"
+                f"{name:<25} {half:<4} {n:>4} {100 * a / n:>8.1f} {100 * b / n:>7.1f}"
                 f" {100 * (b - a) / n:>+7.1f} {only_a:>12} {only_b:>11}"
                 f"  {mcnemar_p(only_a, only_b):.2f}"
             )

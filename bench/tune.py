@@ -7,12 +7,19 @@ and questions answered outright. Prints the combination with the most right (the
 answered) for each number of wrong answers allowed, and where the shipped constants stand.
 The held-out halves are never read.
 
+With --weights, it checks the engine's weights instead: it changes three of them at a time at
+random, each to a value from a grid around it, and counts right answers on the same tuning
+questions (right or wrong depends on DECLINE_BELOW alone, so each try gets its best).
+
 Run from the repository root:  python bench/tune.py
+                               python bench/tune.py --weights [--tries 120] [--seed 1]
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import random
 import sys
 from pathlib import Path
 
@@ -56,7 +63,67 @@ def outcome(ranked, exact, gold, decline: int, answer_at: int, margin: int) -> t
     return good, answered(ranked, exact, decline, answer_at, margin) and not good
 
 
+#: Engine weights the --weights search varies, each over a grid that includes its shipped value.
+WEIGHTS = {
+    "PHRASE_SHARE": [0.2, 0.25, 0.3, 0.35, 0.4, 0.5],
+    "IN_CONTEXT": [0.4, 0.5, 0.6, 0.7, 0.8],
+    "IN_TEXT": [0.3, 0.4, 0.5, 0.6],
+    "IN_TEXT_MAX": [0.7, 0.8, 0.9, 1.0],
+    "STEM_ONLY": [0.5, 0.6, 0.7, 0.8, 0.9],
+    "HEADING_NAMED": [0.5, 0.6, 0.7, 0.8, 0.9],
+    "PATH_NAMED": [0.7, 0.8, 0.9, 1.0],
+    "QUESTION_BONUS": [0, 2, 4, 6, 8],
+    "TYPO_STRENGTH": [0.7, 0.8, 0.85, 0.9, 1.0],
+    "UNKNOWN_CAP": [1.0, 1.5, 2.0, 3.0],
+}
+
+
+def best_decline(rows: list) -> tuple[int, int]:
+    """(right, DECLINE_BELOW) for the DECLINE_BELOW that gets most tuning questions right."""
+    now = (search.ANSWER_AT, search.MARGIN)
+    return max(
+        (sum(outcome(r, e, g, decline, *now)[0] for r, e, g in rows), decline)
+        for decline in range(30, 71)
+    )
+
+
+def search_weights(tries: int, seed: int) -> None:
+    """Random changes of three weights at a time, against the shipped weights."""
+    shipped = {name: getattr(search, name) for name in WEIGHTS}
+    right, decline = best_decline(tuning_matches())
+    print(f"shipped weights: {right} right (DECLINE_BELOW {decline})")
+    rng = random.Random(seed)
+    results = []
+    try:
+        for _ in range(tries):
+            change = {name: rng.choice(WEIGHTS[name]) for name in rng.sample(sorted(WEIGHTS), 3)}
+            change = {k: v for k, v in change.items() if v != shipped[k]}
+            for name, value in change.items():
+                setattr(search, name, value)
+            results.append((*best_decline(tuning_matches()), change))
+            for name, value in shipped.items():
+                setattr(search, name, value)
+    finally:
+        for name, value in shipped.items():
+            setattr(search, name, value)
+    results.sort(key=lambda r: -r[0])
+    better = sum(r[0] > right for r in results)
+    same = sum(r[0] == right for r in results)
+    print(f"{tries} tries (seed {seed}): {better} better, {same} as good, "
+          f"{tries - better - same} worse; the best five:")  # fmt: skip
+    for r, d, change in results[:5]:
+        print(f"  {r} right (DECLINE_BELOW {d}): {change or 'no change'}")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", action="store_true", help="search the engine's weights")
+    parser.add_argument("--tries", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.weights:
+        search_weights(args.tries, args.seed)
+        return
     rows = tuning_matches()
     n = len(rows)
     results = []
