@@ -128,9 +128,15 @@ QUESTION_BONUS = 4
 #: Management?" answers "what is X", not "what does a release manager do" ("is": 1 more right
 #: on the tuning halves, none lost).
 _KEY_VERBS = frozenset({"do", "does", "is"})
-#: Words for 'a part someone plays': next to a heading's name they add nothing to it ('the
-#: developer role', 'the sysadmin part of the job'), since every section of a role is one.
-ROLE_WORDS = frozenset({"role", "roles", "part", "parts", "side", "hat", "hats", "job", "jobs"})
+#: Words for 'a part someone plays' and what it takes on: next to a heading's name they add
+#: nothing to it ('the developer role', 'the sysadmin part of the job', 'the coach's duties'),
+#: since every section of a role is one.
+ROLE_WORDS = frozenset(
+    """
+    role roles part parts side hat hats job jobs
+    responsibility responsibilities duty duties task tasks
+    """.split()
+)
 
 
 @dataclass(frozen=True, slots=True)
