@@ -475,9 +475,11 @@ class Index:
             score = 100 * ((1 - PHRASE_SHARE) * cover_i + PHRASE_SHARE * phrase)
             if wh and wh & set(keys[0].split()):
                 score += QUESTION_BONUS
-            # A question that is word for word this section's heading or an owner phrasing
-            # asks for it and for nothing else: it comes first, with a full score.
-            exact = query_key in keys
+            # A question that is word for word this section's heading or an owner phrasing (or
+            # its document's title, for a root section) asks for it and for nothing else: it
+            # comes first, with a full score. (A question of only filler and numbers has no
+            # key words, like a heading "1.": that is no match.)
+            exact = bool(query_key) and query_key in keys
             if exact:
                 score = 100.0
             scored.append((min(100.0, score), exact, self.sections[i].level, i))
@@ -551,6 +553,8 @@ class Index:
             return False
         words = key_words(question_words(question))
         asked = " ".join(words)
+        if not asked:
+            return False
 
         def is_key_of(m: Match) -> bool:
             return asked in self._keys(self._ids[m.section.id])[0]

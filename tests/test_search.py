@@ -248,3 +248,15 @@ def test_index_postings_match_the_plain_computation(make_content, shipped_librar
                 rows, strengths = got[term]
                 assert rows.tolist() == [i for i, _ in entries]
                 assert strengths.tolist() == pytest.approx([v for _, v in entries], abs=1e-6)
+
+
+def test_a_question_with_no_key_words_is_not_asked_word_for_word(make_content):
+    """A heading of only numbers ('1.') has no key words, and neither has a question of only a
+    number: that is no word-for-word ask, so no full score and no outright answer by it."""
+    root = make_content(
+        {"steps.md": "# Steps\n\nIntro.\n\n## 1.\n\nDo it 22 times.\n\n## 2.\n\nThen stop.\n"}
+    )
+    index = build_index(load_library(root))
+    matches = index.search("22")
+    assert matches[0].section.name == "1." and matches[0].score < 100
+    assert not index.asked_word_for_word("22", matches)
