@@ -475,10 +475,10 @@ class Index:
             score = 100 * ((1 - PHRASE_SHARE) * cover_i + PHRASE_SHARE * phrase)
             if wh and wh & set(keys[0].split()):
                 score += QUESTION_BONUS
-            # A question that is word for word this section's heading or an owner phrasing (or
-            # its document's title, for a root section) asks for it and for nothing else: it
-            # comes first, with a full score. (A question of only filler and numbers has no
-            # key words, like a heading "1.": that is no match.)
+            # A question that is word for word this section's heading, another name the heading
+            # gives it or an owner phrasing (or its document's title, for a root section) asks
+            # for it and for nothing else: it comes first, with a full score. (A question of
+            # only filler and numbers has no key words, like a heading "1.": no match.)
             exact = bool(query_key) and query_key in keys
             if exact:
                 score = 100.0
@@ -505,9 +505,13 @@ class Index:
         cached = self._key_cache.get(i)
         if cached is None:
             s = self.sections[i]
-            # A document's root section stands for the whole document: its title asks for it.
-            titles = (s.document,) if s.parent is None and s.document != s.name else ()
-            keys = [" ".join(key_words(k)) for k in (s.name, *s.phrasings, *titles)]
+            # Its heading first, then the other names the heading gives it, the owner's
+            # phrasings, and last (for a root section) the document's title.
+            keys = [
+                " ".join(key_words(s.name)),
+                *heading_aliases(s.name),
+                *(" ".join(key_words(k)) for k in (*s.phrasings, *_titles(s))),
+            ]
             stem_keys = [" ".join(map(stem, k.split())) for k in keys]
             head = frozenset(
                 stem(w)
@@ -544,11 +548,12 @@ class Index:
         return Answer(question, decision, best, rest)
 
     def asked_word_for_word(self, question: str, matches: list[Match]) -> bool:
-        """True when the question is the best match's heading or an owner phrasing word for
-        word, and not the runner-up's: answered outright whatever the margin. A document's
-        title (a key of its root section) is shared by all its sections, so asking it word for
-        word is an answer only when its words tell sections apart: 'hotfix' among many
-        documents, not 'devops' in a DevOps doc."""
+        """True when the question is the best match's heading (or another name the heading
+        gives it, see ``heading_aliases``) or an owner phrasing word for word, and not the
+        runner-up's: answered outright whatever the margin. A document's title (a key of its
+        root section) is shared by all its sections, so asking it word for word is an answer
+        only when its words tell sections apart: 'hotfix' among many documents, not 'devops'
+        in a DevOps doc."""
         if not matches:
             return False
         words = key_words(question_words(question))
@@ -562,13 +567,39 @@ class Index:
         if not is_key_of(matches[0]) or (len(matches) > 1 and is_key_of(matches[1])):
             return False
         best = matches[0].section
-        if asked in self._keys(self._ids[best.id])[0][: 1 + len(best.phrasings)]:
+        keys = self._keys(self._ids[best.id])[0]
+        if asked in keys[: len(keys) - len(_titles(best))]:
             return True
         # Question words and the verbs kept for phrase similarity ('is', 'does') are filler:
         # the index has no idf for them, and they tell no sections apart.
         return sum(self._idf.get(stem(w), self._max_idf) for w in words if w not in FILLER) >= (
             EXACT_IDF
         )
+
+
+def _titles(section: Section) -> tuple[str, ...]:
+    """A document's root section stands for the whole document: its title asks for it."""
+    if section.parent is None and section.document != section.name:
+        return (section.document,)
+    return ()
+
+
+#: Words that mark a section as the general one on its subject ("Security Health Check -
+#: Overview"): a question naming only the subject asks for it.
+GENERAL_WORDS = frozenset({"overview", "introduction", "intro", "summary", "basics"})
+_PARENTHESIS = re.compile(r"\(([^()]*)\)")
+
+
+def heading_aliases(name: str) -> list[str]:
+    """Other names a heading gives its section, as key words: the heading without its
+    parenthesis and the parenthesis alone ("Partial Metadata Deployment (Delta Deployment)"),
+    and the heading without words like "Overview" ("Security Health Check - Overview")."""
+    words = key_words(name)
+    out = [" ".join(key_words(m.group(1))) for m in _PARENTHESIS.finditer(name)]
+    if out:
+        out.append(" ".join(key_words(_PARENTHESIS.sub(" ", name))))
+    out.append(" ".join(w for w in words if w not in GENERAL_WORDS))
+    return [a for a in dict.fromkeys(out) if a and a != " ".join(words)]
 
 
 def key_words(text: str | list[str]) -> list[str]:

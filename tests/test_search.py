@@ -260,3 +260,55 @@ def test_a_question_with_no_key_words_is_not_asked_word_for_word(make_content):
     matches = index.search("22")
     assert matches[0].section.name == "1." and matches[0].score < 100
     assert not index.asked_word_for_word("22", matches)
+
+
+@pytest.mark.parametrize(
+    "heading, aliases",
+    [
+        (
+            "Partial Metadata Deployment (Delta Deployment)",
+            ["delta deployment", "partial metadata deployment"],
+        ),
+        ("Continuous Integration (CI)", ["ci", "continuous integration"]),
+        ("Security Health Check \u2013 Overview", ["security health check"]),
+        ("Introduction to Release Trains", ["release trains"]),
+        ("Overview", []),
+        ("The Coach", []),
+        ("Release (v2)", ["v2", "release"]),
+        ("Step (1)", []),
+    ],
+)
+def test_heading_aliases(heading, aliases):
+    """A heading's parenthesis names its section too, and so does the heading without it, or
+    without a word like 'Overview'; numbers and filler alone name nothing."""
+    from bot.search import heading_aliases
+
+    assert heading_aliases(heading) == aliases
+
+
+def test_a_section_is_asked_for_by_another_name_its_heading_gives_it(make_content):
+    """'what is a delta deployment' asks for 'Partial Metadata Deployment (Delta Deployment)',
+    not for a sibling that only talks about delta deployments; a subject alone asks for its
+    'Overview' section, not for 'Key Features of' it."""
+    deploy = (
+        "# Deployment\n\nWays to deploy metadata.\n\n"
+        "## Partial Metadata Deployment (Delta Deployment)\n\nOnly changed components ship.\n\n"
+        "### Delta deployment is suitable for the following situations:\n\n"
+        "- small delta deployment batches\n- frequent delta deployment of changes\n\n"
+        "## Full Deployment\n\nEverything ships.\n"
+    )
+    health = (
+        "# Health Check\n\nA built-in tool.\n\n## Security Health Check \u2013 Overview\n\n"
+        "It scores your org.\n\n## Key Features of Security Health Check\n\n"
+        "Security health check scores, security health check baselines.\n\n"
+        "## Recommendations for Using Security Health Check\n\nRun it monthly.\n"
+    )
+    index = build_index(load_library(make_content({"deploy.md": deploy, "health.md": health})))
+    delta = index.answer("what is a delta deployment")
+    assert delta.best.section.name == "Partial Metadata Deployment (Delta Deployment)"
+    named = index.answer("delta deployment")
+    assert named.best.section.name == "Partial Metadata Deployment (Delta Deployment)"
+    assert (named.decision, named.score) == ("answer", 100)
+    overview = index.answer("security health check")
+    assert overview.best.section.name == "Security Health Check \u2013 Overview"
+    assert overview.decision == "answer"
