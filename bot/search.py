@@ -507,9 +507,11 @@ class Index:
             s = self.sections[i]
             # Its heading first, then the other names the heading gives it, the owner's
             # phrasings, and last (for a root section) the document's title.
+            in_doc = [] if s.parent is None else [" ".join(key_words(f"{s.document} {s.name}"))]
             keys = [
                 " ".join(key_words(s.name)),
                 *heading_aliases(s.name),
+                *in_doc,
                 *(" ".join(key_words(k)) for k in (*s.phrasings, *_titles(s))),
             ]
             stem_keys = [" ".join(map(stem, k.split())) for k in keys]

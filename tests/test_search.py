@@ -312,3 +312,18 @@ def test_a_section_is_asked_for_by_another_name_its_heading_gives_it(make_conten
     overview = index.answer("security health check")
     assert overview.best.section.name == "Security Health Check \u2013 Overview"
     assert overview.decision == "answer"
+
+
+def test_a_section_is_asked_for_by_its_document_and_heading(make_content):
+    """'delivery manager as a mentor' names the document and the section's heading: it asks
+    for The Mentor, not for the parent whose text lists the mentor among other roles."""
+    doc = (
+        "---\ntitle: Delivery Manager\n---\n# The Role of a Delivery Manager\n\n"
+        "A delivery manager ships releases.\n\n## How a Delivery Manager Works\n\n"
+        "A delivery manager works as a project manager, a mentor and a planner.\n\n"
+        "### The Mentor\n\nCoaches the team and reviews plans.\n\n"
+        "### The Planner\n\nPlans the releases.\n"
+    )
+    index = build_index(load_library(make_content({"dm.md": doc})))
+    answer = index.answer("delivery manager as a mentor")
+    assert (answer.best.section.name, answer.decision) == ("The Mentor", "answer")
