@@ -12,11 +12,15 @@ for a final report. --sets runs only the sets named.
 --build N also times both versions' index build on bench/run.py's synthetic corpus of N
 sections, in fresh processes taking turns (this machine's speed moves from minute to minute,
 so only builds run side by side are compared), and prints the medians and their ratio.
+--instructions N counts, with valgrind's callgrind, the instructions each version takes per
+answer on N synthetic sections: a count that stays the same on a busy machine, where times
+move by tens of percent.
 
 Run from the repository root:  python bench/compare.py HEAD~3
                                python bench/compare.py main --held-out
                                python bench/compare.py main --held-out --sets NAME ...
                                python bench/compare.py HEAD~1 --build 10000
+                               python bench/compare.py HEAD~1 --instructions 3000
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import pickle
+import random
+import re
 import statistics
 import subprocess
 import sys
@@ -33,6 +40,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Questions each version answers for --instructions, each about a random section.
+ANSWERS = 500
 
 
 def worker(tree: Path, sets: list[str]) -> None:
@@ -62,6 +71,49 @@ def build_worker(tree: Path, folder: Path) -> None:
     t0 = time.perf_counter()
     build_index(library)
     print(time.perf_counter() - t0)
+
+
+def answers_worker(tree: Path, library_file: Path, answers: int) -> None:
+    """Build tree's index on a pickled library and answer questions about random sections
+    (run under callgrind by answer_instructions)."""
+    sys.path.insert(0, str(tree))
+    from bot.search import build_index
+
+    library = pickle.loads(library_file.read_bytes())
+    index = build_index(library)
+    rng = random.Random(11)
+    for _ in range(answers):
+        index.answer("what is " + " ".join(rng.choice(library.sections).own_text.split()[:3]))
+
+
+def answer_instructions(trees: list[Path], sections: int) -> list[float]:
+    """Each tree's instructions per answer on a synthetic corpus, counted by valgrind's
+    callgrind (the same on a busy machine as on a quiet one): a run answering ANSWERS
+    questions less a run answering none, over ANSWERS."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import write_corpus
+
+    from bot.content import load_library
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "docs"
+        folder.mkdir()
+        write_corpus(folder, sections)
+        library_file = Path(tmp) / "library.pickle"
+        library_file.write_bytes(pickle.dumps(load_library(folder)))
+        for tree in trees:
+            counts = []
+            for answers in (0, ANSWERS):
+                done = subprocess.run(
+                    ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/callgrind.out",
+                     sys.executable, __file__, "--answers-worker", str(tree), str(library_file),
+                     str(answers)],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                counts.append(int(re.search(r"Collected : (\d+)", done.stderr).group(1)))
+            out.append((counts[1] - counts[0]) / ANSWERS)
+    return out
 
 
 def build_times(trees: list[Path], sections: int, rounds: int) -> list[list[float]]:
@@ -109,6 +161,10 @@ def main() -> None:
     parser.add_argument("--build", type=int, metavar="N", help="also time the index build")
     parser.add_argument("--rounds", type=int, default=5, help="builds per version (--build)")
     parser.add_argument(
+        "--instructions", type=int, metavar="N", help="also count instructions per answer"
+    )
+    parser.add_argument("--answers-worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
         "--sets", nargs="+", metavar="NAME", help="only these question sets (default: all)"
     )
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -116,6 +172,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         worker(Path(args.worker[0]), args.worker[1:])
+        return
+    if args.answers_worker:
+        tree, library_file, answers = args.answers_worker
+        answers_worker(Path(tree), Path(library_file), int(answers))
         return
     if args.build_worker:
         build_worker(Path(args.build_worker[0]), Path(args.build_worker[1]))
@@ -142,6 +202,9 @@ def main() -> None:
             tar.extractall(tmp, filter="data")
         before, after = results(Path(tmp), sets), results(ROOT, sets)
         builds = build_times([Path(tmp), ROOT], args.build, args.rounds) if args.build else None
+        instructions = (
+            answer_instructions([Path(tmp), ROOT], args.instructions) if args.instructions else None
+        )
     print(f"{args.revision} against the working tree (acc% = accuracy as in bench/run.py)")
     print("set                       half   n  before%  after%  change  only-before  only-after  p")
     for name in sets:
@@ -159,6 +222,13 @@ def main() -> None:
                 f" {100 * (b - a) / n:>+7.1f} {only_a:>12} {only_b:>11}"
                 f"  {mcnemar_p(only_a, only_b):.2f}"
             )
+    if instructions:
+        old, new = instructions
+        print(
+            f"\ninstructions per answer (callgrind), {args.instructions} synthetic sections,"
+            f" {ANSWERS} questions: {args.revision} {old / 1e6:.2f} M, working tree"
+            f" {new / 1e6:.2f} M, ratio {new / old:.3f}"
+        )
     if builds:
         old, new = (statistics.median(b) for b in builds)
         print(

@@ -505,23 +505,25 @@ class Index:
         cached = self._key_cache.get(i)
         if cached is None:
             s = self.sections[i]
-            # Its heading first, then the other names the heading gives it, the owner's
-            # phrasings, and last (for a root section) the document's title.
-            in_doc = [] if s.parent is None else [" ".join(key_words(f"{s.document} {s.name}"))]
+            name = _key_words_cached(s.name)
+            # Its heading first, then the other names the heading gives it, its document's
+            # title and heading, the owner's phrasings, and last (for a root section) the
+            # document's title alone.
+            in_doc = () if s.parent is None else (_key_words_cached(s.document) + name,)
             keys = [
-                " ".join(key_words(s.name)),
-                *heading_aliases(s.name),
-                *in_doc,
+                " ".join(name),
+                *heading_aliases(s.name, name),
+                *(" ".join(k) for k in in_doc),
                 *(" ".join(key_words(k)) for k in (*s.phrasings, *_titles(s))),
             ]
             stem_keys = [" ".join(map(stem, k.split())) for k in keys]
-            head = frozenset(
-                stem(w)
-                for part in (*s.context, s.name)
-                for w in key_words(part)
-                if w not in QUESTION_WORDS
+            own = frozenset(stem(w) for w in name if w not in QUESTION_WORDS)
+            head = own.union(
+                *(
+                    (stem(w) for w in _key_words_cached(part) if w not in QUESTION_WORDS)
+                    for part in s.context
+                )
             )
-            own = frozenset(stem(w) for w in key_words(s.name) if w not in QUESTION_WORDS)
             cached = self._key_cache[i] = (keys, stem_keys, head, own)
         return cached
 
@@ -592,16 +594,25 @@ GENERAL_WORDS = frozenset({"overview", "introduction", "intro", "summary", "basi
 _PARENTHESIS = re.compile(r"\(([^()]*)\)")
 
 
-def heading_aliases(name: str) -> list[str]:
+def heading_aliases(name: str, words: tuple[str, ...] | None = None) -> list[str]:
     """Other names a heading gives its section, as key words: the heading without its
     parenthesis and the parenthesis alone ("Partial Metadata Deployment (Delta Deployment)"),
-    and the heading without words like "Overview" ("Security Health Check - Overview")."""
-    words = key_words(name)
+    and the heading without words like "Overview" ("Security Health Check - Overview").
+    ``words``: the heading's key words, when already known."""
+    words = tuple(key_words(name)) if words is None else words
+    if "(" not in name and GENERAL_WORDS.isdisjoint(words):
+        return []
     out = [" ".join(key_words(m.group(1))) for m in _PARENTHESIS.finditer(name)]
     if out:
         out.append(" ".join(key_words(_PARENTHESIS.sub(" ", name))))
     out.append(" ".join(w for w in words if w not in GENERAL_WORDS))
     return [a for a in dict.fromkeys(out) if a and a != " ".join(words)]
+
+
+@lru_cache(maxsize=100_000)
+def _key_words_cached(text: str) -> tuple[str, ...]:
+    """``key_words`` of a heading or title (cached: siblings share their parents)."""
+    return tuple(key_words(text))
 
 
 def key_words(text: str | list[str]) -> list[str]:
