@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import pickle
 import random
 import re
@@ -110,6 +111,7 @@ def answer_instructions(trees: list[Path], sections: int) -> list[float]:
                      sys.executable, __file__, "--answers-worker", str(tree), str(library_file),
                      str(answers)],
                     capture_output=True, text=True, check=True,
+                    env={**os.environ, "PYTHONHASHSEED": "0"},  # the same set order every run
                 )  # fmt: skip
                 counts.append(int(re.search(r"Collected : (\d+)", done.stderr).group(1)))
             out.append((counts[1] - counts[0]) / ANSWERS)

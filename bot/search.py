@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import snowballstemmer
@@ -182,11 +183,27 @@ def clean_question(text: str) -> str:
     return " ".join(html.unescape(text).split())
 
 
-def question_words(question: str) -> list[str]:
+def question_words(question: str) -> tuple[str, ...]:
     """A question's words as ``words_of`` gives them, Slack markup removed, the length capped
     and chat spellings of question words read as the word ('wat' -> 'what')."""
-    words = words_of(clean_question(question[:MAX_QUESTION_CHARS]))
-    return [CHAT_SPELLINGS.get(w, w) for w in words]
+    return _question_words(question[:MAX_QUESTION_CHARS])
+
+
+@lru_cache(maxsize=1024)
+def _question_words(question: str) -> tuple[str, ...]:
+    # Cached (on the capped question): one answer needs them three times.
+    words = words_of(clean_question(question))
+    return tuple(CHAT_SPELLINGS.get(w, w) for w in words)
+
+
+def _question_key(question: str) -> str:
+    """A question's key words (see ``key_words``), joined: what phrase similarity compares."""
+    return _question_key_capped(question[:MAX_QUESTION_CHARS])
+
+
+@lru_cache(maxsize=1024)
+def _question_key_capped(question: str) -> str:
+    return " ".join(key_words(_question_words(question)))
 
 
 def words_of(text: str) -> list[str]:
@@ -212,6 +229,17 @@ class _Concept:
     label: str
     strength: float  # 1.0, or less for a corrected typo
     known: bool  # some alternative is a word of the index
+
+
+class _Keys(NamedTuple):
+    """What phrase similarity and heading naming need of one section (see Index._keys)."""
+
+    keys: list[str]  # heading, its aliases, document + heading, phrasings, title: key words
+    stem_keys: list[str]  # the same as stems
+    head: frozenset[str]  # stems of its heading path
+    own: frozenset[str]  # stems of its own heading
+    head_idf: float
+    own_idf: float
 
 
 class Index:
@@ -286,7 +314,7 @@ class Index:
         # replaced by a reload would then wait, whole, for the cyclic collector's next full
         # pass (and make that pass long) instead of being freed at once.
         self._typo_cache: dict[str, str | None] = {}
-        self._key_cache: dict[int, tuple[list[str], list[str], frozenset[str]]] = {}
+        self._key_cache: dict[int, _Keys] = {}
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -323,7 +351,7 @@ class Index:
             return None  # a synonym's spelling is only reached by a near miss ('weather' is
         return found[0]  # not 'teacher')
 
-    def _join_compounds(self, words: list[str]) -> list[str]:
+    def _join_compounds(self, words: tuple[str, ...]) -> list[str]:
         """Join two typed words the docs write as one ('hot fix' -> 'hotfix')."""
         out: list[str] = []
         i = 0
@@ -436,8 +464,7 @@ class Index:
         cover /= np.float32(total)
         k = min(RERANK, n)
         top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
-        query_words = key_words(question_words(question))
-        query_key = " ".join(query_words)
+        query_key = _question_key(question)
         # Stems with synonyms resolved, so 'sys admin' still reads as 'system administrator'.
         query_stems = " ".join(
             [*(" ".join(map(stem, c.alternatives[-1])) for c in concepts), *sorted(wh)]
@@ -455,13 +482,12 @@ class Index:
             # The other direction: how much of the heading the question names. A long question
             # that names a whole heading ("... the security expert part of devops ...") is about
             # that section however many other words it has.
-            keys, stem_keys, head, own = self._keys(i)
+            keys, stem_keys, head, own, head_idf, own_idf = self._keys(i)
             cover_i = float(cover[i])
-            head_idf = sum(self._idf.get(h, 0.0) for h in head)
             named_idf = sum(self._idf.get(h, 0.0) for h in head & asked)
             if head_idf > 0 and named_idf >= NAMED_IDF:
                 cover_i = max(cover_i, HEADING_NAMED * named_idf / head_idf)
-            if own and own <= asked and sum(self._idf.get(h, 0.0) for h in own) > 0:
+            if own and own <= asked and own_idf > 0:
                 in_path = sum(
                     w
                     for label, w, alts in concept_stems
@@ -498,10 +524,10 @@ class Index:
                 ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
         return [Match(self.sections[i], round(s)) for s, _, _, i in scored[:limit]]
 
-    def _keys(self, i: int) -> tuple[list[str], list[str], frozenset[str], frozenset[str]]:
+    def _keys(self, i: int) -> _Keys:
         """A section's heading and phrasings as words and as stems, its heading path's stems
-        and its own heading's; made when first needed (only re-ranked candidates need them),
-        then kept."""
+        and its own heading's, and their weights; made when first needed (only re-ranked
+        candidates need them), then kept."""
         cached = self._key_cache.get(i)
         if cached is None:
             s = self.sections[i]
@@ -524,7 +550,14 @@ class Index:
                     for part in s.context
                 )
             )
-            cached = self._key_cache[i] = (keys, stem_keys, head, own)
+            cached = self._key_cache[i] = _Keys(
+                keys,
+                stem_keys,
+                head,
+                own,
+                sum(self._idf.get(h, 0.0) for h in head),
+                sum(self._idf.get(h, 0.0) for h in own),
+            )
         return cached
 
     def _is_ancestor(self, a: Section, b: Section) -> bool:
@@ -560,18 +593,18 @@ class Index:
         in a DevOps doc."""
         if not matches:
             return False
-        words = key_words(question_words(question))
-        asked = " ".join(words)
+        asked = _question_key(question)
+        words = asked.split()
         if not asked:
             return False
 
         def is_key_of(m: Match) -> bool:
-            return asked in self._keys(self._ids[m.section.id])[0]
+            return asked in self._keys(self._ids[m.section.id]).keys
 
         if not is_key_of(matches[0]) or (len(matches) > 1 and is_key_of(matches[1])):
             return False
         best = matches[0].section
-        keys = self._keys(self._ids[best.id])[0]
+        keys = self._keys(self._ids[best.id]).keys
         if asked in keys[: len(keys) - len(_titles(best))]:
             return True
         # Question words and the verbs kept for phrase similarity ('is', 'does') are filler:
@@ -615,7 +648,7 @@ def _key_words_cached(text: str) -> tuple[str, ...]:
     return tuple(key_words(text))
 
 
-def key_words(text: str | list[str]) -> list[str]:
+def key_words(text: str | tuple[str, ...] | list[str]) -> list[str]:
     """A heading, phrasing or question (as text or as its words) as words for phrase
     similarity: filler, numbers dropped.
 
