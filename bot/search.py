@@ -220,6 +220,9 @@ def stem(word: str) -> str:
     return _STEMMER.stemWord(word)
 
 
+_ROLE_STEMS = frozenset(map(stem, ROLE_WORDS))
+
+
 @dataclass(frozen=True, slots=True)
 class _Concept:
     """One thing the question asks about: a word, or a synonym group of word sequences."""
@@ -456,20 +459,32 @@ class Index:
         if total <= 0:
             return []
         cover = np.zeros(n, dtype=np.float32)
+        role_cover = np.zeros(n, dtype=np.float32)
+        role_weight = 0.0
         for c in concepts:
             strength = self._strength(c.alternatives[0], n)
             for alt in c.alternatives[1:]:
                 np.maximum(strength, self._strength(alt, n), out=strength)
             cover += np.float32(c.weight * c.strength) * strength
-        cover /= np.float32(total)
+            if c.label in ROLE_WORDS:
+                role_cover += np.float32(c.weight * c.strength) * strength
+                role_weight += c.weight
         k = min(RERANK, n)
         top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
+        asked = {stem(f) for c in concepts for alt in c.alternatives for f in alt}
+        # A role word next to a heading the question names is about that heading ("the
+        # developer role"): it then counts for no section, instead of for every section that
+        # says "role" or "responsibilities".
+        if role_weight and total > role_weight and any(self._names(int(i), asked) for i in top):
+            cover -= role_cover
+            total -= role_weight
+            top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
+        cover /= np.float32(total)
         query_key = _question_key(question)
         # Stems with synonyms resolved, so 'sys admin' still reads as 'system administrator'.
         query_stems = " ".join(
             [*(" ".join(map(stem, c.alternatives[-1])) for c in concepts), *sorted(wh)]
         )
-        asked = {stem(f) for c in concepts for alt in c.alternatives for f in alt}
         concept_stems = [
             (c.label, c.weight, [frozenset(map(stem, alt)) for alt in c.alternatives])
             for c in concepts
@@ -559,6 +574,11 @@ class Index:
                 sum(self._idf.get(h, 0.0) for h in own),
             )
         return cached
+
+    def _names(self, i: int, asked: set[str]) -> bool:
+        """Whether a question's stems name section i's own heading, role words aside."""
+        own = self._keys(i).own
+        return bool(own - _ROLE_STEMS) and own <= asked
 
     def _is_ancestor(self, a: Section, b: Section) -> bool:
         parent = b.parent
