@@ -12,15 +12,18 @@ for a final report. --sets runs only the sets named.
 --build N also times both versions' index build on bench/run.py's synthetic corpus of N
 sections, in fresh processes taking turns (this machine's speed moves from minute to minute,
 so only builds run side by side are compared), and prints the medians and their ratio.
+--latency N times both versions' answers as bench/run.py's scale run does (p50 and p99 of
+300 questions on N synthetic sections), in fresh processes taking turns (--rounds each).
 --instructions N counts, with valgrind's callgrind, the instructions each version takes per
-answer on N synthetic sections: a count that stays the same on a busy machine, where times
-move by tens of percent.
+answer to bench/run.py's scale questions on N synthetic sections: a count that stays the
+same on a busy machine, where times move by tens of percent.
 
 Run from the repository root:  python bench/compare.py HEAD~3
                                python bench/compare.py main --held-out
                                python bench/compare.py main --held-out --sets NAME ...
                                python bench/compare.py HEAD~1 --build 10000
                                python bench/compare.py HEAD~1 --instructions 3000
+                               python bench/compare.py HEAD~1 --latency 10000
 """
 
 from __future__ import annotations
@@ -30,7 +33,6 @@ import json
 import math
 import os
 import pickle
-import random
 import re
 import statistics
 import subprocess
@@ -41,8 +43,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-#: Questions each version answers for --instructions, each about a random section.
-ANSWERS = 500
+#: Questions each version answers for --instructions (bench/run.py's scale questions).
+ANSWERS = 300
 
 
 def worker(tree: Path, sets: list[str]) -> None:
@@ -75,16 +77,18 @@ def build_worker(tree: Path, folder: Path) -> None:
 
 
 def answers_worker(tree: Path, library_file: Path, answers: int) -> None:
-    """Build tree's index on a pickled library and answer questions about random sections
+    """Build tree's index on a pickled library and answer bench/run.py's scale questions
     (run under callgrind by answer_instructions)."""
     sys.path.insert(0, str(tree))
     from bot.search import build_index
 
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import scale_questions
+
     library = pickle.loads(library_file.read_bytes())
     index = build_index(library)
-    rng = random.Random(11)
-    for _ in range(answers):
-        index.answer("what is " + " ".join(rng.choice(library.sections).own_text.split()[:3]))
+    for question in scale_questions(library, answers):
+        index.answer(question)
 
 
 def answer_instructions(trees: list[Path], sections: int) -> list[float]:
@@ -115,6 +119,43 @@ def answer_instructions(trees: list[Path], sections: int) -> list[float]:
                 )  # fmt: skip
                 counts.append(int(re.search(r"Collected : (\d+)", done.stderr).group(1)))
             out.append((counts[1] - counts[0]) / ANSWERS)
+    return out
+
+
+def latency_worker(tree: Path, library_file: Path) -> None:
+    """Print bench/run.py's scale figures (p50, p99 ms of 300 questions) for tree's bot on a
+    pickled library."""
+    sys.path.insert(0, str(tree))
+    import bot.search  # noqa: F401  (imported first: bench/run.py below finds it loaded)
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    import run
+
+    print(json.dumps(run.scale_one(str(library_file), "ours", 300)))
+
+
+def latencies(trees: list[Path], sections: int, rounds: int) -> list[list[tuple[float, float]]]:
+    """Each tree's (p50, p99) answer latency on a synthetic corpus, the trees taking turns."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from run import write_corpus
+
+    from bot.content import load_library
+
+    out: list[list[tuple[float, float]]] = [[] for _ in trees]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "docs"
+        folder.mkdir()
+        write_corpus(folder, sections)
+        library_file = Path(tmp) / "library.pickle"
+        library_file.write_bytes(pickle.dumps(load_library(folder)))
+        for _ in range(rounds):
+            for tree, runs in zip(trees, out, strict=True):
+                done = subprocess.run(
+                    [sys.executable, __file__, "--latency-worker", str(tree), str(library_file)],
+                    capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                figures = json.loads(done.stdout)
+                runs.append((figures["p50_ms"], figures["p99_ms"]))
     return out
 
 
@@ -161,11 +202,17 @@ def main() -> None:
     parser.add_argument("revision", nargs="?", help="a git revision to compare with (HEAD, main~2)")
     parser.add_argument("--held-out", action="store_true", help="print the held-out halves too")
     parser.add_argument("--build", type=int, metavar="N", help="also time the index build")
-    parser.add_argument("--rounds", type=int, default=5, help="builds per version (--build)")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="runs per version (--build, --latency)"
+    )
     parser.add_argument(
         "--instructions", type=int, metavar="N", help="also count instructions per answer"
     )
     parser.add_argument("--answers-worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--latency", type=int, metavar="N", help="also time answers as bench/run.py does"
+    )
+    parser.add_argument("--latency-worker", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument(
         "--sets", nargs="+", metavar="NAME", help="only these question sets (default: all)"
     )
@@ -174,6 +221,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker:
         worker(Path(args.worker[0]), args.worker[1:])
+        return
+    if args.latency_worker:
+        latency_worker(Path(args.latency_worker[0]), Path(args.latency_worker[1]))
         return
     if args.answers_worker:
         tree, library_file, answers = args.answers_worker
@@ -204,6 +254,7 @@ def main() -> None:
             tar.extractall(tmp, filter="data")
         before, after = results(Path(tmp), sets), results(ROOT, sets)
         builds = build_times([Path(tmp), ROOT], args.build, args.rounds) if args.build else None
+        timings = latencies([Path(tmp), ROOT], args.latency, args.rounds) if args.latency else None
         instructions = (
             answer_instructions([Path(tmp), ROOT], args.instructions) if args.instructions else None
         )
@@ -223,6 +274,17 @@ def main() -> None:
                 f"{name:<25} {half:<4} {n:>4} {100 * a / n:>8.1f} {100 * b / n:>7.1f}"
                 f" {100 * (b - a) / n:>+7.1f} {only_a:>12} {only_b:>11}"
                 f"  {mcnemar_p(only_a, only_b):.2f}"
+            )
+    if timings:
+        for label, k in ("p50", 0), ("p99", 1):
+            runs = [[t[k] for t in version] for version in timings]
+            old, new = (statistics.median(r) for r in runs)
+            print(
+                f"\n{label} answer latency (bench/run.py's scale questions), {args.latency}"
+                f" synthetic sections, {args.rounds} turns each: {args.revision} {old:.2f} ms,"
+                f" working tree {new:.2f} ms (medians), ratio {new / old:.2f};"
+                f" all: {' '.join(f'{t:.2f}' for t in runs[0])}"
+                f" / {' '.join(f'{t:.2f}' for t in runs[1])}"
             )
     if instructions:
         old, new = instructions

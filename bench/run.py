@@ -251,6 +251,21 @@ def write_corpus(folder: Path, sections: int, seed: int = 7) -> None:
         (folder / f"doc{d:06d}.md").write_text("\n".join(lines))
 
 
+def scale_questions(library: Library, n: int) -> list[str]:
+    """Questions about random sections of a synthetic library: two words of the heading and
+    two of the text, a typo in three questions of ten."""
+    rng = random.Random(11)
+    qs = []
+    for _ in range(n):
+        s = rng.choice(library.sections)
+        words = s.name.split()[:2] + rng.sample(words_of(s.own_text), 2)
+        if rng.random() < 0.3:  # a typo
+            w = words[0]
+            words[0] = w[:-2] + w[-1] + w[-2] if len(w) > 3 else w
+        qs.append("what is " + " ".join(words))
+    return qs
+
+
 def scale_one(library_file: str, engine_name: str, queries: int) -> dict:
     """Build one engine on a pickled synthetic library and time questions (fresh process)."""
     with open(library_file, "rb") as f:
@@ -265,15 +280,7 @@ def scale_one(library_file: str, engine_name: str, queries: int) -> dict:
         t0 = time.perf_counter()
         engine = OurEngine(library) if engine_name == "ours" else Bm25Engine(library)
         builds.append(time.perf_counter() - t0)
-    rng = random.Random(11)
-    qs = []
-    for _ in range(queries):
-        s = rng.choice(library.sections)
-        words = s.name.split()[:2] + rng.sample(words_of(s.own_text), 2)
-        if rng.random() < 0.3:  # a typo
-            w = words[0]
-            words[0] = w[:-2] + w[-1] + w[-2] if len(w) > 3 else w
-        qs.append("what is " + " ".join(words))
+    qs = scale_questions(library, queries)
     lat = sorted(engine.ask(q).seconds * 1000 for q in qs)
     return {
         "sections": len(library.sections),
