@@ -96,17 +96,11 @@ def answer_instructions(trees: list[Path], sections: int) -> list[float]:
     callgrind (the same on a busy machine as on a quiet one): a run answering ANSWERS
     questions less a run answering none, over ANSWERS."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from run import write_corpus
-
-    from bot.content import load_library
+    from run import write_library
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "docs"
-        folder.mkdir()
-        write_corpus(folder, sections)
-        library_file = Path(tmp) / "library.pickle"
-        library_file.write_bytes(pickle.dumps(load_library(folder)))
+        library_file = write_library(Path(tmp), sections)
         for tree in trees:
             counts = []
             for answers in (0, ANSWERS):
@@ -137,17 +131,11 @@ def latency_worker(tree: Path, library_file: Path) -> None:
 def latencies(trees: list[Path], sections: int, rounds: int) -> list[list[tuple[float, float]]]:
     """Each tree's (p50, p99) answer latency on a synthetic corpus, the trees taking turns."""
     sys.path.insert(0, str(ROOT / "bench"))
-    from run import write_corpus
-
-    from bot.content import load_library
+    from run import write_library
 
     out: list[list[tuple[float, float]]] = [[] for _ in trees]
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "docs"
-        folder.mkdir()
-        write_corpus(folder, sections)
-        library_file = Path(tmp) / "library.pickle"
-        library_file.write_bytes(pickle.dumps(load_library(folder)))
+        library_file = write_library(Path(tmp), sections)
         for _ in range(rounds):
             for tree, runs in zip(trees, out, strict=True):
                 done = subprocess.run(

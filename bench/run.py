@@ -292,16 +292,23 @@ def scale_one(library_file: str, engine_name: str, queries: int) -> dict:
     }
 
 
+def write_library(tmp: Path, sections: int) -> Path:
+    """Write the synthetic corpus of this many sections under tmp, load it once and pickle
+    the library (for fresh processes to load); returns the pickle's path."""
+    folder = tmp / "docs"
+    folder.mkdir()
+    write_corpus(folder, sections)
+    library_file = tmp / "library.pickle"
+    library_file.write_bytes(pickle.dumps(load_library(folder)))
+    return library_file
+
+
 def run_scale(sizes: list[int]) -> list[dict]:
     """Per size: write and load the corpus once, then time each engine in a fresh process."""
     rows = []
     for n in sizes:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp) / "docs"
-            folder.mkdir()
-            write_corpus(folder, n)
-            library_file = Path(tmp) / "library.pickle"
-            library_file.write_bytes(pickle.dumps(load_library(folder)))
+            library_file = write_library(Path(tmp), n)
             for engine in ("ours", "bm25"):
                 queries = 300 if engine == "ours" else max(20, min(300, 300_000 // n))
                 out = subprocess.run(
