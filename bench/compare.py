@@ -41,21 +41,28 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Questions each version answers for --instructions (bench/run.py's scale questions).
 ANSWERS = 300
 
 
-def worker(tree: Path, sets: list[str]) -> None:
-    """Print {set: [right?, ...]} for every question of these sets, with tree's bot/ and
-    content/."""
+def _bench_on(tree: Path) -> ModuleType:
+    """bench/run.py, running on tree's bot/ (imported first: run.py then finds it loaded)."""
     sys.path.insert(0, str(tree))
-    import bot.search  # noqa: F401  (imported first: bench/run.py below finds it loaded)
+    import bot.search  # noqa: F401
 
     sys.path.insert(0, str(ROOT / "bench"))
     import run
 
+    return run
+
+
+def worker(tree: Path, sets: list[str]) -> None:
+    """Print {set: [right?, ...]} for every question of these sets, with tree's bot/ and
+    content/."""
+    run = _bench_on(tree)
     out = {}
     for name in sets:
         library, qs = run.load_set(name, content_root=tree)
@@ -64,31 +71,29 @@ def worker(tree: Path, sets: list[str]) -> None:
     print(json.dumps(out))
 
 
-def build_worker(tree: Path, folder: Path) -> None:
-    """Print how long tree's bot takes to index the docs folder (loading not counted)."""
-    sys.path.insert(0, str(tree))
-    from bot.content import load_library
-    from bot.search import build_index
-
-    library = load_library(folder)
+def build_worker(tree: Path, library_file: Path) -> None:
+    """Print how long tree's bot takes to index a pickled library."""
+    run = _bench_on(tree)
+    library = pickle.loads(library_file.read_bytes())
     t0 = time.perf_counter()
-    build_index(library)
-    print(time.perf_counter() - t0)
+    run.build_index(library)
+    print(json.dumps(time.perf_counter() - t0))
 
 
 def answers_worker(tree: Path, library_file: Path, answers: int) -> None:
     """Build tree's index on a pickled library and answer bench/run.py's scale questions
     (run under callgrind by answer_instructions)."""
-    sys.path.insert(0, str(tree))
-    from bot.search import build_index
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from run import scale_questions
-
+    run = _bench_on(tree)
     library = pickle.loads(library_file.read_bytes())
-    index = build_index(library)
-    for question in scale_questions(library, answers):
+    index = run.build_index(library)
+    for question in run.scale_questions(library, answers):
         index.answer(question)
+
+
+def latency_worker(tree: Path, library_file: Path) -> None:
+    """Print bench/run.py's scale figures (p50, p99 ms of 300 questions) for tree's bot on a
+    pickled library."""
+    print(json.dumps(_bench_on(tree).scale_one(str(library_file), "ours", 300)))
 
 
 def answer_instructions(trees: list[Path], sections: int) -> list[float]:
@@ -116,53 +121,33 @@ def answer_instructions(trees: list[Path], sections: int) -> list[float]:
     return out
 
 
-def latency_worker(tree: Path, library_file: Path) -> None:
-    """Print bench/run.py's scale figures (p50, p99 ms of 300 questions) for tree's bot on a
-    pickled library."""
-    sys.path.insert(0, str(tree))
-    import bot.search  # noqa: F401  (imported first: bench/run.py below finds it loaded)
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    import run
-
-    print(json.dumps(run.scale_one(str(library_file), "ours", 300)))
-
-
-def latencies(trees: list[Path], sections: int, rounds: int) -> list[list[tuple[float, float]]]:
-    """Each tree's (p50, p99) answer latency on a synthetic corpus, the trees taking turns."""
+def take_turns(flag: str, trees: list[Path], sections: int, rounds: int) -> list[list]:
+    """What a worker (--build-worker, --latency-worker) prints for each tree, on a synthetic
+    corpus of this many sections, in fresh processes, the trees taking turns."""
     sys.path.insert(0, str(ROOT / "bench"))
     from run import write_library
 
-    out: list[list[tuple[float, float]]] = [[] for _ in trees]
+    out: list[list] = [[] for _ in trees]
     with tempfile.TemporaryDirectory() as tmp:
         library_file = write_library(Path(tmp), sections)
         for _ in range(rounds):
             for tree, runs in zip(trees, out, strict=True):
                 done = subprocess.run(
-                    [sys.executable, __file__, "--latency-worker", str(tree), str(library_file)],
+                    [sys.executable, __file__, flag, str(tree), str(library_file)],
                     capture_output=True, text=True, check=True,
                 )  # fmt: skip
-                figures = json.loads(done.stdout)
-                runs.append((figures["p50_ms"], figures["p99_ms"]))
+                runs.append(json.loads(done.stdout))
     return out
 
 
-def build_times(trees: list[Path], sections: int, rounds: int) -> list[list[float]]:
-    """Each tree's build times on a synthetic corpus, the trees taking turns."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from run import write_corpus
-
-    times: list[list[float]] = [[] for _ in trees]
-    with tempfile.TemporaryDirectory() as tmp:
-        write_corpus(Path(tmp), sections)
-        for _ in range(rounds):
-            for tree, out in zip(trees, times, strict=True):
-                done = subprocess.run(
-                    [sys.executable, __file__, "--build-worker", str(tree), tmp],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                out.append(float(done.stdout))
-    return times
+def print_turns(what: str, unit: str, revision: str, runs: list[list[float]]) -> None:
+    """Both versions' medians of runs taken in turns, their ratio, and every run."""
+    old, new = (statistics.median(r) for r in runs)
+    print(
+        f"\n{what}: {revision} {old:.2f} {unit}, working tree {new:.2f} {unit} (medians),"
+        f" ratio {new / old:.2f}; all: {' '.join(f'{t:.2f}' for t in runs[0])}"
+        f" / {' '.join(f'{t:.2f}' for t in runs[1])}"
+    )
 
 
 def results(tree: Path, sets: list[str]) -> dict[str, list[bool]]:
@@ -241,11 +226,16 @@ def main() -> None:
         with tarfile.open(archive_file) as tar:
             tar.extractall(tmp, filter="data")
         before, after = results(Path(tmp), sets), results(ROOT, sets)
-        builds = build_times([Path(tmp), ROOT], args.build, args.rounds) if args.build else None
-        timings = latencies([Path(tmp), ROOT], args.latency, args.rounds) if args.latency else None
-        instructions = (
-            answer_instructions([Path(tmp), ROOT], args.instructions) if args.instructions else None
+        trees = [Path(tmp), ROOT]
+        builds = (
+            take_turns("--build-worker", trees, args.build, args.rounds) if args.build else None
         )
+        timings = (
+            take_turns("--latency-worker", trees, args.latency, args.rounds)
+            if args.latency
+            else None
+        )
+        instructions = answer_instructions(trees, args.instructions) if args.instructions else None
     print(f"{args.revision} against the working tree (acc% = accuracy as in bench/run.py)")
     print("set                       half   n  before%  after%  change  only-before  only-after  p")
     for name in sets:
@@ -264,16 +254,13 @@ def main() -> None:
                 f"  {mcnemar_p(only_a, only_b):.2f}"
             )
     if timings:
-        for label, k in ("p50", 0), ("p99", 1):
-            runs = [[t[k] for t in version] for version in timings]
-            old, new = (statistics.median(r) for r in runs)
-            print(
-                f"\n{label} answer latency (bench/run.py's scale questions), {args.latency}"
-                f" synthetic sections, {args.rounds} turns each: {args.revision} {old:.2f} ms,"
-                f" working tree {new:.2f} ms (medians), ratio {new / old:.2f};"
-                f" all: {' '.join(f'{t:.2f}' for t in runs[0])}"
-                f" / {' '.join(f'{t:.2f}' for t in runs[1])}"
-            )
+        for label in ("p50", "p99"):
+            print_turns(
+                f"{label} answer latency (bench/run.py's scale questions), {args.latency}"
+                f" synthetic sections, {args.rounds} turns each",
+                "ms", args.revision,
+                [[t[f"{label}_ms"] for t in version] for version in timings],
+            )  # fmt: skip
     if instructions:
         old, new = instructions
         print(
@@ -282,13 +269,10 @@ def main() -> None:
             f" {new / 1e6:.2f} M, ratio {new / old:.3f}"
         )
     if builds:
-        old, new = (statistics.median(b) for b in builds)
-        print(
-            f"\nindex build, {args.build} synthetic sections, {args.rounds} turns each:"
-            f" {args.revision} {old:.2f} s, working tree {new:.2f} s (medians),"
-            f" ratio {new / old:.2f}; all: {' '.join(f'{t:.2f}' for t in builds[0])}"
-            f" / {' '.join(f'{t:.2f}' for t in builds[1])}"
-        )
+        print_turns(
+            f"index build, {args.build} synthetic sections, {args.rounds} turns each",
+            "s", args.revision, builds,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -94,18 +94,16 @@ def search_weights(tries: int, seed: int) -> None:
     print(f"shipped weights: {right} right (DECLINE_BELOW {decline})")
     rng = random.Random(seed)
     results = []
-    try:
-        for _ in range(tries):
-            change = {name: rng.choice(WEIGHTS[name]) for name in rng.sample(sorted(WEIGHTS), 3)}
-            change = {k: v for k, v in change.items() if v != shipped[k]}
+    for _ in range(tries):
+        change = {name: rng.choice(WEIGHTS[name]) for name in rng.sample(sorted(WEIGHTS), 3)}
+        change = {k: v for k, v in change.items() if v != shipped[k]}
+        try:
             for name, value in change.items():
                 setattr(search, name, value)
             results.append((*best_decline(tuning_matches()), change))
+        finally:
             for name, value in shipped.items():
                 setattr(search, name, value)
-    finally:
-        for name, value in shipped.items():
-            setattr(search, name, value)
     results.sort(key=lambda r: -r[0])
     better = sum(r[0] > right for r in results)
     same = sum(r[0] == right for r in results)
