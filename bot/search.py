@@ -318,6 +318,7 @@ class Index:
         # pass (and make that pass long) instead of being freed at once.
         self._typo_cache: dict[str, str | None] = {}
         self._key_cache: dict[int, _Keys] = {}
+        self._parents = [-1 if s.parent is None else self._ids[s.parent] for s in self.sections]
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -472,13 +473,20 @@ class Index:
         k = min(RERANK, n)
         top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
         asked = {stem(f) for c in concepts for alt in c.alternatives for f in alt}
+        # Candidates whose own heading the question names ("the developer", "sysadmin").
+        named = [int(i) for i in top if cover[i] > 0 and self._names(int(i), asked)]
         # A role word next to a heading the question names is about that heading ("the
         # developer role"): it then counts for no section, instead of for every section that
         # says "role" or "responsibilities".
-        if role_weight and total > role_weight and any(self._names(int(i), asked) for i in top):
+        if role_weight and total > role_weight and named:
             cover -= role_cover
             total -= role_weight
             top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)
+        # Sections two or more of whose subsections the question names by their headings.
+        named_kids: dict[int, list[int]] = {}
+        for i in named:
+            if self._parents[i] >= 0:
+                named_kids.setdefault(self._parents[i], []).append(i)
         cover /= np.float32(total)
         query_key = _question_key(question)
         # Stems with synonyms resolved, so 'sys admin' still reads as 'system administrator'.
@@ -509,6 +517,18 @@ class Index:
                     if label in ROLE_WORDS or any(a <= head for a in alts)
                 )
                 cover_i = max(cover_i, PATH_NAMED * in_path / total)
+            # A question naming several of this section's subsections ("so devops is sysadmin
+            # + dev + security in one?") asks for the section that holds them all, not for
+            # whichever of them it names most strongly.
+            kids = named_kids.get(i, ())
+            if len(kids) >= 2:
+                inside = head.union(*(self._keys(c).own for c in kids))
+                in_kids = sum(
+                    w
+                    for label, w, alts in concept_stems
+                    if label in ROLE_WORDS or any(a <= inside for a in alts)
+                )
+                cover_i = max(cover_i, PATH_NAMED * in_kids / total)
             phrase = (
                 max(fuzz.token_sort_ratio(query_key, key) for key in keys)
                 + max(fuzz.token_sort_ratio(query_stems, key) for key in stem_keys)

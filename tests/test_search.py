@@ -327,3 +327,21 @@ def test_a_section_is_asked_for_by_its_document_and_heading(make_content):
     index = build_index(load_library(make_content({"dm.md": doc})))
     answer = index.answer("delivery manager as a mentor")
     assert (answer.best.section.name, answer.decision) == ("The Mentor", "answer")
+
+
+def test_a_question_naming_several_subsections_asks_for_their_section(make_content):
+    """'so a delivery manager is mentor, planner and reporter in one?' names three subsections:
+    it asks for the section that holds them all, not for the one it names most strongly."""
+    doc = (
+        "---\ntitle: Delivery Manager\n---\n# The Role of a Delivery Manager\n\n"
+        "A delivery manager ships releases.\n\n## How a Delivery Manager Works\n\n"
+        "A delivery manager takes on several roles: mentor, planner and reporter.\n\n"
+        "### The Mentor\n\nCoaches the team and reviews plans.\n\n"
+        "### The Planner\n\nPlans the releases and the sprints.\n\n"
+        "### The Reporter\n\nReports progress to stakeholders every week.\n"
+    )
+    index = build_index(load_library(make_content({"dm.md": doc})))
+    both = index.answer("so a delivery manager is mentor, planner and reporter in one?")
+    assert both.best.section.name == "How a Delivery Manager Works"
+    one = index.answer("is a delivery manager a planner?")
+    assert one.best.section.name == "The Planner"
