@@ -139,6 +139,12 @@ ROLE_WORDS = frozenset(
     """.split()
 )
 
+#: Role words count for no section next to other known words that weigh this much (BM25 idf):
+#: "scripting" (1.9) tells the topic of "is scripting part of the devops job", "devops
+#: specialist" (0.05) does not tell that of "devops specialist tasks?" (chosen on the tuning
+#: halves: 1.0-1.5 one more right, 0.5 one fewer, 2.5 none).
+ROLE_WORDS_BESIDE = 1.0
+
 
 @dataclass(frozen=True, slots=True)
 class Match:
@@ -476,9 +482,11 @@ class Index:
         # Candidates whose own heading the question names ("the developer", "sysadmin").
         named = [int(i) for i in top if cover[i] > 0 and self._names(int(i), asked)]
         # A role word next to a heading the question names is about that heading ("the
-        # developer role"): it then counts for no section, instead of for every section that
-        # says "role" or "responsibilities".
-        if role_weight and total > role_weight and named:
+        # developer role"), and next to other telling words it is about them ("is scripting
+        # part of the devops job"): it then counts for no section, instead of for every section
+        # that says "role", "job" or "responsibilities".
+        telling = sum(c.weight for c in concepts if c.known and c.label not in ROLE_WORDS)
+        if role_weight and total > role_weight and (named or telling >= ROLE_WORDS_BESIDE):
             cover -= role_cover
             total -= role_weight
             top = np.argpartition(-cover, k - 1)[:k] if k < n else np.arange(n)

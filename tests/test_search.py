@@ -373,3 +373,18 @@ def test_shipped_phrasings_use_no_other_sections_heading_words(shipped_library):
         )
         found += [(s.name, p, sorted(topic(p) & others - own)) for p in s.phrasings]
     assert [f for f in found if f[2]] == []
+
+
+def test_a_role_word_beside_telling_words_counts_for_no_section(make_content):
+    """'is scripting part of the tester job' asks about scripting: 'job' there is the role,
+    not the topic, so the section whose phrasing says 'job' does not take it. Asked alone
+    with the role's name ('tester job?'), 'job' is the topic."""
+    doc = (
+        "---\ntitle: Tester\nquestions:\n  What a Tester Does: [what is the tester job]\n---\n"
+        "# The Role of a Tester\n\nA tester checks releases before they ship.\n\n"
+        "## What a Tester Does\n\nChecks releases and files bugs.\n\n"
+        "## Pipelines\n\nThe scripting that runs the checks on every commit.\n"
+    )
+    index = build_index(load_library(make_content({"tester.md": doc})))
+    assert index.answer("is scripting part of the tester job").best.section.name == ("Pipelines")
+    assert index.answer("tester job?").best.section.name == "What a Tester Does"
