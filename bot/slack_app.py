@@ -54,7 +54,7 @@ from bot.render import (
     topic_blocks,
 )
 from bot.report import build_report, parse_since, report_text
-from bot.search import Match
+from bot.search import Match, common_english_words
 from bot.store import Record, Store, open_store
 
 log = logging.getLogger("bot.slack")
@@ -518,6 +518,7 @@ def serve(settings: Settings, library: Library) -> int:
     purge_regularly(store, settings.history.retention_days)
     metrics = Metrics()
     live = LiveDocs.load(settings.content, library)
+    common_english_words()  # loaded now, not by the first question with a typo in it
     live.on_reload = lambda ok: metrics.reloads.labels("ok" if ok else "failed").inc()
     live.watch()
     reload_on_sighup(live)

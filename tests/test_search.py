@@ -388,3 +388,19 @@ def test_a_role_word_beside_telling_words_counts_for_no_section(make_content):
     index = build_index(load_library(make_content({"tester.md": doc})))
     assert index.answer("is scripting part of the tester job").best.section.name == ("Pipelines")
     assert index.answer("tester job?").best.section.name == "What a Tester Does"
+
+
+def test_a_common_english_word_is_not_read_as_a_typo(make_content):
+    """'version' is two edits from the docs' 'person' but is a word of its own: it stays
+    'version'. A misspelling ('persn') and a rare word one slip from a docs word ('manger')
+    are still corrected."""
+    doc = "# Team\n\n## The Contact Person\n\nAsk them first.\n\n## The Manager\n\nPlans.\n"
+    index = build_index(load_library(make_content({"team.md": doc})))
+
+    def read_as(question: str) -> list[tuple[tuple[str, ...], ...]]:
+        return [c.alternatives for c in index.concepts(question)[0]]
+
+    assert read_as("version") == [(("version",),)]
+    assert read_as("persn") == [(("person",),)]
+    assert read_as("manger") == [(("manager",),)]
+    assert index.answer("the short version").decision == "decline"
