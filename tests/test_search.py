@@ -322,17 +322,21 @@ def test_a_section_is_asked_for_by_another_name_its_heading_gives_it(make_conten
     assert overview.decision == "answer"
 
 
+#: A role document whose "How ... Works" section lists the roles its subsections describe.
+DELIVERY_MANAGER = (
+    "---\ntitle: Delivery Manager\n---\n# The Role of a Delivery Manager\n\n"
+    "A delivery manager ships releases.\n\n## How a Delivery Manager Works\n\n"
+    "A delivery manager works as a project manager, a mentor, a planner and a reporter.\n\n"
+    "### The Mentor\n\nCoaches the team and reviews plans.\n\n"
+    "### The Planner\n\nPlans the releases and the sprints.\n\n"
+    "### The Reporter\n\nReports progress to stakeholders every week.\n"
+)
+
+
 def test_a_section_is_asked_for_by_its_document_and_heading(make_content):
     """'delivery manager as a mentor' names the document and the section's heading: it asks
     for The Mentor, not for the parent whose text lists the mentor among other roles."""
-    doc = (
-        "---\ntitle: Delivery Manager\n---\n# The Role of a Delivery Manager\n\n"
-        "A delivery manager ships releases.\n\n## How a Delivery Manager Works\n\n"
-        "A delivery manager works as a project manager, a mentor and a planner.\n\n"
-        "### The Mentor\n\nCoaches the team and reviews plans.\n\n"
-        "### The Planner\n\nPlans the releases.\n"
-    )
-    index = build_index(load_library(make_content({"dm.md": doc})))
+    index = build_index(load_library(make_content({"dm.md": DELIVERY_MANAGER})))
     answer = index.answer("delivery manager as a mentor")
     assert (answer.best.section.name, answer.decision) == ("The Mentor", "answer")
 
@@ -340,15 +344,7 @@ def test_a_section_is_asked_for_by_its_document_and_heading(make_content):
 def test_a_question_naming_several_subsections_asks_for_their_section(make_content):
     """'so a delivery manager is mentor, planner and reporter in one?' names three subsections:
     it asks for the section that holds them all, not for the one it names most strongly."""
-    doc = (
-        "---\ntitle: Delivery Manager\n---\n# The Role of a Delivery Manager\n\n"
-        "A delivery manager ships releases.\n\n## How a Delivery Manager Works\n\n"
-        "A delivery manager takes on several roles: mentor, planner and reporter.\n\n"
-        "### The Mentor\n\nCoaches the team and reviews plans.\n\n"
-        "### The Planner\n\nPlans the releases and the sprints.\n\n"
-        "### The Reporter\n\nReports progress to stakeholders every week.\n"
-    )
-    index = build_index(load_library(make_content({"dm.md": doc})))
+    index = build_index(load_library(make_content({"dm.md": DELIVERY_MANAGER})))
     both = index.answer("so a delivery manager is mentor, planner and reporter in one?")
     assert both.best.section.name == "How a Delivery Manager Works"
     one = index.answer("is a delivery manager a planner?")
@@ -386,7 +382,7 @@ def test_a_role_word_beside_telling_words_counts_for_no_section(make_content):
         "## Pipelines\n\nThe scripting that runs the checks on every commit.\n"
     )
     index = build_index(load_library(make_content({"tester.md": doc})))
-    assert index.answer("is scripting part of the tester job").best.section.name == ("Pipelines")
+    assert index.answer("is scripting part of the tester job").best.section.name == "Pipelines"
     assert index.answer("tester job?").best.section.name == "What a Tester Does"
 
 
