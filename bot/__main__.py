@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import ConfigError, ContentSettings, HistorySettings, Settings
-from bot.content import ContentError, Library, load_library
+from bot.content import ContentError, Library, load_library, phrasing_place
 from bot.observe import setup_logging
 from bot.render import answer_json, answer_text, topics_text
 from bot.report import build_report, parse_since, render_report
-from bot.search import Answer, Index, build_index
+from bot.search import Answer, Index, build_index, leaning_phrasings
 from bot.store import Record, Store, StoreError, open_store
 
 EXIT_OK = 0
@@ -148,6 +148,15 @@ def run_check(content: ContentSettings, stdout: TextIO) -> int:
     library = load_library(content.content_dir, include_drafts=True)
     for problem in library.problems:
         print(problem, file=stdout)
+    hints = leaning_phrasings(library)
+    for h in hints:
+        path, line = phrasing_place(content.content_dir, h.section, h.phrasing)
+        print(
+            f"{path}:{line}: hint: the phrasing {h.phrasing!r} of {h.section.name!r} says"
+            f" {', '.join(map(repr, h.words))}, a word of the heading {h.other.name!r}:"
+            f" questions with it will lean to {h.section.name!r}",
+            file=stdout,
+        )
     n_docs, n_sections = len(library.documents), len(library.sections)
     if library.problems:
         print(f"{len(library.problems)} problem(s) in {content.content_dir}", file=stdout)
@@ -155,8 +164,10 @@ def run_check(content: ContentSettings, stdout: TextIO) -> int:
     if n_sections == 0:
         print(f"{content.content_dir}: no documents with sections", file=stdout)
         return EXIT_USAGE
+    noted = f" ({len(hints)} hint(s))" if hints else ""
     print(
-        f"ok: {n_docs} document(s), {n_sections} section(s) in {content.content_dir}", file=stdout
+        f"ok: {n_docs} document(s), {n_sections} section(s) in {content.content_dir}{noted}",
+        file=stdout,
     )
     return EXIT_OK
 

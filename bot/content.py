@@ -633,6 +633,20 @@ def unmatched_questions(
     return problems
 
 
+def phrasing_place(root: Path, section: Section, phrasing: str) -> tuple[str, int]:
+    """Where an owner phrasing of a section is written: the content folder's synonyms file or
+    the section's document (front matter), as (file relative to ``root``, 1-based line)."""
+    for rel in (SYNONYMS_FILE, section.path):
+        try:
+            lines = (root / rel).read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for n, line in enumerate(lines, 1):
+            if phrasing in line:
+                return rel, n
+    return section.path, 1
+
+
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """The 1-based line of every mapping key in a YAML text, by its path of keys.
 

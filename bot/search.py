@@ -830,6 +830,42 @@ def form(word: str) -> str:
     return word
 
 
+class Leaning(NamedTuple):
+    """An owner phrasing that uses words of another section's heading (``leaning_phrasings``)."""
+
+    section: Section  # whose phrasing it is
+    phrasing: str
+    words: tuple[str, ...]  # its words that name the other section's heading
+    other: Section
+
+
+def leaning_phrasings(library: Library) -> list[Leaning]:
+    """Owner phrasings that use a word of another heading of their document, one their own
+    section's heading path and text never say. A phrasing's words count as much as the
+    heading's, so such a word takes the other section's questions: "what does devops work on
+    day to day" (What a DevOps Specialist Does) took "devops working style" from How a DevOps
+    Specialist Works. Filler, question words and role words ('role', 'job') are left out."""
+    skip = FILLER | QUESTION_WORDS | ROLE_WORDS
+
+    def topic(text: str) -> dict[str, str]:
+        return {stem(w): w for w in words_of(text) if w not in skip}
+
+    out: list[Leaning] = []
+    for doc in library.documents:
+        headings = [(t, topic(t.name)) for t in doc.sections]
+        for s in doc.sections:
+            if not s.phrasings:
+                continue
+            own = topic(" ".join((s.name, s.own_text, *s.heading_path)))
+            for phrasing in s.phrasings:
+                words = {st: w for st, w in topic(phrasing).items() if st not in own}
+                for other, heading in headings:
+                    named = tuple(w for st, w in words.items() if st in heading)
+                    if other is not s and named:
+                        out.append(Leaning(s, phrasing, named, other))
+    return out
+
+
 @lru_cache(maxsize=1)
 def common_english_words() -> frozenset[str]:
     """English words used at least COMMON_WORD_COUNT times in pyspellchecker's word counts.

@@ -106,6 +106,31 @@ def test_check_ok_and_problems(make_content):
     assert "synonyms.yml:1: 'synonyms' must map" in out
 
 
+def test_check_hints_at_phrasings_that_lean_to_another_heading(make_content):
+    """A phrasing with a word of another section's heading is a hint, at its file and line in
+    the synonyms file or the front matter; hints alone leave the exit code 0."""
+    root = make_content(
+        {
+            "team.md": "---\ntitle: Team\nquestions:\n  The Coach:\n"
+            "    - who trains people\n    - who runs the pipelines\n---\n"
+            "# Team\n\n## The Coach\n\nTrains people.\n\n## Pipelines\n\nBuilds.\n",
+            "synonyms.yml": "questions:\n  team.md:\n    Pipelines:\n"
+            "      - what gets built\n      - who coaches us on builds\n",
+        }
+    )
+    code, out, _ = run(["check", "--content", str(root)])
+    assert code == 0
+    assert out.splitlines() == [
+        "team.md:6: hint: the phrasing 'who runs the pipelines' of 'The Coach' says"
+        " 'pipelines', a word of the heading 'Pipelines': questions with it will lean to"
+        " 'The Coach'",
+        "synonyms.yml:5: hint: the phrasing 'who coaches us on builds' of 'Pipelines' says"
+        " 'coaches', a word of the heading 'The Coach': questions with it will lean to"
+        " 'Pipelines'",
+        f"ok: 1 document(s), 3 section(s) in {root} (2 hint(s))",
+    ]
+
+
 def test_usage_and_content_errors_exit_2(tmp_path):
     """Bad options, an empty question and a missing folder exit 2 with a one-line message."""
     assert run(["ask"])[0] == 2
