@@ -72,7 +72,6 @@ WEIGHTS = {
     "STEM_ONLY": [0.5, 0.6, 0.7, 0.8, 0.9],
     "HEADING_NAMED": [0.5, 0.6, 0.7, 0.8, 0.9],
     "PATH_NAMED": [0.7, 0.8, 0.9, 1.0],
-    "QUESTION_BONUS": [0, 2, 4, 6, 8],
     "TYPO_STRENGTH": [0.7, 0.8, 0.85, 0.9, 1.0],
     "UNKNOWN_CAP": [1.0, 1.5, 2.0, 3.0],
 }

@@ -105,8 +105,9 @@ FILLER = frozenset(
     new here's there's what's who's i'm i'd wat wut wot r ur
     """.split()
 )
-#: Question words: they never count against a section, but a heading that has them is a
-#: better fit ("why is a devops specialist needed" for a "why" question).
+#: Question words: they never count against a section, but count in phrase similarity, so a
+#: heading that has them is a better fit ("why is a devops specialist needed" for a "why"
+#: question).
 QUESTION_WORDS = frozenset({"why", "how", "what", "who", "when", "where"})
 #: Chat spellings of question words, read as the word itself ("wat does devops do" asks what
 #: "what does devops do" asks). Apostrophes are folded first, so "what's" arrives as "whats".
@@ -129,7 +130,6 @@ ASKING_WORDS = frozenset(
     guy guys gal dude person
     """.split()
 )
-QUESTION_BONUS = 4
 #: Filler kept for phrase similarity: "What a DevOps Specialist Does" answers "what does X do",
 #: not "what is X" (chosen on the tuning halves: 4 more right, none lost), and "What is Release
 #: Management?" answers "what is X", not "what does a release manager do" ("is": 1 more right
@@ -548,8 +548,6 @@ class Index:
                 + max(fuzz.token_sort_ratio(query_stems, key) for key in stem_keys)
             ) / 200
             score = 100 * ((1 - PHRASE_SHARE) * cover_i + PHRASE_SHARE * phrase)
-            if wh and wh & set(keys[0].split()):
-                score += QUESTION_BONUS
             # A question that is word for word this section's heading, another name the heading
             # gives it or an owner phrasing (or its document's title, for a root section) asks
             # for it and for nothing else: it comes first, with a full score. (A question of
