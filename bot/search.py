@@ -329,8 +329,10 @@ class Index:
         # replaced by a reload would then wait, whole, for the cyclic collector's next full
         # pass (and make that pass long) instead of being freed at once.
         self._typo_cache: dict[str, str | None] = {}
-        self._key_cache: dict[int, _Keys] = {}
         self._parents = [-1 if s.parent is None else self._ids[s.parent] for s in self.sections]
+        # Every section's keys now, not when a question first re-ranks it: the first questions
+        # after a (re)load would otherwise pay for them, a third of an answer's time.
+        self._key_list = [self._make_keys(s) for s in self.sections]
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -572,40 +574,39 @@ class Index:
         return [Match(self.sections[i], round(s)) for s, _, _, i in scored[:limit]]
 
     def _keys(self, i: int) -> _Keys:
+        """Section i's keys (see ``_make_keys``)."""
+        return self._key_list[i]
+
+    def _make_keys(self, s: Section) -> _Keys:
         """A section's heading and phrasings as words and as stems, its heading path's stems
-        and its own heading's, and their weights; made when first needed (only re-ranked
-        candidates need them), then kept."""
-        cached = self._key_cache.get(i)
-        if cached is None:
-            s = self.sections[i]
-            name = _key_words_cached(s.name)
-            # Its heading first, then the other names the heading gives it, its document's
-            # title and heading, the owner's phrasings, and last (for a root section) the
-            # document's title alone.
-            in_doc = () if s.parent is None else (_key_words_cached(s.document) + name,)
-            keys = [
-                " ".join(name),
-                *heading_aliases(s.name, name),
-                *(" ".join(k) for k in in_doc),
-                *(" ".join(key_words(k)) for k in (*s.phrasings, *_titles(s))),
-            ]
-            stem_keys = [" ".join(map(stem, k.split())) for k in keys]
-            own = frozenset(stem(w) for w in name if w not in QUESTION_WORDS)
-            head = own.union(
-                *(
-                    (stem(w) for w in _key_words_cached(part) if w not in QUESTION_WORDS)
-                    for part in s.context
-                )
+        and its own heading's, and their weights."""
+        name = _key_words_cached(s.name)
+        # Its heading first, then the other names the heading gives it, its document's
+        # title and heading, the owner's phrasings, and last (for a root section) the
+        # document's title alone.
+        in_doc = () if s.parent is None else (_key_words_cached(s.document) + name,)
+        keys = [
+            " ".join(name),
+            *heading_aliases(s.name, name),
+            *(" ".join(k) for k in in_doc),
+            *(" ".join(key_words(k)) for k in (*s.phrasings, *_titles(s))),
+        ]
+        stem_keys = [" ".join(map(stem, k.split())) for k in keys]
+        own = frozenset(stem(w) for w in name if w not in QUESTION_WORDS)
+        head = own.union(
+            *(
+                (stem(w) for w in _key_words_cached(part) if w not in QUESTION_WORDS)
+                for part in s.context
             )
-            cached = self._key_cache[i] = _Keys(
-                keys,
-                stem_keys,
-                head,
-                own,
-                sum(self._idf.get(h, 0.0) for h in head),
-                sum(self._idf.get(h, 0.0) for h in own),
-            )
-        return cached
+        )
+        return _Keys(
+            keys,
+            stem_keys,
+            head,
+            own,
+            sum(self._idf.get(h, 0.0) for h in head),
+            sum(self._idf.get(h, 0.0) for h in own),
+        )
 
     def _names(self, i: int, asked: set[str]) -> bool:
         """Whether a question's stems name section i's own heading, role words aside."""
