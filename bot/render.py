@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from bot.content import Library, Section
-from bot.search import Answer, Match
+from bot.search import Answer, Match, clean_question
 
 
 def display_path(section: Section) -> tuple[str, ...]:
@@ -95,7 +98,12 @@ def topics_text(library: Library) -> str:
 
 #: Slack ids shared by the code that renders and the code that listens.
 COMMAND = "/devops-role"
+#: A button that shows a section. Slack refuses a block whose action_ids repeat, so each one
+#: is numbered (show_section:0, show_section:1, ...); buttons posted before that carry the
+#: plain id, and both are handled.
 ACTION_SHOW = "show_section"
+SHOW_ACTIONS = re.compile(rf"^{ACTION_SHOW}(?::\d+)?$")
+SECTION_MODAL = "section_modal"
 ACTION_SHARE = "share_answer"
 ACTION_HELPFUL = "vote_helpful"
 ACTION_NOT_HELPFUL = "vote_not_helpful"
@@ -112,6 +120,45 @@ HOME_BLOCKS = 100
 ACTIONS_LIMIT = 25
 BUTTON_TEXT = 75
 DECLINE_TEXT = "Sorry, I couldn't find that in the role docs."
+#: A modal's title is at most 24 characters.
+MODAL_TITLE = "Role docs"
+#: Slack refuses a chat.postMessage `text` over 40,000 characters (msg_too_long).
+TEXT_LIMIT = 40_000
+#: How much of the question a did-you-mean button carries (a button value is at most 2,000).
+VALUE_QUESTION = 300
+
+
+def show_action(n: int) -> str:
+    """The action_id of the n-th section button of a block (unique within it, as Slack asks)."""
+    return f"{ACTION_SHOW}:{n}"
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """What a section button carries: the section, and the question and score it came from."""
+
+    section_id: str
+    score: int | None = None
+    question: str | None = None
+
+    def value(self) -> str:
+        """The button's value: JSON when there is more than the section id (under 2,000)."""
+        if self.score is None and self.question is None:
+            return self.section_id
+        data = {"s": self.section_id, "p": self.score, "q": (self.question or "")[:VALUE_QUESTION]}
+        return json.dumps(data, ensure_ascii=False)
+
+    @classmethod
+    def of(cls, value: str) -> Shown:
+        """Read a button's value back; an older button's value is the plain section id."""
+        if value.startswith("{"):
+            try:
+                data = json.loads(value)
+                return cls(str(data["s"]), data.get("p"), data.get("q") or None)
+            except (ValueError, KeyError, TypeError):
+                pass
+        return cls(value)
+
 
 _MD = MarkdownIt("commonmark").enable("table")
 
@@ -286,6 +333,8 @@ def section_blocks(
     shareable: bool = False,
     shared_by: str | None = None,
     feedback_id: str | None = None,
+    show_score: bool = True,
+    limit: int = MESSAGE_BLOCKS,
 ) -> tuple[list[dict], str]:
     """A section as Block Kit blocks (within Slack's limits) and its plain-text fallback."""
     s = match.section
@@ -296,7 +345,9 @@ def section_blocks(
     tail: list[dict] = []
     if s.url:
         tail.append(_section(f"<{s.url}|Read this section in the docs>"))
-    context = f"From *{escape(s.document)}* · `{escape(s.path)}` · match {match.score}/100"
+    context = f"From *{escape(s.document)}* · `{escape(s.path)}`"
+    if show_score:
+        context += f" · match {match.score}/100"
     if s.updated:
         context += f" · Updated {s.updated}"
     if shared_by:
@@ -310,7 +361,7 @@ def section_blocks(
         buttons.append(_button("Not helpful", ACTION_NOT_HELPFUL, feedback_id))
     if buttons:
         tail.append({"type": "actions", "elements": buttons})
-    room = MESSAGE_BLOCKS - len(blocks) - len(tail)
+    room = limit - len(blocks) - len(tail)
     if len(chunks) > room:
         # Never cut silently: say how much is left and where to read it.
         kept = chunks[: room - 1]
@@ -332,17 +383,38 @@ def answer_blocks(
     asked = escape(answer.question[:200])
     if answer.decision == "suggest":
         options = did_you_mean(answer)
+        question = clean_question(answer.question)
+        buttons = [
+            _button(m.section.name, show_action(n), Shown(m.section.id, m.score, question).value())
+            for n, m in enumerate(options)
+        ]
         blocks = [
             _section(f"I'm not sure which part you mean by “{asked}”. Did you mean:"),
-            {
-                "type": "actions",
-                "elements": [_button(m.section.name, ACTION_SHOW, m.section.id) for m in options],
-            },
+            {"type": "actions", "elements": buttons},
         ]
         names = ", ".join(m.section.name for m in options)
         return blocks, escape(f"Did you mean: {names}?")
-    blocks = [_section(f"{DECLINE_TEXT} (You asked: “{asked}”.)"), *topic_blocks(library)]
-    return blocks[:MESSAGE_BLOCKS], DECLINE_TEXT
+    blocks = [
+        _section(f"{DECLINE_TEXT} (You asked: “{asked}”.) These are the topics I know about:"),
+        *topic_buttons(library),
+    ]
+    return blocks, DECLINE_TEXT
+
+
+def topic_buttons(library: Library, limit: int = ACTIONS_LIMIT) -> list[dict]:
+    """The topics as one click each: every section of a single document, or every document's
+    first section; past ``limit`` buttons, a pointer to the full list."""
+    if len(library.documents) == 1:
+        sections = list(library.documents[0].sections)
+    else:
+        sections = [doc.sections[0] for doc in library.documents if doc.sections]
+    shown = sections[:limit]
+    buttons = [_button(s.name, show_action(n), s.id) for n, s in enumerate(shown)]
+    blocks: list[dict] = [{"type": "actions", "elements": buttons}] if buttons else []
+    if len(sections) > len(shown):
+        more = len(sections) - len(shown)
+        blocks.append(_context(f"… and {more} more: ask `{COMMAND} topics` for all of them."))
+    return blocks
 
 
 def topic_blocks(library: Library, limit: int = MESSAGE_BLOCKS - 2) -> list[dict]:
@@ -356,6 +428,17 @@ def topic_blocks(library: Library, limit: int = MESSAGE_BLOCKS - 2) -> list[dict
     if len(chunks) > limit:
         chunks = [*chunks[: limit - 1], f"_… and more: ask `{COMMAND} topics`._"]
     return [_section(c) for c in chunks]
+
+
+def greeting_blocks(thanks: bool) -> tuple[list[dict], str]:
+    """A short, friendly reply to "hi" or "thanks" (not the decline and the topic list)."""
+    text = (
+        "You're welcome! Ask me anything else about the role docs."
+        if thanks
+        else f"Hi! Ask me about the role docs, for example _what does the DevOps coach do?_"
+        f" (`{COMMAND} help` shows how)."
+    )
+    return [_section(text)], text
 
 
 def help_blocks(library: Library, bot_user_id: str | None = None) -> tuple[list[dict], str]:
@@ -389,12 +472,22 @@ def home_view(library: Library) -> dict:
             blocks.append(_context("More topics: ask `/devops-role topics`."))
             break
         blocks.append(_section(f"*{escape(doc.title)}*"))
-        buttons = [_button(s.name, ACTION_SHOW, s.id) for s in doc.sections]
-        for k in range(0, len(buttons), ACTIONS_LIMIT):
+        for k in range(0, len(doc.sections), ACTIONS_LIMIT):
             if len(blocks) >= HOME_BLOCKS - 2:
                 break
-            blocks.append({"type": "actions", "elements": buttons[k : k + ACTIONS_LIMIT]})
+            chunk = doc.sections[k : k + ACTIONS_LIMIT]
+            buttons = [_button(s.name, show_action(n), s.id) for n, s in enumerate(chunk)]
+            blocks.append({"type": "actions", "elements": buttons})
     return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}
+
+
+def home_fallback(library: Library) -> dict:
+    """A Home tab of text only, published if Slack refuses the one with buttons."""
+    intro = _section(
+        f"I answer questions about our role documentation: `{COMMAND} <question>`,"
+        " a mention in a channel, or a direct message."
+    )
+    return {"type": "home", "blocks": [intro, *topic_blocks(library, HOME_BLOCKS - 1)]}
 
 
 def thanked(blocks: list[dict]) -> list[dict]:
@@ -439,6 +532,25 @@ def feedback_modal(feedback_id: str) -> dict:
             }
         ],
     }
+
+
+def section_modal(match: Match, *, feedback_id: str | None = None) -> dict:
+    """A section in a modal, opened from a Home tab topic (where the person is looking)."""
+    blocks, _ = section_blocks(match, feedback_id=feedback_id, show_score=False, limit=HOME_BLOCKS)
+    return {
+        "type": "modal",
+        "callback_id": SECTION_MODAL,
+        "private_metadata": feedback_id or "",
+        "title": {"type": "plain_text", "text": MODAL_TITLE},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": blocks,
+    }
+
+
+def plain(text: str) -> str:
+    """A reply as plain text for Slack's `text` field: escaped, within its 40,000 characters."""
+    text = escape(text)
+    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
 def notice_blocks(text: str) -> tuple[list[dict], str]:

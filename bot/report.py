@@ -61,7 +61,10 @@ def build_report(history: list[dict], *, since_seconds: float) -> dict:
         by_id.setdefault(row["id"], row)
         if row.get("vote"):
             votes.append(row)
-    questions = list(by_id.values())
+    # A section opened from a button (a did-you-mean choice, a topic) is kept as "picked": it
+    # is not a question of its own, but says which section a vague question meant.
+    picked = [q for q in by_id.values() if q["decision"] == "picked"]
+    questions = [q for q in by_id.values() if q["decision"] != "picked"]
     rates = {}
     for entry in ENTRIES:
         mine = [q for q in questions if q["entry"] == entry]
@@ -90,6 +93,12 @@ def build_report(history: list[dict], *, since_seconds: float) -> dict:
         "unanswered": cluster(unanswered),
         "not_helpful": sorted(unhelpful.values(), key=lambda u: (-u["votes"], u["section"])),
         "most_asked": [{"section": s, "count": n} for s, n in asked.most_common(10)],
+        "picked": [
+            {"question": q, "section": sec, "count": n}
+            for (q, sec), n in Counter(
+                (p["question"], p["section"]) for p in picked if p["entry"] != "home"
+            ).most_common(10)
+        ],
         "helpful_votes": sum(v["vote"] == "helpful" for v in votes),
         "not_helpful_votes": sum(v["vote"] == "not_helpful" for v in votes),
     }
@@ -115,6 +124,10 @@ def report_text(report: dict) -> str:
         lines += [f"        “{c}”" for c in u["comments"][:5]]
     if not report["not_helpful"]:
         lines.append("  (none)")
+    lines.append("\nChosen from 'did you mean' (phrasings to add?):")
+    lines += [
+        f"  {p['count']:>3} x {p['question']}  ->  {p['section']}" for p in report["picked"]
+    ] or ["  (none)"]
     lines.append("\nMost asked sections:")
     lines += [f"  {m['count']:>3} x {m['section']}" for m in report["most_asked"]] or ["  (none)"]
     return "\n".join(lines)
@@ -133,6 +146,8 @@ def report_csv(report: dict) -> str:
         w.writerow(["not_helpful", u["section"], u["votes"], " | ".join(u["comments"])])
     for m in report["most_asked"]:
         w.writerow(["most_asked", m["section"], m["count"], ""])
+    for p in report["picked"]:
+        w.writerow(["picked", p["question"], p["count"], p["section"]])
     return out.getvalue()
 
 

@@ -8,6 +8,7 @@ import re
 import signal
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -30,28 +31,37 @@ from waitress import create_server as waitress_server
 from waitress.server import BaseWSGIServer
 
 from bot.config import Settings
-from bot.content import Library
+from bot.content import Library, Section
 from bot.live import LiveDocs
 from bot.observe import Metrics
 from bot.render import (
     ACTION_HELPFUL,
     ACTION_NOT_HELPFUL,
     ACTION_SHARE,
-    ACTION_SHOW,
     COMMAND,
     FEEDBACK_BLOCK,
     FEEDBACK_INPUT,
     FEEDBACK_MODAL,
+    SHOW_ACTIONS,
     THANKS,
+    Shown,
     answer_blocks,
+    answer_text,
     feedback_modal,
+    greeting_blocks,
+    heading_path_text,
     help_blocks,
+    home_fallback,
     home_view,
     notice_blocks,
+    plain,
     report_blocks,
     section_blocks,
+    section_modal,
+    section_text,
     thanked,
     topic_blocks,
+    topics_text,
 )
 from bot.report import build_report, parse_since, report_text
 from bot.search import Match, common_english_words
@@ -63,6 +73,68 @@ log = logging.getLogger("bot.slack")
 MAX_BODY_BYTES = 1_000_000
 _MENTION = re.compile(r"<@[UW][A-Z0-9]+(?:\|[^>]*)?>")
 SORRY = "Sorry, something went wrong answering that. Please try again in a moment."
+STALE = (
+    "That button is from an older version of me and no longer works."
+    f" Ask again with `{COMMAND} <question>`, or mention me."
+)
+GONE = f"That section is no longer in the docs. Ask again with `{COMMAND} <question>`."
+#: Slack's answers to a reply it will not show (Web API error codes, and the body of a
+#: response_url's HTTP 400): the same reply then goes again as plain text.
+REFUSALS = frozenset({"invalid_blocks", "invalid_blocks_format", "invalid_arguments",
+                      "msg_too_long", "no_text"})  # fmt: skip
+GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "yo", "howdy", "good morning",
+                       "good afternoon", "good evening", "hi there", "hello there"})  # fmt: skip
+THANKS_WORDS = frozenset({"thanks", "thank you", "thx", "ty", "cheers", "thanks a lot",
+                          "thank you so much", "many thanks", "great thanks", "ok thanks",
+                          "thanks bot"})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A reply: its blocks, the notification text, and the whole reply as plain text (sent
+    alone if Slack refuses the blocks)."""
+
+    blocks: list[dict]
+    text: str
+    plain: str
+
+
+def deliver(send: Callable[..., object], reply: Reply, bot: Bot, **where: object) -> None:
+    """Send a reply; if Slack refuses it, log why and send the same reply as plain text.
+
+    ``send`` is ``say``, ``respond`` or ``client.chat_postMessage``: a Web API refusal is a
+    SlackApiError, a response_url's is an HTTP 400 whose body is the error code.
+    """
+    refused = _refusal(lambda: send(blocks=reply.blocks, text=reply.text, **where))
+    if refused is None:
+        return
+    log.error("Slack refused a reply (%s); sending it again as plain text", refused)
+    bot.metrics.slack_errors.inc()
+    again = _refusal(lambda: send(text=reply.plain, **where))
+    if again is not None:
+        log.error("Slack refused the plain-text reply too (%s)", again)
+
+
+def _refusal(call: Callable[[], object]) -> str | None:
+    """Make one Slack call; the reason Slack refused its content, or None once it is sent."""
+    try:
+        result = call()
+    except SlackApiError as err:
+        data = err.response.data if isinstance(err.response.data, dict) else {}
+        code = data.get("error")
+        if code not in REFUSALS:
+            raise
+        why = data.get("errors") or data.get("response_metadata", {}).get("messages") or []
+        return "; ".join([str(code), *map(str, why)])
+    status = getattr(result, "status_code", 200)
+    if status < 400:
+        return None
+    body = str(getattr(result, "body", "")).strip()
+    if body in REFUSALS:
+        return body
+    # An expired or unknown response_url: sending the text again would fail the same way.
+    log.warning("the response_url answered HTTP %s %s; the reply is lost", status, body[:200])
+    return None
 
 
 class Seen:
@@ -164,6 +236,7 @@ def build_app(
     register_actions(app, bot)
     register_feedback(app, bot)
     register_home(app, bot)
+    register_stale(app, bot)
     register_errors(app, bot)
     return app
 
@@ -180,8 +253,9 @@ def register_dedupe(app: App, bot: Bot) -> None:
         return next()
 
 
-def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, shareable: bool) -> dict:
-    """Blocks and fallback text answering a question; the outcome is recorded and logged."""
+def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, shareable: bool
+              ) -> Reply:  # fmt: skip
+    """The reply to a question; the outcome is recorded and logged."""
     docs = bot.live.current
     t0 = time.perf_counter()
     answer = docs.index.answer(question)
@@ -206,7 +280,28 @@ def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, share
                "score": answer.score, "latency_ms": round(latency_ms, 2)},
     )  # fmt: skip
     blocks, text = answer_blocks(answer, docs.library, shareable=shareable, feedback_id=question_id)
-    return {"blocks": blocks, "text": text}
+    return Reply(blocks, text, plain(answer_text(answer, docs.library)))
+
+
+def record_pick(bot: Bot, section: Section, shown: Shown, *, entry: str,
+                user_id: str | None) -> str | None:  # fmt: skip
+    """Record a section opened from a button (a did-you-mean choice or a topic) as a
+    "picked" answer, so that votes on it count; its record id, or None without a store."""
+    if bot.store is None:
+        return None
+    record = Record(
+        id=uuid.uuid4().hex, asked_at=time.time(), entry=entry,
+        question=shown.question or heading_path_text(section), decision="picked",
+        section_id=section.id, section=" > ".join(section.heading_path),
+        score=shown.score if shown.score is not None else 100, latency_ms=0.0,
+        user_hash=bot.store.user_hash(user_id),
+    )  # fmt: skip
+    try:
+        bot.store.record(record)
+    except Exception:  # the answer matters more than its record
+        log.exception("could not record the picked section in %s", bot.store.name)
+        return None
+    return record.id
 
 
 def register_commands(app: App, bot: Bot) -> None:
@@ -217,41 +312,45 @@ def register_commands(app: App, bot: Bot) -> None:
         ack()
         docs = bot.live.current
         text = (command.get("text") or "").strip()
-        builtin = builtin_reply(text.lower(), docs.library, context.get("bot_user_id"))
-        if builtin is not None:
-            blocks, fallback = builtin
-        elif text.lower() == "report":
-            blocks, fallback = report_reply(bot, command.get("user_id", ""))
-        else:
+        reply = builtin_reply(text, docs.library, context.get("bot_user_id"))
+        if reply is None and text.lower() == "report":
+            reply = report_reply(bot, command.get("user_id", ""))
+        if reply is None:
             reply = reply_for(
                 text, bot, entry="slash", user_id=command.get("user_id"), shareable=True
             )
-            blocks, fallback = reply["blocks"], reply["text"]
-        respond(response_type="ephemeral", blocks=blocks, text=fallback)
+        deliver(respond, reply, bot, response_type="ephemeral")
 
 
-def builtin_reply(
-    word: str, library: Library, bot_user_id: str | None = None
-) -> tuple[list[dict], str] | None:
-    """Blocks and fallback text for `help` (or nothing) and `topics`; None for a question."""
+def builtin_reply(text: str, library: Library, bot_user_id: str | None = None) -> Reply | None:
+    """The reply to `help` (or nothing), `topics`, a greeting or thanks; None for a question."""
+    word = " ".join(text.lower().strip(" ?!.,:;)(").replace("!", " ").split())
     if word in ("", "help"):
-        return help_blocks(library, bot_user_id)
+        blocks, fallback = help_blocks(library, bot_user_id)
+        return Reply(blocks, fallback, plain(f"{fallback}\n\n{topics_text(library)}"))
     if word == "topics":
-        return topic_blocks(library), "Topics"
+        return Reply(topic_blocks(library), "Topics", plain(topics_text(library)))
+    if word in GREETINGS or word in THANKS_WORDS:
+        blocks, fallback = greeting_blocks(thanks=word in THANKS_WORDS)
+        return Reply(blocks, fallback, plain(fallback))
     return None
 
 
-def report_reply(bot: Bot, user_id: str) -> tuple[list[dict], str]:
+def report_reply(bot: Bot, user_id: str) -> Reply:
     """The last 30 days' report for admins; a polite refusal for everyone else."""
     if user_id not in bot.settings.admin_user_ids:
-        return notice_blocks(
-            "Sorry, the questions report is only for the docs' owners (ADMIN_USER_IDS)."
-        )
+        return _notice("Sorry, the questions report is only for the owners of the docs.")
     if bot.store is None:
-        return notice_blocks("No history is kept, so there is no report.")
+        return _notice("No history is kept, so there is no report.")
     since = parse_since("30d")
     report = build_report(bot.store.history(time.time() - since), since_seconds=since)
-    return report_blocks(report_text(report)), "Questions report"
+    text = report_text(report)
+    return Reply(report_blocks(text), "Questions report", plain(text))
+
+
+def _notice(text: str) -> Reply:
+    blocks, fallback = notice_blocks(text)
+    return Reply(blocks, fallback, plain(fallback))
 
 
 def question_of(text: str) -> str:
@@ -266,18 +365,14 @@ def register_messages(app: App, bot: Bot) -> None:
         if not bot.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
             return
         question = question_of(event.get("text", ""))
-        builtin = builtin_reply(question.lower().strip(" ?!."), bot.live.current.library)
-        if builtin is not None:
-            reply = {"blocks": builtin[0], "text": builtin[1]}
-        else:
-            reply = reply_for(
-                question, bot, entry=entry, user_id=event.get("user"), shareable=False
-            )
+        reply = builtin_reply(question, bot.live.current.library) or reply_for(
+            question, bot, entry=entry, user_id=event.get("user"), shareable=False
+        )
         if entry == "mention":
             thread_ts = event.get("thread_ts") or event.get("ts")
         else:
             thread_ts = event.get("thread_ts")
-        say(**reply, thread_ts=thread_ts)
+        deliver(say, reply, bot, thread_ts=thread_ts)
 
     @app.event("app_mention")
     def handle_mention(event: dict, say: Say) -> None:
@@ -294,32 +389,48 @@ def register_messages(app: App, bot: Bot) -> None:
 
 
 def register_actions(app: App, bot: Bot) -> None:
-    """Did-you-mean and Home-tab topic buttons, and "Share in channel"."""
+    """Section buttons (did-you-mean, decline topics, Home tab) and "Share in channel"."""
 
-    @app.action(ACTION_SHOW)
+    @app.action(SHOW_ACTIONS)
     def handle_show(
         ack: Ack, body: dict, action: dict, respond: Respond, client: WebClient
     ) -> None:
         ack()
-        section = bot.live.current.index.section(action.get("value", ""))
+        shown = Shown.of(action.get("value", ""))
+        section = bot.live.current.index.section(shown.section_id)
         if section is None:
-            respond(text="That section is no longer in the docs.", replace_original=False)
+            respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
         container = body.get("container", {})
-        if container.get("type") == "view":  # App Home: answer in the DM with the bot
-            blocks, text = section_blocks(Match(section, 100))
-            client.chat_postMessage(channel=body["user"]["id"], blocks=blocks, text=text)
-        elif container.get("is_ephemeral"):
-            blocks, text = section_blocks(Match(section, 100), shareable=True)
-            respond(blocks=blocks, text=text, replace_original=True)
+        user_id = body.get("user", {}).get("id")
+        match = Match(section, shown.score if shown.score is not None else 100)
+        if container.get("type") == "view":  # the Home tab: a modal, where the person looks
+            feedback_id = record_pick(bot, section, shown, entry="home", user_id=user_id)
+            view = section_modal(match, feedback_id=feedback_id)
+            refused = _refusal(lambda: client.views_open(trigger_id=body["trigger_id"],
+                                                         view=view))  # fmt: skip
+            if refused is not None:
+                log.error("Slack refused the section modal (%s); sending it as a DM", refused)
+                bot.metrics.slack_errors.inc()
+                client.chat_postMessage(channel=user_id, text=plain(section_text(match)))
+            return
+        entry = _entry_of(body)
+        feedback_id = record_pick(bot, section, shown, entry=entry, user_id=user_id)
+        show_score = shown.score is not None
+        if container.get("is_ephemeral"):
+            blocks, text = section_blocks(match, shareable=True, feedback_id=feedback_id,
+                                          show_score=show_score)  # fmt: skip
+            reply = Reply(blocks, text, plain(section_text(match)))
+            deliver(respond, reply, bot, replace_original=True)
         else:
-            blocks, text = section_blocks(Match(section, 100))
+            blocks, text = section_blocks(match, feedback_id=feedback_id, show_score=show_score)
             message = body.get("message", {})
-            client.chat_postMessage(
+            deliver(
+                client.chat_postMessage,
+                Reply(blocks, text, plain(section_text(match))),
+                bot,
                 channel=container.get("channel_id") or body["channel"]["id"],
                 thread_ts=message.get("thread_ts") or message.get("ts"),
-                blocks=blocks,
-                text=text,
             )
 
     @app.action(ACTION_SHARE)
@@ -327,12 +438,41 @@ def register_actions(app: App, bot: Bot) -> None:
         ack()
         section = bot.live.current.index.section(action.get("value", ""))
         if section is None:
-            respond(text="That section is no longer in the docs.", replace_original=False)
+            respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
-        score = _score_in(body)
-        blocks, text = section_blocks(Match(section, score), shared_by=body["user"]["id"])
-        respond(response_type="in_channel", replace_original=False, blocks=blocks, text=text)
+        match = Match(section, _score_in(body))
+        blocks, text = section_blocks(match, shared_by=body["user"]["id"])
+        deliver(respond, Reply(blocks, text, plain(section_text(match))), bot,
+                response_type="in_channel", replace_original=False)  # fmt: skip
         respond(delete_original=True)
+
+
+def _entry_of(body: dict) -> str:
+    """Where a button was clicked, as the history's entry: slash (ephemeral), dm or mention."""
+    container = body.get("container", {})
+    if container.get("is_ephemeral"):
+        return "slash"
+    channel = container.get("channel_id") or body.get("channel", {}).get("id") or ""
+    return "dm" if channel.startswith("D") else "mention"
+
+
+def register_stale(app: App, bot: Bot) -> None:
+    """A click on a button this version does not know (registered last, so it only gets what
+    no other listener took): acknowledged, and the person told how to ask again, instead of
+    Bolt's 404, which shows them an error."""
+
+    @app.action(re.compile(".*"))
+    def handle_stale_button(ack: Ack, body: dict, action: dict, respond: Respond,
+                            client: WebClient) -> None:  # fmt: skip
+        ack()
+        log.info("a click on an unknown button %r", action.get("action_id"))
+        container = body.get("container", {})
+        if container.get("type") == "view":  # the Home tab: publish the current one
+            if body.get("view", {}).get("type") == "home" and body.get("user", {}).get("id"):
+                publish_home(client, bot, body["user"]["id"])
+            return
+        if body.get("response_url"):
+            respond(text=STALE, response_type="ephemeral", replace_original=False)
 
 
 def register_feedback(app: App, bot: Bot) -> None:
@@ -350,11 +490,19 @@ def register_feedback(app: App, bot: Bot) -> None:
                     response_type="ephemeral")  # fmt: skip
             return
         bot.metrics.votes.labels(kind).inc()
+        container = body.get("container", {})
+        if container.get("type") == "view":  # a section modal: thank in it, ask in a new one
+            view = body.get("view", {})
+            client.views_update(view_id=view.get("id") or container.get("view_id"), view={
+                k: view[k] for k in ("type", "callback_id", "private_metadata", "title", "close")
+                if k in view} | {"blocks": thanked(view.get("blocks", []))})  # fmt: skip
+            if kind == "not_helpful" and body.get("trigger_id"):
+                client.views_push(trigger_id=body["trigger_id"], view=feedback_modal(question_id))
+            return
         if kind == "not_helpful" and body.get("trigger_id"):
             client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(question_id))
         message = body.get("message", {})
         blocks = thanked(message.get("blocks", []))
-        container = body.get("container", {})
         if container.get("is_ephemeral"):
             respond(replace_original=True, blocks=blocks, text=message.get("text") or THANKS)
         else:
@@ -402,7 +550,17 @@ def register_home(app: App, bot: Bot) -> None:
     def handle_home(event: dict, client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        client.views_publish(user_id=event["user"], view=home_view(bot.live.current.library))
+        publish_home(client, bot, event["user"])
+
+
+def publish_home(client: WebClient, bot: Bot, user_id: str) -> None:
+    """Publish the Home tab; if Slack refuses it, log why and publish the topics as text."""
+    library = bot.live.current.library
+    refused = _refusal(lambda: client.views_publish(user_id=user_id, view=home_view(library)))
+    if refused is not None:
+        log.error("Slack refused the Home tab (%s); publishing it as text", refused)
+        bot.metrics.slack_errors.inc()
+        client.views_publish(user_id=user_id, view=home_fallback(library))
 
 
 def register_errors(app: App, bot: Bot) -> None:

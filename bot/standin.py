@@ -30,6 +30,13 @@ COMMAND = "/devops-role"
 BOT_NAME = "devops-role-bot"
 _BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text",
                 "input"}  # fmt: skip
+#: Slack's documented limits (Block Kit reference, chat.postMessage, views.*).
+MESSAGE_BLOCKS, VIEW_BLOCKS = 50, 100
+TEXT_LIMIT = 40_000  # chat.postMessage `text`: msg_too_long beyond it
+ID_LIMIT = 255  # block_id, action_id, callback_id
+VIEW_TITLE = 24  # a modal's title, submit and close labels
+METADATA_LIMIT = 3000  # a view's private_metadata
+REFUSED_RESPONSE = 400  # what a response_url answers to a reply Slack refuses
 
 
 @dataclass
@@ -42,45 +49,163 @@ class Call:
     at: float = field(default_factory=time.monotonic)
 
 
-def block_errors(blocks: object, *, limit: int = 50) -> list[str]:
-    """What Slack would reject in a list of blocks (its documented limits), or []."""
+def _text_errors(obj: object, where: str, *, limit: int, plain_only: bool = False) -> list[str]:
+    """What is wrong with a text object: its type, and 1..limit characters of text."""
+    if not isinstance(obj, dict):
+        return [f"{where}: must be a text object"]
+    kinds = ("plain_text",) if plain_only else ("plain_text", "mrkdwn")
+    if obj.get("type") not in kinds:
+        return [f"{where}: must be {' or '.join(kinds)}"]
+    text = obj.get("text")
+    if not isinstance(text, str) or not 0 < len(text) <= limit:
+        return [f"{where}: text must be 1-{limit} characters"]
+    return []
+
+
+def _element_errors(e: object, where: str) -> list[str]:
+    """What is wrong with one interactive element (buttons and text inputs are what we use)."""
+    if not isinstance(e, dict):
+        return [f"{where}: must be an object"]
+    errors: list[str] = []
+    action_id = e.get("action_id")
+    valid_id = isinstance(action_id, str) and 0 < len(action_id) <= ID_LIMIT
+    if action_id is not None and not valid_id:
+        errors.append(f"{where}: action_id must be 1-{ID_LIMIT} characters")
+    if e.get("type") == "button":
+        if "text" not in e:
+            errors.append(f"{where}: button text must be 1-75 characters")
+        else:
+            errors += [
+                m.replace("text must be", "button text must be")
+                for m in _text_errors(e["text"], where, limit=75, plain_only=True)
+            ]
+        if len(str(e.get("value", ""))) > 2000:
+            errors.append(f"{where}: button value over 2000 characters")
+        if len(str(e.get("url", ""))) > 3000:
+            errors.append(f"{where}: button url over 3000 characters")
+        if e.get("style") not in (None, "primary", "danger"):
+            errors.append(f"{where}: button style must be primary or danger")
+    elif e.get("type") == "plain_text_input" and not 0 < int(e.get("max_length", 3000)) <= 3000:
+        errors.append(f"{where}: max_length must be 1-3000")
+    return errors
+
+
+def block_errors(blocks: object, *, limit: int = MESSAGE_BLOCKS) -> list[str]:
+    """What Slack would reject in a list of blocks (its documented limits), or [].
+
+    Besides each block's own limits: an action_id must be unique among the action_ids of its
+    block, and a block_id unique within the message or view (Slack answers invalid_blocks).
+    """
     if not isinstance(blocks, list):
         return ["blocks must be a list"]
     errors: list[str] = []
     if len(blocks) > limit:
         errors.append(f"more than {limit} blocks ({len(blocks)})")
+    block_ids: set[str] = set()
     for n, block in enumerate(blocks):
         kind = block.get("type") if isinstance(block, dict) else None
         where = f"block {n} ({kind})"
         if kind not in _BLOCK_TYPES:
             errors.append(f"{where}: unknown block type")
             continue
-        text = block.get("text") or {}
+        block_id = block.get("block_id")
+        if block_id is not None:
+            if not (isinstance(block_id, str) and 0 < len(block_id) <= ID_LIMIT):
+                errors.append(f"{where}: block_id must be 1-{ID_LIMIT} characters")
+            elif block_id in block_ids:
+                errors.append(f"{where}: block_id {block_id!r} is not unique in the message")
+            block_ids.add(str(block_id))
+        text = block.get("text")
         if kind == "header":
-            if text.get("type") != "plain_text" or not 0 < len(text.get("text", "")) <= 150:
+            if text is None or _text_errors(text, where, limit=150, plain_only=True):
                 errors.append(f"{where}: header must be plain_text of 1-150 characters")
         elif kind == "section":
             fields = block.get("fields") or []
             if not text and not fields:
                 errors.append(f"{where}: a section needs text or fields")
-            if text and not 0 < len(text.get("text", "")) <= 3000:
-                errors.append(f"{where}: text must be 1-3000 characters")
-            if len(fields) > 10 or any(len(f.get("text", "")) > 2000 for f in fields):
+            if text:
+                errors += _text_errors(text, where, limit=3000)
+            if len(fields) > 10:
                 errors.append(f"{where}: at most 10 fields of 2000 characters")
+            for f in fields:
+                if _text_errors(f, where, limit=2000):
+                    errors.append(f"{where}: at most 10 fields of 2000 characters")
+            if "accessory" in block:
+                errors += _element_errors(block["accessory"], f"{where} accessory")
         elif kind == "context":
-            if not 0 < len(block.get("elements") or []) <= 10:
+            elements = block.get("elements") or []
+            if not 0 < len(elements) <= 10:
                 errors.append(f"{where}: 1-10 elements")
+            for k, e in enumerate(elements):
+                if isinstance(e, dict) and e.get("type") != "image":
+                    errors += _text_errors(e, f"{where} element {k}", limit=3000)
         elif kind == "actions":
             elements = block.get("elements") or []
             if not 0 < len(elements) <= 25:
                 errors.append(f"{where}: 1-25 elements")
-            for e in elements:
-                label = (e.get("text") or {}).get("text", "")
-                if e.get("type") == "button" and not 0 < len(label) <= 75:
-                    errors.append(f"{where}: button text must be 1-75 characters")
-                if len(str(e.get("value", ""))) > 2000:
-                    errors.append(f"{where}: button value over 2000 characters")
+            seen: set[str] = set()
+            for k, e in enumerate(elements):
+                errors += _element_errors(e, where)
+                action_id = e.get("action_id") if isinstance(e, dict) else None
+                if action_id is not None:
+                    if action_id in seen:
+                        errors.append(
+                            f"{where} element {k}: action_id {action_id!r} is not unique"
+                            " in its block"
+                        )
+                    seen.add(str(action_id))
+        elif kind == "input":
+            errors += _text_errors(block.get("label"), f"{where} label", limit=2000,
+                                   plain_only=True)  # fmt: skip
+            if "hint" in block:
+                errors += _text_errors(block["hint"], f"{where} hint", limit=2000,
+                                       plain_only=True)  # fmt: skip
+            if not isinstance(block.get("element"), dict):
+                errors.append(f"{where}: an input needs an element")
+            else:
+                errors += _element_errors(block["element"], f"{where} element")
     return errors
+
+
+def view_errors(view: object) -> list[str]:
+    """What Slack would reject in a modal or Home tab view (views.open/push/update/publish)."""
+    if not isinstance(view, dict):
+        return ["view must be an object"]
+    kind = view.get("type")
+    if kind not in ("modal", "home"):
+        return [f"view type must be modal or home, not {kind!r}"]
+    errors = block_errors(view.get("blocks"), limit=VIEW_BLOCKS)
+    if len(str(view.get("private_metadata", ""))) > METADATA_LIMIT:
+        errors.append(f"private_metadata over {METADATA_LIMIT} characters")
+    if len(str(view.get("callback_id", ""))) > ID_LIMIT:
+        errors.append(f"callback_id over {ID_LIMIT} characters")
+    if kind == "modal":
+        if "title" not in view:
+            errors.append("a modal needs a title")
+        for key in ("title", "submit", "close"):
+            if key in view:
+                errors += _text_errors(view[key], key, limit=VIEW_TITLE, plain_only=True)
+        has_input = any(
+            isinstance(b, dict) and b.get("type") == "input" for b in view.get("blocks") or []
+        )
+        if has_input and "submit" not in view:
+            errors.append("a modal with input blocks needs a submit button")
+    return errors
+
+
+def message_errors(params: dict) -> tuple[str, list[str]] | None:
+    """Slack's error code and reasons for a message it would refuse, or None."""
+    blocks = params.get("blocks")
+    text = params.get("text")
+    if blocks is not None:
+        errors = block_errors(blocks)
+        if errors:
+            return "invalid_blocks", errors
+    if not blocks and not text and not params.get("delete_original"):
+        return "no_text", ["a message needs text or blocks"]
+    if isinstance(text, str) and len(text) > TEXT_LIMIT:
+        return "msg_too_long", [f"text is {len(text)} characters, over {TEXT_LIMIT}"]
+    return None
 
 
 class FakeSlack:
@@ -91,10 +216,12 @@ class FakeSlack:
         bot in a container, say), used in the Web API URL and response_urls."""
         self.calls: list[Call] = []
         self.failures: dict[str, list[tuple[int, dict]]] = {}
+        self.forced: dict[str, list[str]] = {}  # method -> error codes to answer next
+        self.refused: list[tuple[str, str, list[str]]] = []  # (method, error, reasons)
         self.ws_url = ""
         self.messages: list[dict] = []  # the workspace, oldest first
         self.home: dict | None = None
-        self.modal: dict | None = None
+        self.modals: list[dict] = []  # the open modals, as Slack stacks them (views.push)
         self.debug: dict | None = None  # the last answer's decision, for the side panel
         self.bot_url: str | None = None
         self.secret = ""
@@ -143,7 +270,9 @@ class FakeSlack:
                             params[key] = json.loads(params[key])
                 if self.path.startswith("/response/"):
                     standin.record("response_url", params, self.path)
-                    standin.on_response(self.path.removeprefix("/response/"), params)
+                    refused = standin.on_response(self.path.removeprefix("/response/"), params)
+                    if refused:
+                        return self.reply(REFUSED_RESPONSE, refused.encode(), "text/plain")
                     return self.reply(200, b"ok", "text/plain")
                 method = self.path.removeprefix("/api/")
                 failure = standin.next_failure(method)
@@ -230,27 +359,44 @@ class FakeSlack:
 
     def answer(self, method: str, params: dict) -> dict:
         """What Slack's Web API would answer (and what the workspace shows)."""
+        forced = self.next_forced(method)
+        if forced:
+            self.refuse_shown(method, params, forced, ["refused on purpose by the test"])
+            return {"ok": False, "error": forced}
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": BOT_ID, "team_id": "T1"}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.ws_url}
-        if method == "views.publish":
-            errors = block_errors(params.get("view", {}).get("blocks"), limit=100)
+        if method in ("views.publish", "views.open", "views.push", "views.update"):
+            errors = view_errors(params.get("view"))
             if errors:
-                return {"ok": False, "error": "invalid_blocks", "errors": errors}
-            self.home = params.get("view")
-            return {"ok": True, "view": {"id": "VHOME", **(self.home or {})}}
-        if method == "views.open":
-            errors = block_errors(params.get("view", {}).get("blocks"), limit=100)
-            if errors:
-                return {"ok": False, "error": "invalid_blocks", "errors": errors}
-            self.modal = params.get("view")
-            return {"ok": True, "view": {"id": "VMODAL"}}
-        if "blocks" in params:
-            errors = block_errors(params["blocks"])
-            if errors:
-                self.post_error(params.get("channel", ""), errors)
-                return {"ok": False, "error": "invalid_blocks", "errors": errors}
+                # Slack answers a view it refuses with invalid_arguments (views.publish) and
+                # says why in response_metadata.messages.
+                self.refuse_shown(method, params, "invalid_arguments", errors)
+                return {"ok": False, "error": "invalid_arguments",
+                        "response_metadata": {"messages": errors}}  # fmt: skip
+            if method == "views.publish":
+                self.home = params.get("view")
+                return {"ok": True, "view": {"id": "VHOME", **(self.home or {})}}
+            view = dict(params.get("view") or {})
+            with self._lock:
+                if method == "views.update":
+                    at = next((n for n, v in enumerate(self.modals)
+                               if v["id"] == params.get("view_id")), None)  # fmt: skip
+                    if at is None:
+                        return {"ok": False, "error": "not_found"}
+                    self.modals[at] = view = {**view, "id": self.modals[at]["id"]}
+                else:
+                    if method == "views.open":
+                        self.modals.clear()
+                    view["id"] = f"VMODAL{next(self._ids)}"
+                    self.modals.append(view)
+            return {"ok": True, "view": view}
+        if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
+            refused = message_errors(params)
+            if refused:
+                self.refuse_shown(method, params, *refused)
+                return {"ok": False, "error": refused[0], "errors": refused[1]}
         ts = self.new_ts()
         if method in ("chat.postMessage", "chat.postEphemeral"):
             self.add_message(
@@ -266,6 +412,12 @@ class FakeSlack:
             self.replace(str(params.get("ts")), params.get("text", ""), params.get("blocks"))
             ts = str(params.get("ts"))
         return {"ok": True, "ts": ts, "channel": params.get("channel")}
+
+    @property
+    def modal(self) -> dict | None:
+        """The modal on top, the one the person sees."""
+        with self._lock:
+            return self.modals[-1] if self.modals else None
 
     def new_ts(self) -> str:
         return f"{int(time.time())}.{next(self._ids):06d}"
@@ -287,34 +439,59 @@ class FakeSlack:
                 if m["ts"] == ts:
                     m["text"], m["blocks"] = text, blocks
 
-    def post_error(self, channel: str, errors: list[str]) -> None:
+    def next_forced(self, method: str) -> str | None:
+        with self._lock:
+            pending = self.forced.get(method)
+            return pending.pop(0) if pending else None
+
+    def refuse(self, method: str, *errors: str) -> None:
+        """Refuse the next calls of a method (or "response_url") with these error codes, as
+        Slack refuses a reply it will not show, whatever the reply."""
+        with self._lock:
+            self.forced.setdefault(method, []).extend(errors)
+
+    def refuse_shown(self, method: str, params: dict, error: str, reasons: list[str]) -> None:
+        """Keep a refusal for the tests, and show it where the page shows it."""
+        with self._lock:
+            self.refused.append((method, error, list(reasons)))
+        channel = str(params.get("channel") or (DM if method.startswith("views.") else ""))
+        self.post_error(channel, reasons, error)
+
+    def post_error(self, channel: str, errors: list[str], code: str = "invalid_blocks") -> None:
+        """Show what Slack refused where the page shows it (the bot's log would say it too)."""
         self.add_message(
             channel=channel or GENERAL,
             user="USLACKBOT",
-            text="Slack rejected the bot's message: invalid_blocks\n" + "\n".join(errors),
+            text=f"Slack rejected the bot's message: {code}\n" + "\n".join(errors),
             blocks=None,
             thread_ts=None,
             ephemeral=True,
             error=True,
         )
 
-    def on_response(self, key: str, params: dict) -> None:
-        """A post to a response_url: an ephemeral or in-channel reply, or a replacement."""
-        where = self._responses.get(key)
-        if where is None:
-            return
-        if params.get("blocks") is not None and block_errors(params["blocks"]):
-            self.post_error(where["channel"], block_errors(params["blocks"]))
-            return
+    def on_response(self, key: str, params: dict) -> str | None:
+        """A post to a response_url: an ephemeral or in-channel reply, or a replacement.
+
+        Returns the error code Slack would answer (with HTTP 400) for a reply it refuses.
+        """
+        where = self._responses.get(key, {"channel": GENERAL, "ts": None})
+        forced = self.next_forced("response_url")
+        refused = (forced, ["refused on purpose by the test"]) if forced else None
+        refused = refused or message_errors(params)
+        if refused:
+            self.refuse_shown("response_url", {**params, "channel": where["channel"]}, *refused)
+            return refused[0]
+        if key not in self._responses:
+            return None
         with self._lock:
             original = next((m for m in self.messages if m["ts"] == where.get("ts")), None)
             if params.get("delete_original") and original is not None:
                 self.messages.remove(original)
-                return
+                return None
             if params.get("replace_original") and original is not None:
                 original["text"] = params.get("text", "")
                 original["blocks"] = params.get("blocks")
-                return
+                return None
         in_channel = params.get("response_type") == "in_channel"
         message = self.add_message(
             channel=where["channel"],
@@ -327,6 +504,7 @@ class FakeSlack:
         )
         if not in_channel:
             where["ts"] = message["ts"]
+        return None
 
     def response_url(self, channel: str, ts: str | None = None) -> str:
         key = f"r{next(self._ids)}"
@@ -345,7 +523,7 @@ class FakeSlack:
             return {
                 "messages": list(self.messages),
                 "home": self.home,
-                "modal": self.modal,
+                "modal": self.modals[-1] if self.modals else None,
                 "debug": self.debug,
                 "bot_user": BOT_USER,
                 "you": YOU,
@@ -361,7 +539,8 @@ class FakeSlack:
         if path == "/demo/click":
             return self.click(data)
         if path == "/demo/close-modal":
-            self.modal = None
+            with self._lock:
+                self.modals[-1:] = []
             return {"ok": True}
         if path == "/demo/submit":
             return self.submit(data.get("values") or {})
@@ -428,6 +607,12 @@ class FakeSlack:
         if data.get("home"):
             payload["container"] = {"type": "view", "view_id": "VHOME"}
             payload["view"] = {"id": "VHOME", "type": "home"}
+        elif data.get("modal"):
+            modal = self.modal
+            if modal is None:
+                return {"ok": False, "error": "no modal is open"}
+            payload["container"] = {"type": "view", "view_id": modal["id"]}
+            payload["view"] = modal
         else:
             with self._lock:
                 message = next(m for m in self.messages if m["ts"] == data["ts"])
@@ -454,8 +639,9 @@ class FakeSlack:
         """Submit the open modal with its input values, as Slack's view_submission."""
         if self.modal is None:
             return {"ok": False, "error": "no modal is open"}
-        view = {**self.modal, "id": "VMODAL", "state": {"values": values}}
-        self.modal = None
+        view = {**self.modal, "state": {"values": values}}
+        with self._lock:  # acknowledged with no response_action: the modal closes
+            self.modals[-1:] = []
         payload = {"type": "view_submission", "user": {"id": YOU, "name": "you"},
                    "team": {"id": "T1"}, "view": view}  # fmt: skip
         status = self.post(urlencode({"payload": json.dumps(payload)}),

@@ -110,12 +110,28 @@ def test_did_you_mean_button(page):
 
 
 def test_home_tab_topic(page):
-    """App Home lists the topics as buttons; clicking one answers in the DM."""
+    """App Home lists the topics as buttons; clicking one opens the section in a modal."""
     page.click("#nav-home")
     step(page, "home", ".blk-actions button:has-text('The Coach')")
     page.click(".blk-actions button:has-text('The Coach')")
+    step(page, "home-topic-modal", "#modal .blk-header:has-text('The Coach')")
+    assert page.is_hidden("#modal-submit")
+    page.click("#modal-close")
+    page.wait_for_selector("#modal", state="hidden", timeout=10_000)
+
+
+def test_vague_questions_get_replies_slack_accepts(page):
+    """The four vague questions a newcomer sends first: each gets a reply, none a Slack error."""
     page.click("#nav-dm")
-    step(page, "home-topic-in-dm", ".blk-header:has-text('The Coach')")
+    questions = ["devops", "what does a devops person do all day", "tools", "how does it work"]
+    for n, question in enumerate(questions, start=1):
+        send(page, question)
+        page.wait_for_function(
+            f"document.querySelectorAll('.msg').length >= {2 * n}", timeout=10_000
+        )
+    step(page, "vague-questions", ".blk-actions button")
+    assert page.query_selector(".msg.error") is None
+    assert "rejected" not in page.inner_text("#log")
 
 
 def test_votes_and_not_helpful_modal(page, demo):

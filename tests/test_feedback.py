@@ -19,9 +19,10 @@ from bot.config import Settings
 from bot.live import LiveDocs
 from bot.observe import JsonFormatter, Metrics
 from bot.render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, FEEDBACK_MODAL, THANKS
+from bot.report import build_report
 from bot.slack_app import create_server
 from bot.store import open_store
-from tests.slack_standin import running, signed_post
+from tests.slack_standin import running, signed_post, wait_until
 from tests.test_slack_app import SECRET, TOKEN, post_action, post_command, post_event, texts
 
 
@@ -114,6 +115,55 @@ def test_not_helpful_opens_modal_and_stores_comment(served, fake):
     assert rows[0]["entry"] == "dm" and rows[0]["question"] == "sys admin"
 
 
+def test_a_did_you_mean_choice_is_a_real_answer(served, fake):
+    """A section picked from a did-you-mean shows its true score and vote buttons, is recorded
+    with the question it answers, and its vote counts in the report."""
+    url, store = served
+    fake.connect(url, SECRET)
+    fake.send("general", "/devops-role devops")
+    fake.wait_for("response_url")
+    message = next(m for m in fake.state()["messages"] if m.get("blocks"))
+    choice = [e for b in message["blocks"] if b["type"] == "actions" for e in b["elements"]][1]
+    assert fake.click({"ts": message["ts"], **choice})["status"] == 200
+    shown = fake.wait_for("response_url", 2)[1].params
+    score = json.loads(choice["value"])["p"]
+    assert f"match {score}/100" in texts(shown["blocks"]) and score != 100
+    vote = buttons(shown["blocks"])[ACTION_HELPFUL]
+    assert ACTION_NOT_HELPFUL in buttons(shown["blocks"])
+    picked = next(r for r in store.history(0) if r["decision"] == "picked")
+    assert picked["id"] == vote["value"] and picked["question"] == "devops"
+    assert picked["entry"] == "slash" and choice["text"]["text"] in picked["section"]
+    message = fake.state()["messages"][-1]
+    assert fake.click({"ts": message["ts"], **vote})["status"] == 200
+    assert wait_until(lambda: any(r["vote"] == "helpful" for r in store.history(0)))
+    report = build_report(store.history(0), since_seconds=86400)
+    assert report["questions"] == 1 and report["by_entry"]["slash"]["questions"] == 1
+    assert report["picked"] == [{"question": "devops", "section": picked["section"], "count": 1}]
+    assert fake.refused == []
+
+
+def test_a_home_topic_opens_a_modal_with_votes(served, fake):
+    """A Home tab topic opens in a modal with vote buttons; Not helpful there thanks in the
+    modal and asks what was missing in a pushed one."""
+    url, store = served
+    fake.connect(url, SECRET)
+    fake.page_action("/demo/home", {})
+    fake.wait_for("views.publish")
+    topic = next(e for b in fake.home["blocks"] if b["type"] == "actions" for e in b["elements"])
+    fake.click({"home": True, **topic})
+    modal = fake.wait_for("views.open")[0].params["view"]
+    value = buttons(modal["blocks"])[ACTION_NOT_HELPFUL]["value"]
+    assert [r["entry"] for r in store.history(0)] == ["home"]
+    shown = fake.modal
+    assert fake.click({"modal": True, "action_id": ACTION_NOT_HELPFUL, "value": value})["ok"]
+    updated = fake.wait_for("views.update")[0].params
+    assert updated["view_id"] == shown["id"] and THANKS in texts(updated["view"]["blocks"])
+    pushed = fake.wait_for("views.push")[0].params["view"]
+    assert pushed["callback_id"] == FEEDBACK_MODAL and pushed["private_metadata"] == value
+    assert fake.modal["callback_id"] == FEEDBACK_MODAL and fake.refused == []
+    assert wait_until(lambda: [r["vote"] for r in store.history(0)] == ["not_helpful"])
+
+
 def test_report_is_for_admins_only(served, fake):
     """/devops-role report shows the summary to ADMIN_USER_IDS and refuses anyone else."""
     url, _ = served
@@ -128,7 +178,8 @@ def test_report_is_for_admins_only(served, fake):
     admin = texts(fake.wait_for_path("/response/2").params["blocks"])
     assert "Questions report" in admin and "wifi password" in admin
     other = texts(fake.wait_for_path("/response/3").params["blocks"])
-    assert "only for the docs' owners" in other and "wifi" not in other
+    assert "only for the owners of the docs" in other and "wifi" not in other
+    assert "ADMIN_USER_IDS" not in other  # an ordinary person is not told about settings
 
 
 def test_metrics_count_questions(served, fake):

@@ -299,41 +299,154 @@ def test_user_text_never_pings(bot, fake):
     assert "couldn't find that" in body
 
 
-def test_did_you_mean_buttons_show_the_section(bot, fake):
-    """An ambiguous question offers up to 3 buttons; clicking one shows that section."""
-    post_command(bot, fake, "devops")
-    blocks = fake.wait_for("response_url")[0].params["blocks"]
-    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
-    assert 1 <= len(buttons) <= 3 and all(b["action_id"] == ACTION_SHOW for b in buttons)
-    chosen = buttons[0]
+def workspace_buttons(message: dict) -> list[dict]:
+    """The buttons of a message as the workspace keeps it."""
+    return [e for b in message.get("blocks") or [] if b["type"] == "actions" for e in b["elements"]]
+
+
+def last_message(fake: FakeSlack, **match: object) -> dict:
+    """The newest workspace message whose fields match."""
+    found = [m for m in fake.state()["messages"] if all(m.get(k) == v for k, v in match.items())]
+    assert found, f"no message with {match}"
+    return found[-1]
+
+
+@pytest.mark.parametrize("surface", ["slash", "dm"])
+def test_did_you_mean_is_accepted_and_each_button_shows_its_section(bot, fake, surface):
+    """A vague question gets a did-you-mean Slack accepts; each button shows its section, with
+    its true match score, in the ephemeral reply (slash) or in the DM's thread."""
+    fake.connect(bot, SECRET)
+    text = f"{COMMAND} devops" if surface == "slash" else "devops"
+    assert fake.send("general" if surface == "slash" else "dm", text)["ok"]
+    assert wait_until(lambda: any(workspace_buttons(m) for m in fake.state()["messages"]))
+    question = last_message(fake, user=BOT_USER)
+    buttons = workspace_buttons(question)
+    assert len(buttons) >= 2 and len({b["action_id"] for b in buttons}) == len(buttons)
+    for n, button in enumerate(buttons):
+        if surface == "slash":  # the first click replaced the did-you-mean: post it again
+            assert fake.send("general", text)["ok"]
+            assert wait_until(lambda n=n: len(fake.of("response_url")) >= 2 * n + 1)
+            question = last_message(fake, user=BOT_USER, ephemeral=True)
+        status = fake.click({"ts": question["ts"], **button})["status"]
+        assert status == 200
+        name = button["text"]["text"]
+
+        def shows(name: str = name) -> bool:
+            blocks = last_message(fake, user=BOT_USER).get("blocks") or [{}]
+            return blocks[0].get("type") == "header" and name in blocks[0]["text"]["text"]
+
+        assert wait_until(shows)
+        shown = last_message(fake, user=BOT_USER)
+        score = json.loads(button["value"])["p"]
+        assert f"match {score}/100" in texts(shown["blocks"])
+        if surface == "dm":
+            assert shown["thread_ts"] == question["ts"]
+    assert fake.refused == []
+
+
+def test_a_button_posted_before_numbered_ids_still_works(bot, fake, shipped_index):
+    """A did-you-mean button posted by an older version (plain show_section) still answers."""
+    coach = shipped_index.answer("coach").best.section
     payload = {
         "type": "block_actions",
         "user": {"id": "U1"},
         "team": {"id": "T1"},
         "channel": {"id": "C1"},
         "container": {"type": "message", "is_ephemeral": True},
-        "response_url": f"{fake.url}/response/dym",
-        "actions": [{"action_id": ACTION_SHOW, "value": chosen["value"], "type": "button"}],
+        "response_url": f"{fake.url}/response/old",
+        "actions": [{"action_id": ACTION_SHOW, "value": coach.id, "type": "button"}],
     }
-    post_action(bot, payload)
-    shown = fake.wait_for("response_url", 2)[1].params
-    assert chosen["text"]["text"] in shown["blocks"][0]["text"]["text"]
+    assert post_action(bot, payload)[0] == 200
+    shown = fake.wait_for("response_url")[0].params
+    assert "The Coach" in shown["blocks"][0]["text"]["text"]
+    assert "match" not in texts(shown["blocks"])  # no question, so no score to show
 
 
-def test_app_home_published_with_topic_buttons(bot, fake):
-    """Opening App Home publishes a view with the topics as buttons; a click answers in DM."""
-    post_event(bot, {"type": "app_home_opened", "user": "U1", "tab": "home"}, "EvHome")
-    view = fake.wait_for("views.publish")[0].params["view"]
-    assert view["type"] == "home"
-    buttons = [e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    coach = next(b for b in buttons if b["text"]["text"] == "The Coach")
+def test_a_stale_button_is_acknowledged_and_explained(bot, fake):
+    """A click on a button this version does not know is a 200 and a short ephemeral note."""
+    payload = {
+        "type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"},
+        "channel": {"id": "C1"}, "container": {"type": "message", "is_ephemeral": False},
+        "response_url": f"{fake.url}/response/stale",
+        "actions": [{"action_id": "open_wiki_v0", "value": "x", "type": "button"}],
+    }  # fmt: skip
+    assert post_action(bot, payload)[0] == 200
+    note = fake.wait_for("response_url")[0].params
+    assert note["response_type"] == "ephemeral" and "older version" in note["text"]
+    assert note.get("replace_original") is False
+
+
+def test_a_stale_home_button_republishes_the_home_tab(bot, fake):
+    """A click on an unknown button in the Home tab publishes the current Home tab."""
     payload = {"type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"},
-               "container": {"type": "view", "view_id": "V1"},
-               "actions": [{"action_id": ACTION_SHOW, "value": coach["value"],
-                            "type": "button"}]}  # fmt: skip
-    post_action(bot, payload)
-    call = fake.wait_for("chat.postMessage")[0]
-    assert call.params["channel"] == "U1" and "The Coach" in texts(call.params["blocks"])
+               "container": {"type": "view", "view_id": "V1"}, "view": {"id": "V1",
+               "type": "home"}, "actions": [{"action_id": "old_topic", "value": "x",
+               "type": "button"}]}  # fmt: skip
+    assert post_action(bot, payload)[0] == 200
+    assert fake.wait_for("views.publish")[0].params["view"]["type"] == "home"
+
+
+def test_app_home_published_and_a_topic_opens_in_a_modal(bot, fake):
+    """The Home tab is accepted; a topic click opens the section in a modal, where the person
+    is looking."""
+    fake.connect(bot, SECRET)
+    assert fake.page_action("/demo/home", {})["ok"]
+    fake.wait_for("views.publish")
+    assert fake.home is not None and fake.refused == []
+    buttons = [e for b in fake.home["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    coach = next(b for b in buttons if b["text"]["text"] == "The Coach")
+    assert fake.click({"home": True, **coach})["status"] == 200
+    view = fake.wait_for("views.open")[0].params["view"]
+    assert view["type"] == "modal" and "The Coach" in texts(view["blocks"])
+    assert fake.modal["blocks"] == view["blocks"] and fake.refused == []
+
+
+@pytest.mark.parametrize("where", ["slash", "dm", "home"])
+def test_a_refused_reply_is_sent_again_as_plain_text(bot, fake, where, caplog):
+    """When Slack refuses a reply anyway, the error is logged and the same answer goes again as
+    plain text, so the person is never left without one."""
+    question = "what does the DevOps coach do?"
+    if where == "slash":
+        fake.refuse("response_url", "invalid_blocks")
+        post_command(bot, fake, question)
+        calls = fake.wait_for("response_url", 2)
+    elif where == "dm":
+        fake.refuse("chat.postMessage", "msg_too_long")
+        event = {"type": "message", "channel_type": "im", "user": "U1", "text": question,
+                 "ts": "1700000020.000100", "channel": "D1"}  # fmt: skip
+        post_event(bot, event, "EvRefused")
+        calls = fake.wait_for("chat.postMessage", 2)
+    else:
+        fake.refuse("views.publish", "invalid_arguments")
+        post_event(bot, {"type": "app_home_opened", "user": "U1", "tab": "home"}, "EvHomeR")
+        calls = fake.wait_for("views.publish", 2)
+        assert "The Coach" in texts(calls[1].params["view"]["blocks"])
+        assert wait_until(lambda: "Slack refused the Home tab" in caplog.text)
+        return
+    again = calls[1].params
+    assert "blocks" not in again and "training employees" in again["text"]
+    assert "The Coach" in again["text"] and len(again["text"]) <= 40_000
+    assert wait_until(lambda: "Slack refused a reply" in caplog.text)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("hi", "Hi!"), ("thanks!", "welcome")])
+def test_greetings_get_a_short_friendly_reply(bot, fake, text, expected):
+    """'hi' and 'thanks!' in a DM get one friendly line, not the decline and topic list."""
+    event = {"type": "message", "channel_type": "im", "user": "U1", "text": text,
+             "ts": "1700000021.000100", "channel": "D1"}  # fmt: skip
+    post_event(bot, event, f"EvHi{text}")
+    call = fake.wait_for("chat.postMessage")[0].params
+    assert expected in call["text"] and len(call["blocks"]) == 1
+    assert "couldn't find" not in texts(call["blocks"])
+
+
+def test_the_decline_offers_the_topics_as_buttons(bot, fake):
+    """An off-topic question is declined with every topic one click away."""
+    post_command(bot, fake, "wifi password please")
+    blocks = fake.wait_for("response_url")[0].params["blocks"]
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert "couldn't find" in texts(blocks) and "The Coach" in [b["text"]["text"] for b in buttons]
+    assert fake.refused == []
 
 
 @pytest.mark.parametrize("failure", [(429, {"Retry-After": "1"}), (500, {})])
@@ -567,3 +680,55 @@ def test_socket_drop_reports_503_then_recovers(fake, shipped_library):
         assert wait_until(lambda: health(port) == 200, timeout=60)
         ws.push(mention_envelope("env-b", "EvBack", "1700000013.000100"))
         assert "The Coach" in texts(fake.wait_for("chat.postMessage")[0].params["blocks"])
+
+
+def interactive_envelope(envelope_id: str, payload: dict) -> dict:
+    return {"envelope_id": envelope_id, "type": "interactive",
+            "accepts_response_payload": False, "payload": payload}  # fmt: skip
+
+
+def test_socket_mode_did_you_mean_and_home_tab(fake, shipped_library):
+    """In Socket Mode: a DM's did-you-mean is accepted and each button shows its section in
+    the thread; the Home tab is published and a topic opens in a modal."""
+    with socket_mode(fake, shipped_library) as (ws, socket, _):
+        assert wait_until(socket.client.is_connected, timeout=10)
+        ws.push({"envelope_id": "e-dm", "type": "events_api", "accepts_response_payload": False,
+                 "payload": {"type": "event_callback", "event_id": "EvSockDym", "event": {
+                     "type": "message", "channel_type": "im", "user": "U1", "text": "devops",
+                     "ts": "1700000030.000100", "channel": "D1"}}})  # fmt: skip
+        reply = fake.wait_for("chat.postMessage")[0].params
+        buttons = [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        assert len(buttons) >= 2 and fake.refused == []
+        for n, button in enumerate(buttons):
+            ws.push(interactive_envelope(f"e-click-{n}", {
+                "type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"},
+                "channel": {"id": "D1"}, "trigger_id": f"t{n}",
+                "container": {"type": "message", "channel_id": "D1", "is_ephemeral": False,
+                              "message_ts": "1700000030.000200"},
+                "message": {"ts": "1700000030.000200", "blocks": reply["blocks"]},
+                "actions": [{**button, "block_id": "b"}]}))  # fmt: skip
+            shown = fake.wait_for("chat.postMessage", n + 2)[-1].params
+            assert button["text"]["text"] in shown["blocks"][0]["text"]["text"]
+            assert shown["thread_ts"] == "1700000030.000200"
+        ws.push({"envelope_id": "e-home", "type": "events_api", "accepts_response_payload": False,
+                 "payload": {"type": "event_callback", "event_id": "EvSockHome", "event": {
+                     "type": "app_home_opened", "user": "U1", "tab": "home"}}})  # fmt: skip
+        view = fake.wait_for("views.publish")[0].params["view"]
+        topic = next(e for b in view["blocks"] if b["type"] == "actions" for e in b["elements"])
+        ws.push(
+            interactive_envelope(
+                "e-topic",
+                {
+                    "type": "block_actions",
+                    "user": {"id": "U1"},
+                    "team": {"id": "T1"},
+                    "trigger_id": "t-home",
+                    "container": {"type": "view", "view_id": "VHOME"},
+                    "view": {"id": "VHOME", "type": "home"},
+                    "actions": [{**topic, "block_id": "b"}],
+                },
+            )
+        )
+        modal = fake.wait_for("views.open")[0].params["view"]
+        assert topic["text"]["text"] in texts(modal["blocks"])
+        assert fake.refused == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from urllib.error import HTTPError
 from urllib.request import Request, urlopen
 
 import pytest
 
-from bot.standin import GENERAL, FakeSlack, block_errors
+from bot.standin import GENERAL, FakeSlack, block_errors, view_errors
 
 
 @pytest.fixture
@@ -40,12 +41,76 @@ def section(text: str) -> dict:
         ([{"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "b" * 76}}]}], "1-75"),
         ([{"type": "banner"}], "unknown block type"),
+        ([{"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": "a"}, "action_id": "s"},
+            {"type": "button", "text": {"type": "plain_text", "text": "b"}, "action_id": "s"},
+        ]}], "action_id 's' is not unique in its block"),
+        ([{**section("a"), "block_id": "x"}, {**section("b"), "block_id": "x"}],
+         "block_id 'x' is not unique"),
+        ([{"type": "actions", "elements": [{"type": "button", "action_id": "a" * 256,
+            "text": {"type": "plain_text", "text": "b"}}]}], "action_id must be 1-255"),
+        ([{"type": "actions", "elements": [{"type": "button", "action_id": "a",
+            "text": {"type": "mrkdwn", "text": "b"}}]}], "must be plain_text"),
+        ([{"type": "context", "elements": [{"type": "mrkdwn", "text": ""}]}], "1-3000"),
         ("not a list", "must be a list"),
     ],
 )  # fmt: skip
 def test_block_errors_follow_slack_limits(blocks, problem):
     """Each of Slack's documented limits is enforced with a readable reason."""
     assert any(problem in e for e in block_errors(blocks))
+
+
+def test_the_same_action_id_in_two_blocks_passes():
+    """Slack asks action_ids to be unique within their block only."""
+    button = {"type": "button", "text": {"type": "plain_text", "text": "a"}, "action_id": "s"}
+    block = {"type": "actions", "elements": [button]}
+    assert block_errors([block, block]) == []
+
+
+@pytest.mark.parametrize(
+    ("view", "problem"),
+    [
+        ({"type": "modal", "title": {"type": "plain_text", "text": "t" * 25}, "blocks": []},
+         "title: text must be 1-24"),
+        ({"type": "modal", "blocks": []}, "needs a title"),
+        ({"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": [
+            {"type": "input", "label": {"type": "plain_text", "text": "l"},
+             "element": {"type": "plain_text_input", "action_id": "c"}}]}, "needs a submit"),
+        ({"type": "home", "blocks": [section("x")] * 101}, "more than 100 blocks"),
+        ({"type": "home", "blocks": [], "private_metadata": "m" * 3001}, "private_metadata"),
+        ({"type": "page", "blocks": []}, "modal or home"),
+    ],
+)  # fmt: skip
+def test_view_errors_follow_slack_limits(view, problem):
+    """Modals and the Home tab are checked as views.open and views.publish check them."""
+    assert any(problem in e for e in view_errors(view))
+
+
+def test_refused_view_and_response_answered_like_slack(standin):
+    """views.publish refuses a bad view with invalid_arguments; a response_url refuses bad
+    blocks with HTTP 400 and the error code as its body; msg_too_long past 40,000."""
+    out = api(
+        standin,
+        "views.publish",
+        {"user_id": "U1", "view": {"type": "home", "blocks": [section("")]}},
+    )
+    assert out["ok"] is False and out["error"] == "invalid_arguments"
+    req = Request(
+        standin.url + "/response/r0",
+        method="POST",
+        data=json.dumps({"blocks": [section("")], "text": "t"}).encode(),
+    )
+    req.add_header("Content-Type", "application/json")
+    with pytest.raises(HTTPError) as refused:
+        urlopen(req, timeout=5)
+    assert refused.value.code == 400 and refused.value.read() == b"invalid_blocks"
+    out = api(standin, "chat.postMessage", {"channel": GENERAL, "text": "x" * 40_001})
+    assert out["error"] == "msg_too_long"
+    assert [r[1] for r in standin.refused] == [
+        "invalid_arguments",
+        "invalid_blocks",
+        "msg_too_long",
+    ]
 
 
 def test_valid_blocks_pass():

@@ -1,0 +1,168 @@
+"""Every kind of reply the bot renders is one Slack accepts, on the role doc and on a docs
+folder of many pages: posted over HTTP to the stand-in, which checks Slack's rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+import pytest
+import yaml
+
+from bot.content import Library, load_library
+from bot.render import (
+    SHOW_ACTIONS,
+    Shown,
+    answer_blocks,
+    feedback_modal,
+    greeting_blocks,
+    help_blocks,
+    home_fallback,
+    home_view,
+    plain,
+    report_blocks,
+    section_blocks,
+    section_modal,
+    thanked,
+    topic_blocks,
+)
+from bot.search import Index, Match, build_index
+from bot.standin import DM, GENERAL, FakeSlack
+from tests.conftest import KNOWLEDGEHUB
+
+#: Vague questions a newcomer sends first: on the role doc most end in a did-you-mean.
+VAGUE = ["devops", "what does a devops person do all day", "tools", "how does it work"]
+OFF_TOPIC = ["wifi password please", "what's for lunch", "<!channel> hello?"]
+ROOT = Path(__file__).resolve().parent.parent
+HUB_QUESTIONS = [
+    q["q"] for q in yaml.safe_load((ROOT / "bench" / "hub_questions.yml").read_text())["questions"]
+]
+
+
+@pytest.fixture(scope="module")
+def standin():
+    """A stand-in with no bot attached: only its Web API is used."""
+    s = FakeSlack()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def hub() -> tuple[Library, Index]:
+    """The knowledge hub (68 pages) and its index."""
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip(f"the knowledge hub corpus is not at {KNOWLEDGEHUB}")
+    library = load_library(KNOWLEDGEHUB)
+    return library, build_index(library)
+
+
+def api(standin: FakeSlack, method: str, params: dict) -> dict:
+    req = Request(standin.api_url + method, data=json.dumps(params).encode(), method="POST")
+    req.add_header("Content-Type", "application/json; charset=utf-8")
+    with urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def post(standin: FakeSlack, blocks: list[dict], text: str) -> dict:
+    return api(standin, "chat.postMessage", {"channel": DM, "blocks": blocks, "text": text})
+
+
+def answers_of(library: Library, index: Index, questions: list[str]) -> dict[str, list]:
+    """Each question's answer, by decision."""
+    out: dict[str, list] = {"answer": [], "suggest": [], "decline": []}
+    for q in questions:
+        answer = index.answer(q)
+        out[answer.decision].append(answer)
+    return out
+
+
+def check_answers(standin: FakeSlack, library: Library, index: Index, questions: list[str]):
+    by_decision = answers_of(library, index, questions)
+    # The replies people get most often are all here, the did-you-mean with several options too.
+    assert by_decision["answer"] and by_decision["decline"]
+    assert any(len(a.alternatives) >= 1 for a in by_decision["suggest"])
+    for answers in by_decision.values():
+        for answer in answers:
+            for kwargs in ({}, {"shareable": True, "feedback_id": "f" * 32}):
+                blocks, text = answer_blocks(answer, library, **kwargs)
+                out = post(standin, blocks, text)
+                assert out["ok"], (answer.question, answer.decision, out)
+                assert len(plain(text)) <= 40_000
+
+
+def test_every_answer_on_the_role_doc_is_accepted(standin, shipped_library, shipped_index):
+    """Answers, did-you-means (the four vague questions) and declines: Slack accepts each."""
+    cases = yaml.safe_load((ROOT / "tests" / "cases" / "questions.yml").read_text())
+    questions = [c["question"] for c in cases] + VAGUE + OFF_TOPIC
+    assert sum(shipped_index.answer(q).decision == "suggest" for q in VAGUE) >= 2
+    check_answers(standin, shipped_library, shipped_index, questions)
+
+
+def test_every_answer_on_the_knowledge_hub_is_accepted(standin, hub):
+    """On 68 pages most questions end in a did-you-mean or a decline: Slack accepts each."""
+    library, index = hub
+    check_answers(standin, library, index, HUB_QUESTIONS + VAGUE + OFF_TOPIC)
+
+
+@pytest.mark.parametrize("corpus", ["role", "hub"])
+def test_every_other_reply_is_accepted(standin, shipped_library, hub, corpus):
+    """Help, topics, greetings, report, every section, the Home tab, modals: all accepted."""
+    library = shipped_library if corpus == "role" else hub[0]
+    for blocks, text in (
+        help_blocks(library, "UBOT"),
+        (topic_blocks(library), "Topics"),
+        greeting_blocks(thanks=True),
+        greeting_blocks(thanks=False),
+        (report_blocks("Questions in the last 30 days: 3\n" + "x" * 9000), "Questions report"),
+    ):
+        assert post(standin, blocks, text)["ok"]
+    for section in library.sections:
+        blocks, text = section_blocks(Match(section, 77), shareable=True, feedback_id="f" * 32)
+        assert post(standin, blocks, text)["ok"], section.id
+        assert post(standin, thanked(blocks), text)["ok"], section.id
+        modal = section_modal(Match(section, 77), feedback_id="f" * 32)
+        assert api(standin, "views.open", {"trigger_id": "t", "view": modal})["ok"], section.id
+    for view in (home_view(library), home_fallback(library)):
+        assert api(standin, "views.publish", {"user_id": "U1", "view": view})["ok"]
+    assert api(standin, "views.open", {"trigger_id": "t", "view": feedback_modal("f" * 32)})["ok"]
+    assert standin.refused == []
+
+
+def test_section_buttons_are_unique_in_their_block_and_carry_what_they_show(
+    shipped_library, shipped_index
+):
+    """Did-you-mean and Home buttons: numbered ids the show listener matches, values it reads."""
+    answer = shipped_index.answer("devops")
+    assert answer.decision == "suggest"
+    blocks, _ = answer_blocks(answer, shipped_library)
+    view = home_view(shipped_library)
+    for block in [b for b in blocks + view["blocks"] if b["type"] == "actions"]:
+        ids = [e["action_id"] for e in block["elements"]]
+        assert len(set(ids)) == len(ids) and all(SHOW_ACTIONS.match(i) for i in ids)
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    shown = [Shown.of(b["value"]) for b in buttons]
+    options = [answer.best, *answer.alternatives][: len(buttons)]
+    assert [s.section_id for s in shown] == [m.section.id for m in options]
+    assert [s.score for s in shown] == [m.score for m in options]
+    assert {s.question for s in shown} == {"devops"}
+    assert SHOW_ACTIONS.match("show_section") and not SHOW_ACTIONS.match("show_sectionX")
+
+
+def test_a_greeting_or_thanks_is_not_a_question(shipped_library):
+    """'hi' and 'thanks!' get a line each, not the decline and the topic list."""
+    hello, _ = greeting_blocks(thanks=False)
+    thanks, _ = greeting_blocks(thanks=True)
+    assert len(hello) == len(thanks) == 1
+    assert "welcome" in thanks[0]["text"]["text"] and "Hi" in hello[0]["text"]["text"]
+
+
+def test_the_standin_shows_what_slack_refused(standin):
+    """A refused reply is listed for the tests and shown on the page in the conversation."""
+    button = {"type": "button", "text": {"type": "plain_text", "text": "a"}, "action_id": "x"}
+    out = post(standin, [{"type": "actions", "elements": [button, button]}], "t")
+    assert out["ok"] is False and out["error"] == "invalid_blocks"
+    assert standin.refused[-1][:2] == ("chat.postMessage", "invalid_blocks")
+    shown = standin.state()["messages"][-1]
+    assert shown["error"] and shown["channel"] in (DM, GENERAL)
+    standin.refused.clear()
