@@ -690,15 +690,80 @@ def serve(settings: Settings, library: Library) -> int:
         settings.host,
         server.effective_port,
     )
+    stopping = threading.Event()
+    refused: list[str] = []
     if socket is not None:
-        socket.connect()
+
+        def connect() -> None:
+            problem = connect_socket(socket, settings, stopping)
+            if problem is not None:  # a token Slack refuses: retrying cannot help
+                refused.append(problem)
+                stopping.set()
+                server.close()
+
+        threading.Thread(target=connect, name="socket-connect", daemon=True).start()
     try:
         server.run()
     except KeyboardInterrupt:
         pass
+    except OSError:  # closed under select() by the connect thread
+        if not refused:
+            raise
     finally:
+        stopping.set()
         live.stop()
         if socket is not None:
             socket.close()
         server.close()
+    if refused:
+        log.error("%s; stopping", refused[0])
+        return 2
     return 0
+
+
+#: Slack's answers to a token it will not take: the bot stops (exit 2) instead of retrying.
+TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked",
+                           "token_expired", "not_allowed_token_type", "missing_scope",
+                           "no_permission", "invalid_token"})  # fmt: skip
+#: Seconds between tries to reach Slack: doubling from the first, up to the last.
+CONNECT_BACKOFF = (1.0, 60.0)
+
+
+def connect_socket(
+    socket: SocketModeHandler,
+    settings: Settings,
+    stopping: threading.Event,
+    backoff: tuple[float, float] = CONNECT_BACKOFF,
+) -> str | None:
+    """Open the Socket Mode connection, retrying with backoff while Slack cannot be reached
+    (one log line a try, /healthz 503 meanwhile). Returns None once connected (or stopped),
+    or what is wrong when Slack refuses a token."""
+    # Its own client, without retries and quiet: each try is one line of our log, not six.
+    quiet = logging.getLogger("bot.slack.connect")
+    quiet.propagate, quiet.handlers = False, [logging.NullHandler()]
+    client = WebClient(base_url=settings.api_url, timeout=settings.api_timeout, logger=quiet)
+    delay, cap = backoff
+    while not stopping.is_set():
+        which = "SLACK_BOT_TOKEN"
+        try:
+            client.auth_test(token=settings.bot_token)  # the bot token, as Bolt checks it
+            which = "SLACK_APP_TOKEN"
+            opened = client.apps_connections_open(app_token=settings.app_token or "")
+            socket.client.wss_uri = opened["url"]
+            socket.connect()
+            if socket.client.is_connected() or stopping.is_set():
+                log.info("connected to Slack in Socket Mode")
+                return None
+            reason = "the Socket Mode WebSocket did not open"
+        except SlackApiError as err:
+            code = err.response.get("error")
+            if code in TOKEN_REFUSED:
+                return f"Slack refused {which}: {code}"
+            reason = f"Slack answered {code or err.response.status_code}"
+        except (OSError, URLError, TimeoutError, RemoteDisconnected) as err:
+            cause = getattr(err, "reason", None) or err
+            reason = f"cannot reach Slack at {settings.api_url} ({type(cause).__name__}: {cause})"
+        log.error("%s; trying again in %g s", reason, delay)
+        stopping.wait(delay)
+        delay = min(cap, delay * 2)
+    return None

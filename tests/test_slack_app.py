@@ -8,6 +8,7 @@ import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -732,3 +733,71 @@ def test_socket_mode_did_you_mean_and_home_tab(fake, shipped_library):
         modal = fake.wait_for("views.open")[0].params["view"]
         assert topic["text"]["text"] in texts(modal["blocks"])
         assert fake.refused == []
+
+
+def free_port() -> int:
+    import socket as sockets
+
+    with sockets.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_process(tmp_path, api_url: str, port: int, **extra: str):
+    """`devops-role-bot serve` in Socket Mode as a real process, its stderr in a file."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env |= {"SLACK_BOT_TOKEN": TOKEN, "SLACK_APP_TOKEN": "xapp-test-never-real",
+            "SLACK_API_URL": api_url, "HOST": "127.0.0.1", "PORT": str(port),
+            "DATA_DIR": str(tmp_path), **extra}  # fmt: skip
+    err = (tmp_path / "stderr.log").open("w+")  # closed by the caller
+    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stderr=err), err
+
+
+def test_serve_keeps_trying_an_unreachable_slack_then_connects(fake, tmp_path):
+    """Slack unreachable at start: one line a try naming the cause, no traceback, /healthz
+    503; once Slack answers, the bot connects by itself and /healthz is 200."""
+    slack_port, port = free_port(), free_port()
+    proc, err = serve_process(tmp_path, f"http://127.0.0.1:{slack_port}/api/", port)
+    try:
+        assert wait_until(lambda: "cannot reach Slack" in Path(err.name).read_text(), timeout=30)
+        assert health(port) == 503
+        ws = SocketModeServer()
+        late = FakeSlack(port=slack_port)
+        late.ws_url = ws.url
+        try:
+            assert wait_until(lambda: health(port) == 200, timeout=30)
+            assert ws.connected.is_set()
+        finally:
+            late.close()
+            ws.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        err.close()
+    log = Path(err.name).read_text()
+    tries = [line for line in log.splitlines() if "cannot reach Slack" in line]
+    assert tries and all("Connection refused" in line for line in tries)
+    assert "Traceback" not in log and "xapp-test-never-real" not in log and TOKEN not in log
+
+
+@pytest.mark.parametrize(
+    ("method", "variable"),
+    [("auth.test", "SLACK_BOT_TOKEN"), ("apps.connections.open", "SLACK_APP_TOKEN")],
+)
+def test_serve_exits_2_for_a_token_slack_refuses(fake, tmp_path, method, variable):
+    """A token Slack refuses stops `serve` with exit code 2 and one line naming the variable."""
+    fake.refuse(method, "invalid_auth")
+    proc, err = serve_process(tmp_path, fake.api_url, free_port())
+    try:
+        assert proc.wait(30) == 2
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err.close()
+    log = Path(err.name).read_text()
+    assert f"Slack refused {variable}: invalid_auth" in log
+    assert "Traceback" not in log and TOKEN not in log
