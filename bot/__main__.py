@@ -13,7 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import ConfigError, ContentSettings, HistorySettings, Settings
+from bot.config import (
+    SERVE_VARIABLES,
+    ConfigError,
+    ContentSettings,
+    HistorySettings,
+    Settings,
+)
 from bot.content import ContentError, Library, load_library, phrasing_place
 from bot.observe import setup_logging
 from bot.render import answer_json, answer_text, topics_text
@@ -33,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="devops-role-bot",
         description="Answer newcomers' questions from a team's role documentation.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--content", type=Path, help="docs folder to read (default: CONTENT_DIR or content/)"
@@ -45,13 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ask = sub.add_parser("ask", parents=[common], help="answer one question (or many with -)")
-    ask.add_argument("question", help='the question, or "-" to read one per line from stdin')
+    ask.add_argument(
+        "question", nargs="+", help='the question (quotes optional), or "-" to read one a line'
+    )
     ask.add_argument("--json", action="store_true", help="print JSON (JSON Lines with -)")
+    ask.add_argument(
+        "--record", action="store_true", help="record the questions in the history (DATA_DIR)"
+    )
     sub.add_parser("topics", parents=[common], help="list the sections as an outline")
     sub.add_parser("check", parents=[common], help="validate a content folder")
-    sub.add_parser("serve", parents=[common], help="run the Slack bot (settings from env)")
+    variables = "\n".join(f"  {name:<22} {meaning}" for name, meaning in SERVE_VARIABLES)
+    sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the Slack bot (settings from env)",
+        description="Run the Slack bot in Socket Mode (SLACK_APP_TOKEN set) or HTTP mode.",
+        epilog=f"environment variables, read once at start:\n{variables}\n\n"
+        "To try the bot without Slack or tokens: devops-role-bot demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     report = sub.add_parser("report", help="what was asked, unanswered and voted unhelpful")
-    report.add_argument("--since", default="30d", help="how far back: 30d, 12h, 90m (default 30d)")
+    report.add_argument(
+        "--since", default="30d", help="how far back: 2w, 30d, 12h, 90m (default 30d)"
+    )
     report.add_argument("--format", choices=["text", "json", "csv"], default="text")
     demo = sub.add_parser(
         "demo", parents=[common], help="try the bot on a local page that plays Slack"
@@ -107,9 +130,11 @@ def main(
         if args.command == "topics":
             print(topics_text(library), file=stdout)
             return EXIT_OK
-        store = open_history(HistorySettings.from_env(environ), stderr)
+        # `ask` records only when asked to: a benchmark or a script must not fill the
+        # owners' report.
+        store = open_history(HistorySettings.from_env(environ), stderr) if args.record else None
         return run_ask(
-            library, args.question, as_json=args.json, stdin=stdin, stdout=stdout,
+            library, " ".join(args.question), as_json=args.json, stdin=stdin, stdout=stdout,
             stderr=stderr, store=store,
         )  # fmt: skip
     except (ConfigError, ContentError, UsageError, StoreError) as err:
@@ -189,6 +214,7 @@ def run_report(history: HistorySettings, since: str, fmt: str, stdout: TextIO) -
         raise UsageError(str(err)) from err
     store = open_store(history.database_url, history.data_dir)
     report = build_report(store.history(time.time() - seconds), since_seconds=seconds)
+    report["database"] = store.name  # which history this is: a fresh clone has its own
     print(render_report(report, fmt), file=stdout)
     return EXIT_OK
 
@@ -253,6 +279,17 @@ def run_ask(
     else:
         print(answer_text(answer, library), file=stdout)
     return EXIT_OK
+
+
+def version() -> str:
+    """The installed package's version (pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("devops-role-bot")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 def entry() -> None:

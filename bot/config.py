@@ -17,6 +17,25 @@ T = TypeVar("T")
 _LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
+#: What `serve` reads from the environment, with a line each (shown by `serve --help`).
+SERVE_VARIABLES = (
+    ("SLACK_BOT_TOKEN", "required: the bot token, xoxb-..."),
+    ("SLACK_APP_TOKEN", "xapp-...: Socket Mode; leave empty for HTTP mode"),
+    ("SLACK_SIGNING_SECRET", "required in HTTP mode"),
+    ("SLACK_API_URL", "Web API base URL (default https://slack.com/api/)"),
+    ("SLACK_API_TIMEOUT", "seconds before a Web API call is retried (default 10)"),
+    ("CONTENT_DIR", "the docs folder (default: the shipped content/)"),
+    ("INCLUDE_DRAFTS", "true to read documents marked draft: true"),
+    ("DOCS_BASE_URL", "adds a link to each section, e.g. https://docs.example.com/docs"),
+    ("HOST, PORT", "HTTP listener for /slack/events, /healthz, /metrics (0.0.0.0:3000)"),
+    ("LOG_LEVEL, LOG_FORMAT", "INFO (default), DEBUG, ...; text (default) or json"),
+    ("DATA_DIR", "the SQLite history (default ~/.local/share/devops-role-bot)"),
+    ("DATABASE_URL", "postgresql://...: a history shared by replicas instead"),
+    ("RETENTION_DAYS", "days to keep question records (default 90)"),
+    ("ADMIN_USER_IDS", "Slack user ids allowed to run /devops-role report"),
+)
+
+
 class ConfigError(Exception):
     """One or more settings are missing or malformed; the message names every one."""
 

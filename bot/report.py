@@ -16,11 +16,11 @@ ENTRIES = ("slash", "mention", "dm", "cli")
 
 
 def parse_since(text: str) -> float:
-    """'30d', '12h', '90m' or '45s' as seconds; raises ValueError naming the bad value."""
-    m = re.fullmatch(r"\s*(\d+)\s*([dhms])\s*", text or "")
+    """'2w', '30d', '12h', '90m' or '45s' as seconds; raises ValueError naming the bad value."""
+    m = re.fullmatch(r"\s*(\d+)\s*([wdhms])\s*", (text or "").lower())
     if not m:
-        raise ValueError(f"--since must look like 30d, 12h or 90m, not {text!r}")
-    return int(m.group(1)) * {"d": 86400, "h": 3600, "m": 60, "s": 1}[m.group(2)]
+        raise ValueError(f"--since must look like 2w, 30d, 12h or 90m, not {text!r}")
+    return int(m.group(1)) * {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}[m.group(2)]
 
 
 def cluster(questions: list[dict]) -> list[dict]:
@@ -107,6 +107,8 @@ def build_report(history: list[dict], *, since_seconds: float) -> dict:
 def report_text(report: dict) -> str:
     """The report as readable text."""
     lines = [f"Questions in the last {report['since_days']:g} days: {report['questions']}"]
+    if report.get("database"):
+        lines.insert(0, f"History: {report['database']}")
     lines.append("\nAnswer rate by entry point:")
     for entry, r in report["by_entry"].items():
         lines.append(f"  {entry:<8} {r['answer_rate']:5.1f}%  ({r['answered']}/{r['questions']})")
@@ -138,6 +140,8 @@ def report_csv(report: dict) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(["kind", "item", "count", "detail"])
+    if report.get("database"):
+        w.writerow(["database", report["database"], "", ""])
     for entry, r in report["by_entry"].items():
         w.writerow(["answer_rate", entry, r["questions"], r["answer_rate"]])
     for g in report["unanswered"]:

@@ -194,14 +194,14 @@ def test_a_history_that_stops_taking_writes_does_not_stop_answers(tmp_path):
     import sqlite3
 
     env = {"DATA_DIR": str(tmp_path)}
-    assert run(["ask", "coach"], env=env)[0] == 0  # creates and migrates the history
+    assert run(["ask", "--record", "coach"], env=env)[0] == 0  # creates the history
     db = tmp_path / "history.sqlite3"
     with sqlite3.connect(db) as conn:
         conn.execute(
             "CREATE TRIGGER refuse BEFORE INSERT ON questions"
             " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"
         )
-    code, out, err = run(["ask", "--json", "-"], env=env, stdin="coach\nsys admin\n")
+    code, out, err = run(["ask", "--record", "--json", "-"], env=env, stdin="coach\nsys admin\n")
     assert code == 0
     answers = [json.loads(line) for line in out.splitlines()]
     assert [a["section"] for a in answers] == ["The Coach", "The System Administrator"]
@@ -209,3 +209,47 @@ def test_a_history_that_stops_taking_writes_does_not_stop_answers(tmp_path):
     assert str(db) in err and "database or disk is full" in err
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT count(*) FROM questions").fetchone()[0] == 1
+
+
+def test_unquoted_words_are_one_question():
+    """`ask what does the coach do` reads the words as one question, as people type it."""
+    assert run(["ask", "what", "does", "the", "coach", "do"]) == run(
+        ["ask", "what does the coach do"]
+    )
+    code, out, _ = run(["ask", "--json", "what", "does", "the", "coach", "do?"])
+    assert code == 0 and json.loads(out)["question"] == "what does the coach do?"
+
+
+def test_version(capsys):
+    """--version prints the package's version from pyproject.toml."""
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"devops-role-bot {project['project']['version']}"
+
+
+def test_serve_help_lists_every_variable_and_the_demo(capsys):
+    """`serve --help` names each variable .env.example documents for serve, and the demo."""
+    assert main(["serve", "--help"]) == 0
+    shown = capsys.readouterr().out
+    example = (Path(__file__).parent.parent / ".env.example").read_text()
+    documented = {
+        line.split("=")[0] for line in example.splitlines() if line[:1].isupper() and "=" in line
+    }
+    compose_only = {"DOCS_DIR", "BOT_PORT", "BASE_IMAGE", "POSTGRES_PASSWORD", "POSTGRES_IMAGE",
+                    "REPLICA_A_PORT", "REPLICA_B_PORT"}  # fmt: skip
+    for name in documented - compose_only | {"CONTENT_DIR", "DATA_DIR", "HOST", "PORT"}:
+        assert name in shown, name
+    assert "devops-role-bot demo" in shown
+
+
+def test_ask_records_nothing_unless_asked(tmp_path):
+    """`ask` leaves the owners' history alone; `ask --record` adds to it."""
+    env = {"DATA_DIR": str(tmp_path)}
+    assert run(["ask", "coach"], env=env)[0] == 0
+    assert not (tmp_path / "history.sqlite3").exists()
+    assert run(["ask", "--record", "coach"], env=env)[0] == 0
+    code, out, _ = run(["report", "--since", "2w"], env=env)
+    assert code == 0 and out.splitlines()[0] == f"History: {tmp_path / 'history.sqlite3'}"
+    assert "Questions in the last 14 days: 1" in out

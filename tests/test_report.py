@@ -84,16 +84,19 @@ def test_report_cli(seeded):
     env = {"DATA_DIR": str(data_dir)}
     code = main(["report", "--since", "30d", "--format", "json"], environ=env, stdout=out,
                 stderr=err)  # fmt: skip
-    assert code == 0 and json.loads(out.getvalue())["questions"] == len(SEED)
+    report = json.loads(out.getvalue())
+    assert code == 0 and report["questions"] == len(SEED)
+    assert report["database"] == str(data_dir / "history.sqlite3")
     code = main(["report", "--since", "soon"], environ=env, stdout=out, stderr=err)
     assert code == 2 and "--since" in err.getvalue()
 
 
 def test_cli_questions_are_recorded(tmp_path):
-    """`ask` records its questions (entry cli) for the report."""
+    """`ask --record` records its questions (entry cli) for the report."""
     env = {"DATA_DIR": str(tmp_path)}
     out = io.StringIO()
-    main(["ask", "coach"], environ=env, stdout=out, stderr=io.StringIO())
-    main(["ask", "what's the wifi password"], environ=env, stdout=out, stderr=io.StringIO())
+    main(["ask", "--record", "coach"], environ=env, stdout=out, stderr=io.StringIO())
+    main(["ask", "--record", "what's the wifi password"], environ=env, stdout=out,
+         stderr=io.StringIO())  # fmt: skip
     rows = open_store(None, tmp_path).history(0)
     assert [(r["entry"], r["decision"]) for r in rows] == [("cli", "answer"), ("cli", "decline")]
