@@ -13,7 +13,7 @@ from typing import TextIO
 from bot.config import ContentSettings, Settings
 from bot.content import Library
 from bot.live import LiveDocs
-from bot.render import display_path, heading_path_text
+from bot.render import SHOW_ACTIONS, Shown, display_path, heading_path_text
 from bot.search import ANSWER_AT, DECLINE_BELOW, MARGIN
 from bot.slack_app import create_server, question_of
 from bot.standin import FakeSlack
@@ -60,6 +60,30 @@ def explainer(live: LiveDocs):
     return explain
 
 
+def click_explainer(live: LiveDocs):
+    """What the side panel shows after a click on a section button: the section picked."""
+
+    def explain(action_id: str, value: str) -> dict | None:
+        if not SHOW_ACTIONS.match(action_id):
+            return None
+        shown = Shown.of(value)
+        section = live.current.index.section(shown.section_id)
+        if section is None:
+            return None
+        return {
+            "question": shown.question or "(a topic button)",
+            "decision": "picked",
+            "score": shown.score,
+            "heading_path": list(display_path(section)),
+            "alternatives": [],
+            "decline_below": DECLINE_BELOW,
+            "answer_at": ANSWER_AT,
+            "margin": MARGIN,
+        }
+
+    return explain
+
+
 def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> Demo:
     """Start the stand-in (page on 127.0.0.1:port) and the bot, wired to each other."""
     standin = FakeSlack(host="127.0.0.1", port=port)
@@ -90,6 +114,7 @@ def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> 
     threading.Thread(target=run, name="bot-http", daemon=True).start()
     standin.connect(f"http://127.0.0.1:{server.effective_port}", secret)
     standin.explain = explainer(live)
+    standin.explain_click = click_explainer(live)
 
     def close() -> None:
         stop.set()

@@ -226,6 +226,7 @@ class FakeSlack:
         self.bot_url: str | None = None
         self.secret = ""
         self.explain: Callable[[str], dict] | None = None
+        self.explain_click: Callable[[str, str], dict | None] | None = None
         self._responses: dict[str, dict] = {}  # response_url key -> where it answers
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -589,7 +590,10 @@ class FakeSlack:
             self.debug = self.explain(question)
 
     def click(self, data: dict) -> dict:
-        """Click a button in a message or in App Home."""
+        """Click a button in a message, a modal or App Home."""
+        if self.explain_click is not None:
+            explained = self.explain_click(str(data["action_id"]), str(data.get("value", "")))
+            self.debug = explained or self.debug
         payload: dict = {
             "type": "block_actions",
             "user": {"id": YOU, "name": "you"},

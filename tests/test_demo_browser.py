@@ -100,13 +100,36 @@ def test_slash_command_ephemeral_then_share(page):
 
 
 def test_did_you_mean_button(page):
-    """An ambiguous question offers buttons; clicking one shows that section."""
+    """An ambiguous question offers buttons; clicking one shows that section, and the side
+    panel follows the click."""
     page.click("#nav-dm")
     send(page, "devops")
     step(page, "did-you-mean", ".blk-actions button")
-    label = page.inner_text(".blk-actions button >> nth=0")
-    page.click(".blk-actions button >> nth=0")
+    label = page.inner_text(".blk-actions button >> nth=1")
+    page.click(".blk-actions button >> nth=1")
     step(page, "did-you-mean-clicked", f".blk-header:has-text('{label}')")
+    page.wait_for_selector("#dbg-decision:has-text('picked')", timeout=10_000)
+    assert label in page.inner_text("#debug")
+
+
+def test_mentions_show_as_names_and_the_log_scrolls_in_its_pane(page, demo):
+    """<@U...> shows as @name in messages and blocks (a typed, escaped one stays text); a long
+    conversation scrolls inside the message pane, the channel list and side panel stay put."""
+    page.click("#nav-channel")
+    send(page, "@devops-role-bot who is the sys admin?")
+    step(page, "mention-name", ".msg .mention:has-text('@devops-role-bot')")
+    text = {"type": "mrkdwn", "text": "shared by <@UYOU>, not &lt;@UYOU&gt;"}
+    demo.standin.add_message(channel="CGENERAL", user="UBOT", text="", thread_ts=None,
+                             blocks=[{"type": "section", "text": text}])  # fmt: skip
+    step(page, "mention-in-blocks", ".blk-section .mention:has-text('@You')")
+    assert "not <@UYOU>" in page.inner_text("#log")
+    for n in range(12):
+        send(page, f"@devops-role-bot coach {n}")
+    page.wait_for_function("document.querySelectorAll('.thread').length >= 13", timeout=20_000)
+    log = page.eval_on_selector("#log", "e => [e.scrollHeight, e.clientHeight]")
+    assert log[0] > log[1]  # the log scrolls inside its pane ...
+    assert page.evaluate("document.scrollingElement.scrollHeight <= innerHeight")  # not the page
+    assert page.is_visible("#nav-home") and page.is_visible("#debug")
 
 
 def test_home_tab_topic(page):
