@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from run import TUNE_SETS, is_gold, load_set  # noqa: E402
 
-from bot import search  # noqa: E402
+from bot import index, question, search  # noqa: E402
 from bot.search import build_index  # noqa: E402
 
 
@@ -86,9 +86,13 @@ def best_decline(rows: list) -> tuple[int, int]:
     )
 
 
+#: The module that owns each weight (the one whose functions read it).
+OWNER = {name: next(m for m in (search, index, question) if name in vars(m)) for name in WEIGHTS}
+
+
 def search_weights(tries: int, seed: int) -> None:
     """Random changes of three weights at a time, against the shipped weights."""
-    shipped = {name: getattr(search, name) for name in WEIGHTS}
+    shipped = {name: getattr(OWNER[name], name) for name in WEIGHTS}
     right, decline = best_decline(tuning_matches())
     print(f"shipped weights: {right} right (DECLINE_BELOW {decline})")
     rng = random.Random(seed)
@@ -98,11 +102,11 @@ def search_weights(tries: int, seed: int) -> None:
         change = {k: v for k, v in change.items() if v != shipped[k]}
         try:
             for name, value in change.items():
-                setattr(search, name, value)
+                setattr(OWNER[name], name, value)
             results.append((*best_decline(tuning_matches()), change))
         finally:
             for name, value in shipped.items():
-                setattr(search, name, value)
+                setattr(OWNER[name], name, value)
     results.sort(key=lambda r: -r[0])
     better = sum(r[0] > right for r in results)
     same = sum(r[0] == right for r in results)

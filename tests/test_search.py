@@ -200,10 +200,11 @@ def _reference_postings(library):
     heading, the title or a folder label) and BM25's saturating term frequency in its text."""
     from collections import Counter
 
-    from bot import search
+    from bot import index as search
+    from bot import words
 
     texts = [
-        [w for w in search.words_of(s.own_text) if w not in search.FILLER] for s in library.sections
+        [w for w in words.words_of(s.own_text) if w not in words.FILLER] for s in library.sections
     ]
     avg = max(1.0, sum(map(len, texts)) / max(1, len(texts)))
     tables = ({}, {})
@@ -211,17 +212,17 @@ def _reference_postings(library):
         k = search.BM25_K1 * (1 - search.BM25_B + search.BM25_B * len(text) / avg)
         best = ({}, {})
         for pos in (0, 1):
-            for term, tf in Counter(search._terms(w)[pos] for w in text).items():
+            for term, tf in Counter(words.term_keys(w)[pos] for w in text).items():
                 best[pos][term] = search.IN_TEXT + (search.IN_TEXT_MAX - search.IN_TEXT) * tf / (
                     tf + k
                 )
-        named = [(w, search.IN_CONTEXT) for c in s.context for w in search._topic_words(c)]
+        named = [(w, search.IN_CONTEXT) for c in s.context for w in words.topic_words(c)]
         named += [
-            (w, search.IN_HEADING) for h in (s.name, *s.phrasings) for w in search._topic_words(h)
+            (w, search.IN_HEADING) for h in (s.name, *s.phrasings) for w in words.topic_words(h)
         ]
         for w, strength in named:
             for pos in (0, 1):
-                term = search._terms(w)[pos]
+                term = words.term_keys(w)[pos]
                 best[pos][term] = max(best[pos].get(term, 0.0), strength)
         for pos in (0, 1):
             for term, strength in best[pos].items():
@@ -246,7 +247,7 @@ def test_index_postings_match_the_plain_computation(make_content, shipped_librar
     for library in (shipped_library, load_library(root)):
         index = build_index(library)
         expected = _reference_postings(library)
-        for got, want in zip((index._postings, index._form_postings), expected, strict=True):
+        for got, want in zip((index.postings, index.form_postings), expected, strict=True):
             assert set(got) == set(want)
             for term, entries in want.items():
                 rows, strengths = got[term]
@@ -285,7 +286,7 @@ def test_a_question_with_no_key_words_is_not_asked_word_for_word(make_content):
 def test_heading_aliases(heading, aliases):
     """A heading's parenthesis names its section too, and so does the heading without it, or
     without a word like 'Overview'; numbers and filler alone name nothing."""
-    from bot.search import heading_aliases
+    from bot.words import heading_aliases
 
     assert heading_aliases(heading) == aliases
 

@@ -1,0 +1,265 @@
+"""The index build: every section's postings (BM25 strengths by stem and by plural form), the
+idf of each stem, the vocabulary for typo correction and each section's keys for phrase
+similarity. Built once per library; immutable after (but for its typo cache)."""
+
+from __future__ import annotations
+
+import gc
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NamedTuple
+
+import numpy as np
+
+from bot.content import Library, Section
+from bot.words import (
+    FILLER,
+    QUESTION_WORDS,
+    ROLE_STEMS,
+    heading_aliases,
+    heading_key_words,
+    key_words,
+    stem,
+    term_keys,
+    topic_words,
+    words_of,
+)
+
+# How strongly a section holds a query word, by where the word is.
+IN_HEADING = 1.0  # the section's own heading or an owner phrasing
+IN_CONTEXT = 0.6  # the document title or a parent heading
+IN_TEXT = 0.4  # the section's own text: at least this much ...
+IN_TEXT_MAX = 0.9  # ... rising towards this the more it says the word (BM25 tf, below)
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+class Keys(NamedTuple):
+    """What phrase similarity and heading naming need of one section (see SectionIndex.keys)."""
+
+    keys: list[str]  # heading, its aliases, document + heading, phrasings, title: key words
+    stem_keys: list[str]  # the same as stems
+    head: frozenset[str]  # stems of its heading path
+    own: frozenset[str]  # stems of its own heading
+    head_idf: float
+    own_idf: float
+
+
+class SectionIndex:
+    """Sections indexed for fuzzy question matching (see bot.search.Index for the matching)."""
+
+    def __init__(self, library: Library) -> None:
+        # The build makes millions of small objects and frees few: the cyclic collector would
+        # scan them again and again for nothing (a tenth to a quarter of a 10,000-section
+        # build's time when measured).
+        with _collector_paused():
+            self._build(library)
+
+    def _build(self, library: Library) -> None:
+        self.sections: tuple[Section, ...] = library.sections
+        n = len(self.sections)
+        self.ids = {s.id: i for i, s in enumerate(self.sections)}
+        texts = [[w for w in words_of(s.own_text) if w not in FILLER] for s in self.sections]
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        avg_len = max(1.0, float(lengths.sum()) / max(1, n))
+        vocab: set[str] = set().union(*texts)
+        # Postings are gathered for every word of every section at once, as numpy arrays of
+        # keys (term id * n + section) and strengths, in a stem table and a form table.
+        tables = Tables(n)
+        words = [w for text in texts for w in text]
+        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word said
+        # often in a short section is stronger evidence than once in a long table.
+        k = BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg_len)
+        for table, term_ids in enumerate(tables.ids(words)):
+            keys, tf = np.unique((term_ids * n + rows)[term_ids >= 0], return_counts=True)
+            tables.add(table, keys, IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k[keys % n]))
+        # Headings and owner phrasings count fully; parent headings, titles and folder labels
+        # at least IN_CONTEXT: a word's strength in a section is the most any place gives it.
+        named: list[str] = []
+        named_rows: list[int] = []
+        named_strengths: list[float] = []
+        for i, s in enumerate(self.sections):
+            context = [w for c in s.context for w in topic_words(c)]
+            heading = [w for key in (s.name, *s.phrasings) for w in topic_words(key)]
+            vocab.update(heading)
+            named += context + heading
+            named_rows += [i] * (len(context) + len(heading))
+            named_strengths += [IN_CONTEXT] * len(context) + [IN_HEADING] * len(heading)
+        for table, term_ids in enumerate(tables.ids(named)):
+            keep = term_ids >= 0
+            keys = term_ids * n + np.asarray(named_rows, dtype=np.int64)
+            tables.add(table, keys[keep], np.asarray(named_strengths)[keep])
+        self.postings, self.form_postings = tables.postings()
+        # A word found in (or above) every section tells them apart least: BM25's idf.
+        df = {st: len(rows) for st, (rows, _) in self.postings.items()}
+        self.idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
+        self.max_idf = math.log(1 + (n + 0.5) / 0.5)
+        self.words = vocab
+        # Typo candidates by length and by first or second letter: a word k edits away differs
+        # in length by at most k, and a typo rarely changes both of its first two letters.
+        # The synonyms' one-word spellings are candidates too ('sysadmn' -> 'sysadmin').
+        self.vocab_stems = set(self.postings)
+        self.aliases = alias_table(library.synonyms)
+        one_word_aliases = {
+            a[0]
+            for a, canon in self.aliases.items()
+            if len(a) == 1 and any(all(stem(w) in self.vocab_stems for w in c) for c in canon)
+        }
+        self.typo_vocab: dict[tuple[int, str], list[str]] = {}
+        for w in sorted(vocab | one_word_aliases):
+            if len(w) >= 3 and not w.isdigit():
+                self.typo_vocab.setdefault((len(w), w[0]), []).append(w)
+                self.typo_vocab.setdefault((len(w), "2" + w[1]), []).append(w)
+        self.max_alias = max((len(a) for a in self.aliases), default=1)
+        # Typo corrections remembered per word. A plain dict, not lru_cache around a bound
+        # method: that would tie the index to itself in a reference cycle, and an index
+        # replaced by a reload would then wait, whole, for the cyclic collector's next full
+        # pass (and make that pass long) instead of being freed at once.
+        self.typo_cache: dict[str, str | None] = {}
+        self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
+        # Every section's keys now, not when a question first re-ranks it: the first questions
+        # after a (re)load would otherwise pay for them, a third of an answer's time.
+        self.key_list = [self._make_keys(s) for s in self.sections]
+
+    def __len__(self) -> int:
+        return len(self.sections)
+
+    def section(self, section_id: str) -> Section | None:
+        """The section with this id, or None."""
+        i = self.ids.get(section_id)
+        return self.sections[i] if i is not None else None
+
+    def keys(self, i: int) -> Keys:
+        """Section i's keys (see ``_make_keys``)."""
+        return self.key_list[i]
+
+    def _make_keys(self, s: Section) -> Keys:
+        """A section's heading and phrasings as words and as stems, its heading path's stems
+        and its own heading's, and their weights."""
+        name = heading_key_words(s.name)
+        # Its heading first, then the other names the heading gives it, its document's
+        # title and heading, the owner's phrasings, and last (for a root section) the
+        # document's title alone.
+        in_doc = () if s.parent is None else (heading_key_words(s.document) + name,)
+        keys = [
+            " ".join(name),
+            *heading_aliases(s.name, name),
+            *(" ".join(k) for k in in_doc),
+            *(" ".join(key_words(k)) for k in (*s.phrasings, *titles(s))),
+        ]
+        stem_keys = [" ".join(map(stem, k.split())) for k in keys]
+        own = frozenset(stem(w) for w in name if w not in QUESTION_WORDS)
+        head = own.union(
+            *(
+                (stem(w) for w in heading_key_words(part) if w not in QUESTION_WORDS)
+                for part in s.context
+            )
+        )
+        return Keys(
+            keys,
+            stem_keys,
+            head,
+            own,
+            sum(self.idf.get(h, 0.0) for h in head),
+            sum(self.idf.get(h, 0.0) for h in own),
+        )
+
+    def names(self, i: int, asked: set[str]) -> bool:
+        """Whether a question's stems name section i's own heading, role words aside."""
+        own = self.keys(i).own
+        return bool(own - ROLE_STEMS) and own <= asked
+
+    def is_ancestor(self, a: Section, b: Section) -> bool:
+        parent = b.parent
+        while parent is not None:
+            if parent == a.id:
+                return True
+            parent = self.sections[self.ids[parent]].parent
+        return False
+
+
+def titles(section: Section) -> tuple[str, ...]:
+    """A document's root section stands for the whole document: its title asks for it."""
+    if section.parent is None and section.document != section.name:
+        return (section.document,)
+    return ()
+
+
+def alias_table(
+    synonyms: dict[str, tuple[str, ...]],
+) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+    """Map each typed word sequence to the documents' wordings it stands for."""
+    table: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+    for canonical, aliases in synonyms.items():
+        canon = tuple(words_of(canonical))
+        if not canon:
+            continue
+        for alias in (canonical, *aliases):
+            key = tuple(words_of(alias))
+            if key and canon not in table.setdefault(key, []):
+                table[key].append(canon)
+    return table
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees memory)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class Tables:
+    """The stem table and the form table while an index is built: term ids, and strengths
+    for keys term_id * n_sections + section, gathered in bulk and grouped by term at the end."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.terms: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        self.word_ids: tuple[dict[str, int], dict[str, int]] = ({}, {})  # -1: no such term
+        self.keys: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self.values: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+
+    def ids(self, words: list[str]) -> list[np.ndarray]:
+        """Each word's stem id and form id (-1 for a form that is its own stem, see term_keys)."""
+        distinct = list(dict.fromkeys(words))
+        index = {w: i for i, w in enumerate(distinct)}
+        for w in set(distinct).difference(self.word_ids[0]):
+            for terms, ids, term in zip(self.terms, self.word_ids, term_keys(w), strict=True):
+                ids[w] = -1 if term is None else terms.setdefault(term, len(terms))
+        # One lookup per word of the text; the two tables' ids are then taken by numpy.
+        at = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
+        return [
+            np.fromiter(map(ids.__getitem__, distinct), np.int64, len(distinct))[at]
+            for ids in self.word_ids
+        ]
+
+    def add(self, table: int, keys: np.ndarray, values: np.ndarray) -> None:
+        """Strengths for keys of one table (0: stems, 1: forms)."""
+        self.keys[table].append(keys)
+        self.values[table].append(values)
+
+    def postings(self) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Each table as term -> (section indexes in ascending order, strengths), a term
+        holding in a section the greatest strength it was given there."""
+        out = []
+        for terms, keys, values in zip(self.terms, self.keys, self.values, strict=True):
+            key = np.concatenate([*keys, np.zeros(0, dtype=np.int64)])
+            value = np.concatenate([*values, np.zeros(0)])
+            order = np.argsort(key, kind="stable")
+            key, value = key[order], value[order]
+            first = np.flatnonzero(np.append(True, key[1:] != key[:-1])[: len(key)])
+            key = key[first]  # each key once, holding the greatest strength given to it
+            value = (np.maximum.reduceat(value, first) if len(key) else value).astype(np.float32)
+            n = max(self.n, 1)
+            rows = (key % n).astype(np.int32)
+            bounds = np.searchsorted(key // n, np.arange(len(terms) + 1))
+            out.append({t: (rows[bounds[j] : bounds[j + 1]], value[bounds[j] : bounds[j + 1]])
+                        for t, j in terms.items()})  # fmt: skip
+        return out
