@@ -12,9 +12,9 @@ from typing import TextIO
 
 from bot.config import ContentSettings, Settings
 from bot.content import Library
+from bot.decision import shipped_calibration
 from bot.live import LiveDocs
 from bot.render import SHOW_ACTIONS, Shown, display_path, heading_path_text
-from bot.search import ANSWER_AT, DECLINE_BELOW, MARGIN
 from bot.slack_app import create_server, question_of
 from bot.standin import FakeSlack
 from bot.store import Store, open_store
@@ -37,6 +37,12 @@ class Demo:
         return self.standin.url + "/"
 
 
+def thresholds() -> dict:
+    """The calibrated decision's thresholds, in percent, for the side panel."""
+    cal = shipped_calibration()
+    return {"answer_at": round(100 * cal.answer_at), "hedge_at": round(100 * cal.hedge_at)}
+
+
 def explainer(live: LiveDocs):
     """What the side panel shows for a question: the engine's decision and alternatives."""
 
@@ -47,14 +53,13 @@ def explainer(live: LiveDocs):
             "question": question_of(question),
             "decision": answer.decision,
             "score": answer.score,
+            "relevance": answer.best.score if answer.best else None,
             "heading_path": list(display_path(best)) if best else [],
             "alternatives": [
-                {"section": heading_path_text(m.section), "score": m.score}
+                {"section": heading_path_text(m.section), "relevance": m.score}
                 for m in answer.alternatives
             ],
-            "decline_below": DECLINE_BELOW,
-            "answer_at": ANSWER_AT,
-            "margin": MARGIN,
+            **thresholds(),
         }
 
     return explain
@@ -73,12 +78,11 @@ def click_explainer(live: LiveDocs):
         return {
             "question": shown.question or "(a topic button)",
             "decision": "picked",
-            "score": shown.score,
+            "score": None,  # the calibrated probability is the best section's only
+            "relevance": shown.score,
             "heading_path": list(display_path(section)),
             "alternatives": [],
-            "decline_below": DECLINE_BELOW,
-            "answer_at": ANSWER_AT,
-            "margin": MARGIN,
+            **thresholds(),
         }
 
     return explain

@@ -13,6 +13,8 @@ from rapidfuzz import fuzz
 #: Unanswered questions this similar (rapidfuzz token_set_ratio) ask the same thing.
 SAME_QUESTION = 75
 ENTRIES = ("slash", "mention", "dm", "cli")
+#: Decisions whose reply shows a section (outright, or as a best guess).
+SHOWN = ("answer", "hedged")
 
 
 def parse_since(text: str) -> float:
@@ -69,13 +71,13 @@ def build_report(history: list[dict], *, since_seconds: float) -> dict:
     for entry in ENTRIES:
         mine = [q for q in questions if q["entry"] == entry]
         if mine:
-            answered = sum(q["decision"] == "answer" for q in mine)
+            answered = sum(q["decision"] in SHOWN for q in mine)
             rates[entry] = {
                 "questions": len(mine),
                 "answered": answered,
                 "answer_rate": round(100 * answered / len(mine), 1),
             }
-    unanswered = [q for q in questions if q["decision"] != "answer"]
+    unanswered = [q for q in questions if q["decision"] not in SHOWN]
     unhelpful: dict[str, dict] = {}
     for v in votes:
         if v["vote"] != "not_helpful" or not v["section"]:
@@ -85,7 +87,7 @@ def build_report(history: list[dict], *, since_seconds: float) -> dict:
         item["votes"] += 1
         if v.get("comment"):
             item["comments"].append(v["comment"])
-    asked = Counter(q["section"] for q in questions if q["decision"] == "answer" and q["section"])
+    asked = Counter(q["section"] for q in questions if q["decision"] in SHOWN and q["section"])
     return {
         "since_days": round(since_seconds / 86400, 2),
         "questions": len(questions),

@@ -3,6 +3,7 @@ phrase similarity), and the decision made on them: answer, did-you-mean or decli
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -10,6 +11,7 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from bot.content import Library, Section
+from bot.decision import Calibration, decide, shipped_calibration
 from bot.index import SectionIndex, titles
 from bot.question import Concept, read_question
 from bot.words import (
@@ -24,23 +26,18 @@ from bot.words import (
 )
 
 __all__ = [
-    "ANSWER_AT", "DECLINE_BELOW", "MARGIN", "Answer", "Index", "Match", "build_index",
-    "clean_question", "common_english_words", "leaning_phrasings", "words_of",
+    "Answer", "Index", "Match", "build_index", "clean_question", "common_english_words",
+    "leaning_phrasings", "words_of",
 ]  # fmt: skip
 
-# Decision thresholds, chosen on the tuning half of bench/ (see README "Benchmark").
-#: Below this the best section is not relevant enough to show at all: decline.
-DECLINE_BELOW = 46
-#: At or above this, and clear of the runner-up, the best section is the answer.
-ANSWER_AT = 62
-#: The best must lead the runner-up by this many points to be answered outright.
-MARGIN = 12
 #: A question that is word for word one section's heading or phrasing (and no runner-up's) is
 #: answered outright whatever the margin; word for word its document's title, only if its
 #: words weigh at least this much (BM25 idf).
 EXACT_IDF = 1.0
 #: How many alternatives an answer carries.
 MAX_ALTERNATIVES = 3
+#: Candidates looked at for the best section's lead over an unrelated one.
+LEAD_CANDIDATES = 10
 #: A word that shares only its stem with the docs' word ('developer' / 'development').
 STEM_ONLY = 0.7
 #: Unknown words weigh at most this many times the words the index knows (chosen on the
@@ -77,22 +74,24 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The engine's reply to one question: a decision, the best match and alternatives."""
+    """The engine's reply to one question: a decision, the best match and alternatives, and
+    the calibrated probability (0-100) that the best match is right."""
 
     question: str
-    decision: str  # "answer" | "suggest" | "decline"
+    decision: str  # "answer" | "hedged" | "suggest" | "decline"
     best: Match | None
     alternatives: tuple[Match, ...]
+    probability: int = 0
 
     @property
     def answered(self) -> bool:
-        """True only when the bot answers with a section outright."""
-        return self.decision == "answer"
+        """True when the reply shows a section: outright, or as a best guess."""
+        return self.decision in ("answer", "hedged")
 
     @property
     def score(self) -> int:
-        """The best match's score, 0 when nothing matched at all."""
-        return self.best.score if self.best else 0
+        """The probability (0-100) that the best section is right; 0 when nothing matched."""
+        return self.probability if self.best else 0
 
 
 class Index(SectionIndex):
@@ -237,21 +236,51 @@ class Index(SectionIndex):
                 ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
         return [Match(self.sections[i], round(s)) for s, _, _, i in scored[:limit]]
 
-    def answer(self, question: str) -> Answer:
-        """Answer a question: the best section, a 'did you mean', or a decline."""
-        matches = self.search(question)
+    def answer(self, question: str, calibration: Calibration | None = None) -> Answer:
+        """Answer a question: the best section (outright or as a best guess), a 'did you
+        mean', or a decline, chosen on the calibrated probability that the best is right."""
+        calibration = calibration or shipped_calibration()
+        features, matches, tied = self.features(question)
         if not matches:
             return Answer(question, "decline", None, ())
-        best, rest = matches[0], tuple(matches[1 : 1 + MAX_ALTERNATIVES])
-        if best.score < DECLINE_BELOW:
-            decision = "decline"
-        elif (
-            best.score >= ANSWER_AT and (not rest or best.score - rest[0].score >= MARGIN)
-        ) or self.asked_word_for_word(question, matches):
-            decision = "answer"
-        else:
-            decision = "suggest"
-        return Answer(question, decision, best, rest)
+        p = calibration.probability(features)
+        decision = decide(p, tied, calibration)
+        rest = tuple(matches[1 : 1 + MAX_ALTERNATIVES])
+        return Answer(question, decision, matches[0], rest, round(100 * p))
+
+    def features(self, question: str) -> tuple[list[float], list[Match], bool]:
+        """What the calibrated probability is computed from (see bot.decision.FEATURES), the
+        matches, best first, and whether an unrelated section scores as high as the best."""
+        matches = self.search(question, limit=LEAD_CANDIDATES)
+        if not matches:
+            return [], [], False
+        best = matches[0]
+        unrelated = [
+            m
+            for m in matches[1:]
+            if not self.is_ancestor(m.section, best.section)
+            and not self.is_ancestor(best.section, m.section)
+        ]
+        # Nothing else matched: no lead to tell (a lone weak match is as likely off-topic).
+        lead = best.score - unrelated[0].score if unrelated else 0
+        related = len(matches) > 1 and matches[1] not in unrelated
+        concepts, _ = self.concepts(question)
+        total = sum(c.weight for c in concepts) or 1.0
+        as_typed = sum(c.weight for c in concepts if c.known and c.strength >= 1)
+        corrected = sum(c.weight for c in concepts if c.known and c.strength < 1)
+        return (
+            [
+                best.score / 100,
+                lead / 100,
+                float(self.asked_word_for_word(question, matches)),
+                as_typed / total,
+                corrected / total,
+                math.log10(max(1, len(self.sections))),
+                float(related),
+            ],
+            matches,
+            bool(unrelated) and lead <= 0,
+        )
 
     def asked_word_for_word(self, question: str, matches: list[Match]) -> bool:
         """True when the question is the best match's heading (or another name the heading

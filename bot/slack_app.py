@@ -416,14 +416,13 @@ def register_actions(app: App, bot: Bot) -> None:
             return
         entry = _entry_of(body)
         feedback_id = record_pick(bot, section, shown, entry=entry, user_id=user_id)
-        show_score = shown.score is not None
+        # A picked section shows no "match N%": that probability is the best section's only.
         if container.get("is_ephemeral"):
-            blocks, text = section_blocks(match, shareable=True, feedback_id=feedback_id,
-                                          show_score=show_score)  # fmt: skip
+            blocks, text = section_blocks(match, shareable=True, feedback_id=feedback_id)
             reply = Reply(blocks, text, plain(section_text(match)))
             deliver(respond, reply, bot, replace_original=True)
         else:
-            blocks, text = section_blocks(match, feedback_id=feedback_id, show_score=show_score)
+            blocks, text = section_blocks(match, feedback_id=feedback_id)
             message = body.get("message", {})
             deliver(
                 client.chat_postMessage,
@@ -440,9 +439,9 @@ def register_actions(app: App, bot: Bot) -> None:
         if section is None:
             respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
-        match = Match(section, _score_in(body))
-        blocks, text = section_blocks(match, shared_by=body["user"]["id"])
-        deliver(respond, Reply(blocks, text, plain(section_text(match))), bot,
+        match = Match(section, 0)
+        blocks, text = section_blocks(match, shared_by=body["user"]["id"], label=_label_in(body))
+        deliver(respond, Reply(blocks, text, plain(section_text(match, _label_in(body)))), bot,
                 response_type="in_channel", replace_original=False)  # fmt: skip
         respond(delete_original=True)
 
@@ -533,14 +532,14 @@ def register_feedback(app: App, bot: Bot) -> None:
             bot.store.comment(view.get("private_metadata", ""), user_hash, comment.strip()[:2000])
 
 
-def _score_in(body: dict) -> int:
-    """The match score shown on the ephemeral answer being shared."""
+def _label_in(body: dict) -> str | None:
+    """The "match N%" shown on the ephemeral answer being shared, if it showed one."""
     for block in body.get("message", {}).get("blocks", []):
         for element in block.get("elements", []):
-            m = re.search(r"match (\d+)/100", str(element.get("text", "")))
+            m = re.search(r"match \d+%", str(element.get("text", "")))
             if m:
-                return int(m.group(1))
-    return 100
+                return m.group(0)
+    return None
 
 
 def register_home(app: App, bot: Bot) -> None:

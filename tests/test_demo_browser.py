@@ -99,15 +99,17 @@ def test_slash_command_ephemeral_then_share(page):
     assert page.query_selector(".msg.ephemeral") is None
 
 
-def test_did_you_mean_button(page):
-    """An ambiguous question offers buttons; clicking one shows that section, and the side
-    panel follows the click."""
+def test_best_guess_and_its_maybe_buttons(page):
+    """An unsure answer is shown as a best guess with "Not it? Maybe:" buttons; clicking one
+    shows that section, and the side panel follows the click."""
     page.click("#nav-dm")
-    send(page, "devops")
-    step(page, "did-you-mean", ".blk-actions button")
-    label = page.inner_text(".blk-actions button >> nth=1")
-    page.click(".blk-actions button >> nth=1")
-    step(page, "did-you-mean-clicked", f".blk-header:has-text('{label}')")
+    send(page, "who makes sure the servers stay up")
+    step(page, "best-guess", ".blk-context:has-text('Best guess')")
+    assert page.inner_text("#dbg-decision") == "hedged"
+    maybe = page.locator(".blk-actions button[data-action-id^='show_section']")
+    label = maybe.first.inner_text()
+    maybe.first.click()
+    step(page, "maybe-clicked", f".blk-header:has-text('{label}')")
     page.wait_for_selector("#dbg-decision:has-text('picked')", timeout=10_000)
     assert label in page.inner_text("#debug")
 

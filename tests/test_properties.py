@@ -92,7 +92,7 @@ def assert_pings_nobody(blocks: list[dict], text: str) -> None:
 def test_answer_path_never_crashes(shipped_index, shipped_library, question):
     """Any question gets a decision, a 0-100 score and a reply within Slack's limits."""
     answer = shipped_index.answer(question)
-    assert answer.decision in ("answer", "suggest", "decline")
+    assert answer.decision in ("answer", "hedged", "suggest", "decline")
     assert 0 <= answer.score <= 100
     blocks, text = answer_blocks(answer, shipped_library, shareable=True)
     assert_within_slack_limits(blocks)

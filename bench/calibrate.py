@@ -1,0 +1,277 @@
+"""Fit the calibrated decision (bot/decision.py) and judge it, one docs folder left out at a time.
+
+Run from the repository root:
+    python bench/calibrate.py            leave-one-folder-out report (nothing written)
+    python bench/calibrate.py --write    also fit on every folder and write bot/calibration.json
+    python bench/calibrate.py --plot F   also draw the held-out reliability plot to F (PNG,
+                                         needs matplotlib: pip install -e '.[bench]')
+
+The rule, the same for every fit: a logistic regression (L2 = 1.0, Newton's method) of
+"the best section is right" on bot.decision.FEATURES, one row per question, off-topic
+questions labelled 0; then, on the same fitting folders, ``hedge_at`` is the probability that
+gets the most questions right (strictly: the reply shows a right section, or declines an
+off-topic question), each folder weighing the same, among those with which every fitting
+folder declines at least 90% of its off-topic questions; and ``answer_at`` the lowest
+probability at or above it whose outright answers are wrong for at most 3% of the in-scope
+questions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from run import is_gold, load_set  # noqa: E402
+
+from bot.decision import FEATURES, Calibration, decide  # noqa: E402
+from bot.search import build_index  # noqa: E402
+
+#: Docs folders and the question sets about them (the role doc's sets share one folder).
+FOLDERS = {
+    "role": [
+        "role_questions.yml",
+        "role_more_questions.yml",
+        "role_fresh_questions.yml",
+        "role_unseen_questions.yml",
+    ],
+    "hub": ["hub_questions.yml"],
+    "gitlab": ["gitlab_questions.yml"],
+    "18f": ["18f/questions.jsonl"],
+}
+L2 = 1.0
+#: Outright answers may be wrong for at most this share of in-scope questions when fitted
+#: (the target on held-out folders is 5%).
+ANSWER_WRONG = 0.03
+#: Every fitting folder must decline at least this share of its off-topic questions.
+OFF_TOPIC_DECLINED = 0.90
+GRID = [round(0.01 * k, 2) for k in range(1, 100)]
+
+
+@dataclass
+class Row:
+    """One question as the calibration sees it."""
+
+    folder: str
+    features: list[float]
+    right: bool  # the best section is a gold one
+    in_scope: bool
+    top3: bool
+    tied: bool = False
+
+
+def collect() -> list[Row]:
+    """Every question of every folder, with its features and whether the best is right."""
+    rows = []
+    for folder, sets in FOLDERS.items():
+        for name in sets:
+            library, qs = load_set(name)
+            index = build_index(library)
+            for q, gold in qs:
+                features, matches, tied = index.features(q)
+                if not matches:  # nothing matched at all: always declined
+                    features = [0.0] * 5 + [features_n(index), 0.0]
+                ranked = [m.section for m in matches[:3]]
+                rows.append(
+                    Row(
+                        folder,
+                        features,
+                        bool(gold) and bool(ranked) and is_gold(ranked[0], gold),
+                        bool(gold),
+                        bool(gold) and any(is_gold(s, gold) for s in ranked),
+                        tied,
+                    )
+                )
+    return rows
+
+
+def features_n(index) -> float:
+    return float(np.log10(max(1, len(index.sections))))
+
+
+def fit(rows: list[Row]) -> tuple[np.ndarray, float]:
+    """Logistic regression with an L2 penalty (not on the bias), by Newton's method."""
+    x = np.array([r.features for r in rows], dtype=float)
+    y = np.array([r.right for r in rows], dtype=float)
+    x1 = np.hstack([x, np.ones((len(x), 1))])
+    w = np.zeros(x1.shape[1])
+    penalty = np.diag([L2] * x.shape[1] + [0.0])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(x1 @ w)))
+        grad = x1.T @ (p - y) + penalty @ w
+        hess = x1.T @ (x1 * (p * (1 - p))[:, None]) + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-9:
+            break
+    return w[:-1], float(w[-1])
+
+
+def outcome(row: Row, cal: Calibration) -> tuple[str, float]:
+    """The decision and probability the calibration gives a row."""
+    p = cal.probability(row.features) if row.features[0] > 0 else 0.0
+    return decide(p, row.tied, cal), p
+
+
+def strict_right(row: Row, decision: str) -> bool:
+    """Right only when the reply shows a right section, or declines an off-topic question."""
+    if not row.in_scope:
+        return decision == "decline"
+    return decision in ("answer", "hedged") and row.right
+
+
+def thresholds(rows: list[Row], weights: np.ndarray, bias: float) -> Calibration:
+    """hedge_at and answer_at chosen on the fitting rows by the rule in this file's docstring."""
+    folders = sorted({r.folder for r in rows})
+
+    def per_folder(cal: Calibration) -> float:
+        shares = []
+        for f in folders:
+            mine = [r for r in rows if r.folder == f]
+            shares.append(sum(strict_right(r, outcome(r, cal)[0]) for r in mine) / len(mine))
+        return sum(shares) / len(shares)
+
+    def declines_off_topic(cal: Calibration) -> bool:
+        for f in folders:
+            off = [r for r in rows if r.folder == f and not r.in_scope]
+            declined = sum(outcome(r, cal)[0] == "decline" for r in off)
+            if declined < OFF_TOPIC_DECLINED * len(off):
+                return False
+        return True
+
+    w = tuple(map(float, weights))
+    allowed = [h for h in GRID if declines_off_topic(Calibration(w, bias, 1.0, h))] or [1.0]
+    hedge = max(allowed, key=lambda h: (per_folder(Calibration(w, bias, 1.0, h)), -h))
+    in_scope = [r for r in rows if r.in_scope]
+    for answer_at in [a for a in GRID if a >= hedge] + [1.0]:
+        cal = Calibration(w, bias, answer_at, hedge)
+        wrong = sum(outcome(r, cal)[0] == "answer" and not r.right for r in in_scope)
+        if wrong <= ANSWER_WRONG * len(in_scope):
+            return cal
+    return Calibration(w, bias, 1.0, hedge)
+
+
+def ece(probs: list[float], labels: list[bool], bins: int = 10) -> tuple[float, list[tuple]]:
+    """Expected calibration error (points) and the reliability table: per bin of predicted
+    probability, its questions, mean prediction and how many were right."""
+    table, total = [], 0.0
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        idx = [i for i, p in enumerate(probs) if lo <= p < hi or (b == bins - 1 and p == 1.0)]
+        if not idx:
+            continue
+        mean_p = sum(probs[i] for i in idx) / len(idx)
+        freq = sum(labels[i] for i in idx) / len(idx)
+        total += len(idx) * abs(mean_p - freq)
+        table.append((lo, hi, len(idx), mean_p, freq))
+    return 100 * total / max(1, len(probs)), table
+
+
+def report(rows: list[Row], cal: Calibration) -> dict:
+    """The strict figures of one folder under one calibration."""
+    outs = [outcome(r, cal) for r in rows]
+    ins = [(r, o) for r, o in zip(rows, outs, strict=True) if r.in_scope]
+    off = [(r, o) for r, o in zip(rows, outs, strict=True) if not r.in_scope]
+
+    def share(n: int, d: int) -> float:
+        return 100 * n / d if d else 0.0
+
+    right = sum(strict_right(r, o[0]) for r, o in zip(rows, outs, strict=True))
+    return {
+        "n": len(rows),
+        "overall": share(right, len(rows)),
+        "top1": share(sum(r.right for r, _ in ins), len(ins)),
+        "top3": share(sum(r.top3 for r, _ in ins), len(ins)),
+        "shown_right": share(sum(strict_right(r, o[0]) for r, o in ins), len(ins)),
+        "hedged": share(sum(o[0] == "hedged" for _, o in ins), len(ins)),
+        "dym": share(sum(o[0] == "suggest" for _, o in ins), len(ins)),
+        "answer_wrong": share(sum(o[0] == "answer" and not r.right for r, o in ins), len(ins)),
+        "off_declined": share(sum(o[0] == "decline" for _, o in off), len(off)),
+        "ece": ece([o[1] for o in outs], [r.right for r in rows])[0],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write bot/calibration.json")
+    parser.add_argument("--plot", type=Path, help="draw the held-out reliability plot (PNG)")
+    args = parser.parse_args()
+    rows = collect()
+    print("Leave one folder out: fitted on the other folders, reported on the one left out")
+    print(
+        "folder  n    overall%  top1%  top3%  shown-right%  hedged%  dym%  answer-wrong%"
+        "  off-declined%  ECE pts  hedge_at answer_at"
+    )
+    held_p, held_y = [], []
+    for folder in FOLDERS:
+        train = [r for r in rows if r.folder != folder]
+        test = [r for r in rows if r.folder == folder]
+        cal = thresholds(train, *fit(train))
+        m = report(test, cal)
+        held_p += [outcome(r, cal)[1] for r in test]
+        held_y += [r.right for r in test]
+        print(
+            f"{folder:<7} {m['n']:>4} {m['overall']:>8.1f} {m['top1']:>6.1f} {m['top3']:>6.1f}"
+            f" {m['shown_right']:>13.1f} {m['hedged']:>8.1f} {m['dym']:>5.1f}"
+            f" {m['answer_wrong']:>14.1f} {m['off_declined']:>14.1f} {m['ece']:>8.1f}"
+            f" {cal.hedge_at:>9.2f} {cal.answer_at:>9.2f}"
+        )
+    total, table = ece(held_p, held_y)
+    print(f"\nReliability on the held-out folders (all {len(held_p)} questions): ECE {total:.1f}")
+    print("predicted     questions  mean predicted%  right%")
+    for lo, hi, n, mean_p, freq in table:
+        print(f"{lo:.1f}-{hi:.1f} {n:>13} {100 * mean_p:>16.1f} {100 * freq:>7.1f}")
+    if args.plot:
+        plot(table, args.plot)
+    if args.write:
+        weights, bias = fit(rows)
+        cal = thresholds(rows, weights, bias)
+        data = {
+            "features": list(FEATURES),
+            "weights": [round(float(w), 6) for w in weights],
+            "bias": round(bias, 6),
+            "answer_at": cal.answer_at,
+            "hedge_at": cal.hedge_at,
+            "fitted_on": {f: sets for f, sets in FOLDERS.items()},
+            "questions": len(rows),
+            "rule": __doc__.split("The rule, the same for every fit: ")[1].strip(),
+            "command": "python bench/calibrate.py --write",
+        }
+        path = ROOT / "bot" / "calibration.json"
+        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        print(f"\nwrote {path.relative_to(ROOT)}: hedge_at {cal.hedge_at}, "
+              f"answer_at {cal.answer_at}")  # fmt: skip
+
+
+def plot(table: list[tuple], path: Path) -> None:
+    """The reliability diagram: mean predicted probability against the share right, per bin."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    ax.plot([t[3] for t in table], [t[4] for t in table], marker="o", label="held-out folders")
+    for _, _, n, mean_p, freq in table:
+        ax.annotate(str(n), (mean_p, freq), textcoords="offset points", xytext=(4, -10))
+    ax.set_xlabel("predicted probability that the shown section is right")
+    ax.set_ylabel("share right")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
