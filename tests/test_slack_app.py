@@ -634,19 +634,19 @@ def test_request_body_over_limit_refused(bot, fake):
     assert fake.calls == []
 
 
-def socket_bot(fake, shipped_library):
+def socket_bot(fake, library):
     """The bot in Socket Mode (not yet connected) and its /healthz server."""
     settings = settings_for(fake, SLACK_APP_TOKEN="xapp-test", SLACK_SIGNING_SECRET="")
-    return create_server(settings, LiveDocs.load(settings.content, shipped_library))
+    return create_server(settings, LiveDocs.load(settings.content, library))
 
 
 @contextmanager
-def socket_mode(fake, shipped_library) -> Iterator[tuple[SocketModeServer, object, int]]:
+def socket_mode(fake, library) -> Iterator[tuple[SocketModeServer, object, int]]:
     """A Socket Mode server stand-in and the bot connecting to it, with its /healthz port;
     both closed after."""
     ws = SocketModeServer()
     fake.ws_url = ws.url
-    server, socket = socket_bot(fake, shipped_library)
+    server, socket = socket_bot(fake, library)
     try:
         with running(server) as port:
             socket.connect()
@@ -710,20 +710,28 @@ def interactive_envelope(envelope_id: str, payload: dict) -> dict:
             "accepts_response_payload": False, "payload": payload}  # fmt: skip
 
 
-def test_socket_mode_did_you_mean_and_home_tab(fake, shipped_library):
-    """In Socket Mode: a DM's best guess is accepted and each "Not it? Maybe:" button shows
-    its section in the thread; the Home tab is published and a topic opens in a modal."""
-    with socket_mode(fake, shipped_library) as (ws, socket, _):
+@pytest.mark.parametrize(
+    ("kind", "question"),
+    [("suggest", "on-call rota"), ("hedged", "who makes sure the servers stay up")],
+)
+def test_socket_mode_did_you_mean_best_guess_and_home_tab(
+    fake, shipped_library, make_content, kind, question
+):
+    """In Socket Mode: a DM's did-you-mean (a tie) or best guess is accepted and each of its
+    section buttons shows its section in the thread; the Home tab is published and a topic
+    opens in a modal."""
+    library = load_library(make_content(TIED)) if kind == "suggest" else shipped_library
+    with socket_mode(fake, library) as (ws, socket, _):
         assert wait_until(socket.client.is_connected, timeout=10)
         ws.push({"envelope_id": "e-dm", "type": "events_api", "accepts_response_payload": False,
                  "payload": {"type": "event_callback", "event_id": "EvSockDym", "event": {
-                     "type": "message", "channel_type": "im", "user": "U1",
-                     "text": "who makes sure the servers stay up",
+                     "type": "message", "channel_type": "im", "user": "U1", "text": question,
                      "ts": "1700000030.000100", "channel": "D1"}}})  # fmt: skip
         reply = fake.wait_for("chat.postMessage")[0].params
         buttons = [e for b in reply["blocks"] if b["type"] == "actions" for e in b["elements"]
                    if SHOW_ACTIONS.match(e["action_id"])]  # fmt: skip
-        assert len(buttons) >= 1 and fake.refused == []
+        assert len(buttons) >= (2 if kind == "suggest" else 1) and fake.refused == []
+        assert ("Did you mean" in texts(reply["blocks"])) == (kind == "suggest")
         for n, button in enumerate(buttons):
             ws.push(interactive_envelope(f"e-click-{n}", {
                 "type": "block_actions", "user": {"id": "U1"}, "team": {"id": "T1"},
