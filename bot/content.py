@@ -322,6 +322,7 @@ def split_sections(
     categories: tuple[str, ...] = (),
 ) -> list[Section]:
     """Split a document body into sections: each heading owns the lines up to the next heading."""
+    described = _described(meta)
     lines = body.split("\n")
     tokens = _MD.parse(body)
     keep = _visible_lines(lines, tokens)
@@ -400,12 +401,29 @@ def split_sections(
             markdown=full,
             parent=parent,
             phrasings=tuple(phr),
-            context=(*categories, *heading_path[:-1]),
+            context=(*categories, *heading_path[:-1], *(described if parent is None else ())),
             updated=updated,
         )
         sections.append(section)
         stack.append((level, section))
     return sections
+
+
+#: Front matter that says what a whole document is about (Docusaurus' description, tags and
+#: sidebar label; keywords): context for its top sections, as its title is.
+DESCRIBING_KEYS = ("description", "keywords", "sidebar_label")
+
+
+def _described(meta: dict) -> tuple[str, ...]:
+    """The describing front matter's words, one text per key (lists and comma lists joined)."""
+    out = []
+    for key in DESCRIBING_KEYS:
+        value = meta.get(key)
+        if isinstance(value, list):
+            value = " ".join(str(v) for v in value if isinstance(v, str | int | float))
+        if isinstance(value, str | int | float) and str(value).strip():
+            out.append(str(value).replace(",", " "))
+    return tuple(out)
 
 
 def _phrasings_for(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NamedTuple
@@ -17,6 +18,7 @@ from bot.words import (
     FILLER,
     QUESTION_WORDS,
     ROLE_STEMS,
+    common_english_words,
     heading_aliases,
     heading_key_words,
     key_words,
@@ -101,7 +103,7 @@ class SectionIndex:
         # in length by at most k, and a typo rarely changes both of its first two letters.
         # The synonyms' one-word spellings are candidates too ('sysadmn' -> 'sysadmin').
         self.vocab_stems = set(self.postings)
-        self.aliases = alias_table(library.synonyms)
+        self.aliases = alias_table({**defined_abbreviations(self.sections), **library.synonyms})
         one_word_aliases = {
             a[0]
             for a, canon in self.aliases.items()
@@ -185,6 +187,48 @@ def titles(section: Section) -> tuple[str, ...]:
     if section.parent is None and section.document != section.name:
         return (section.document,)
     return ()
+
+
+#: "Account Managers (AMs)": an abbreviation in parentheses, after up to six words.
+_ABBREVIATION = re.compile(r"\(([A-Z][A-Za-z]{1,7})\)")
+#: Words an abbreviation skips ("Office of Management and Budget" is OMB).
+_SKIPPED_BY_INITIALS = frozenset(
+    {"of", "the", "and", "for", "a", "an", "to", "in", "on", "at", "by"}
+)
+
+
+def defined_abbreviations(sections: tuple[Section, ...]) -> dict[str, tuple[str, ...]]:
+    """The abbreviations the docs define, as synonyms: "Account Managers (AMs)" makes "am"
+    stand for "account managers". The words before the parenthesis whose initials spell the
+    abbreviation (a plural 's' dropped) are its long form. An abbreviation that is also a
+    common English word or filler ('it', 'far') is left out: it would take that word's
+    questions."""
+    found: dict[str, set[str]] = {}
+    for s in sections:
+        for text in (s.name, s.own_text):
+            if "(" not in text:
+                continue
+            for m in _ABBREVIATION.finditer(text):
+                words, abbr = text[max(0, m.start() - 120) : m.start()].split()[-6:], m.group(1)
+                if abbr.endswith("s") and abbr[:-1].isupper() and len(abbr) > 2:
+                    abbr = abbr[:-1]
+                short = abbr.lower()
+                for k in range(1, len(words) + 1):
+                    tail = words[-k:]
+                    if not tail[0][:1].isalpha():
+                        break
+                    initials = "".join(w[0] for w in tail if w.lower() not in _SKIPPED_BY_INITIALS)
+                    if initials.lower() == short:
+                        found.setdefault(" ".join(tail).lower(), set()).add(short)
+                        break
+    if not found:
+        return {}
+    common = common_english_words() | FILLER
+    return {
+        long: tuple(sorted(kept))
+        for long, shorts in found.items()
+        if (kept := {a for a in shorts if a not in common})
+    }
 
 
 def alias_table(

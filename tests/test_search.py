@@ -434,3 +434,35 @@ def test_a_common_english_word_is_not_read_as_a_typo(make_content):
     assert read_as("persn") == [(("person",),)]
     assert read_as("manger") == [(("manager",),)]
     assert index.answer("the short version").decision == "decline"
+
+
+def test_abbreviations_the_docs_define_are_synonyms(make_content):
+    """'Contracting Officer's Representative (COR)' makes 'cor' ask for it; an abbreviation
+    that is a common English word ('FAR') is not read into questions that use the word."""
+    root = make_content({
+        "buying.md": "# Buying\n\nHow we buy.\n\n"
+        "## Oversight\n\nThe Contracting Officer's Representative (COR) checks the work.\n\n"
+        "## Rules\n\nThe Federal Acquisition Regulation (FAR) governs purchases.\n\n"
+        "## Progress\n\nHow far along a purchase is shows on the board.\n",
+    })  # fmt: skip
+    index = build_index(load_library(root))
+    assert index.answer("who is our cor").best.section.name == "Oversight"
+    assert index.answer("how far along is it").best.section.name == "Progress"
+    from bot.index import defined_abbreviations
+
+    found = defined_abbreviations(index.sections)
+    assert found == {"contracting officer's representative": ("cor",)}
+
+
+def test_front_matter_describing_a_document_is_context_for_it(make_content):
+    """A document's description and keywords say what it is about: a question in their words
+    finds the document's top section."""
+    root = make_content({
+        "a.md": "---\ntitle: Handbook A\ndescription: Travel and expenses\n---\n# Handbook A\n\n"
+        "Read this first.\n\n## Forms\n\nFill them in.\n",
+        "b.md": "---\ntitle: Handbook B\nkeywords: onboarding, laptops\n---\n# Handbook B\n\n"
+        "Read this first.\n\n## Forms\n\nFill them in.\n",
+    })  # fmt: skip
+    index = build_index(load_library(root))
+    assert index.answer("travel expenses").best.section.document == "Handbook A"
+    assert index.answer("laptops").best.section.document == "Handbook B"
