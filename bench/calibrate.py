@@ -30,8 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from run import is_gold, load_set  # noqa: E402
-
 from bot.decision import FEATURES, Calibration, decide  # noqa: E402
 from bot.search import build_index  # noqa: E402
 
@@ -70,6 +68,8 @@ class Row:
 
 def collect() -> list[Row]:
     """Every question of every folder, with its features and whether the best is right."""
+    from run import is_gold, load_set  # the question sets (and rank-bm25, a bench extra)
+
     rows = []
     for folder, sets in FOLDERS.items():
         for name in sets:

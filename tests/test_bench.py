@@ -1,8 +1,10 @@
-"""The benchmark's own arithmetic: McNemar's exact test in bench/compare.py."""
+"""The benchmark's own arithmetic: McNemar's exact test in bench/compare.py; the logistic
+fit, calibration error and threshold rule in bench/calibrate.py."""
 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,56 @@ _spec.loader.exec_module(compare)
 )
 def test_mcnemar_exact_p(only_before, only_after, p):
     assert compare.mcnemar_p(only_before, only_after) == pytest.approx(p)
+
+
+_cal_spec = importlib.util.spec_from_file_location(
+    "calibrate", Path(__file__).parent.parent / "bench" / "calibrate.py"
+)
+calibrate = importlib.util.module_from_spec(_cal_spec)
+sys.modules["calibrate"] = calibrate  # its dataclass looks its module up there
+_cal_spec.loader.exec_module(calibrate)
+
+
+def _rows(n: int, seed: int = 3) -> list:
+    """Questions whose best section is right with probability sigmoid(6 * score - 3)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        score = float(rng.random())
+        right = bool(rng.random() < 1 / (1 + np.exp(-(6 * score - 3))))
+        features = [score, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0]
+        rows.append(calibrate.Row(f"f{i % 3}", features, right, True, right))
+    return rows
+
+
+def test_fit_recovers_a_known_logistic_relation():
+    """The Newton fit finds the weight and bias that generated the data (L2 shrinks a little)."""
+    weights, bias = calibrate.fit(_rows(6000))
+    assert weights[0] == pytest.approx(6, abs=0.8)
+    assert bias + weights[3] + weights[5] == pytest.approx(-3, abs=0.5)
+
+
+def test_expected_calibration_error():
+    """Zero for predictions that match the outcomes; the gap, in points, when they do not."""
+    assert calibrate.ece([0.0, 1.0, 1.0], [False, True, True])[0] == pytest.approx(0)
+    error, table = calibrate.ece([0.75] * 4, [True, True, False, False])
+    assert error == pytest.approx(25) and table == [(0.7, 0.8, 4, 0.75, 0.5)]
+
+
+def test_thresholds_follow_the_rule():
+    """hedge_at declines the fitting folders' off-topic questions as the rule asks, and
+    answer_at keeps wrong outright answers at or under the rule's share."""
+    rows = _rows(900)
+    rows += [calibrate.Row(f"f{i % 3}", [0.2, 0, 0, 0.3, 0, 1, 0], False, False, False)
+             for i in range(60)]  # fmt: skip
+    cal = calibrate.thresholds(rows, *calibrate.fit(rows))
+    for folder in ("f0", "f1", "f2"):
+        off = [r for r in rows if r.folder == folder and not r.in_scope]
+        declined = sum(calibrate.outcome(r, cal)[0] == "decline" for r in off)
+        assert declined >= 0.9 * len(off)
+    in_scope = [r for r in rows if r.in_scope]
+    wrong = sum(calibrate.outcome(r, cal)[0] == "answer" and not r.right for r in in_scope)
+    assert wrong <= calibrate.ANSWER_WRONG * len(in_scope)
+    assert cal.hedge_at <= cal.answer_at
