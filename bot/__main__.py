@@ -21,6 +21,7 @@ from bot.config import (
     Settings,
 )
 from bot.content import ContentError, Library, load_library, phrasing_place
+from bot.decision import CalibrationError, shipped_calibration
 from bot.observe import setup_logging
 from bot.render import answer_json, answer_text, topics_text
 from bot.report import build_report, parse_since, render_report
@@ -112,6 +113,7 @@ def main(
             setup_logging(settings.log_level, settings.log_format)
             from bot.slack_app import serve  # Slack only loads for the Slack shell
 
+            shipped_calibration()  # a broken install fails here, not at the first question
             try:
                 return serve(settings, load_or_fail(settings.content, stderr))
             except StoreError as err:
@@ -132,12 +134,13 @@ def main(
             return EXIT_OK
         # `ask` records only when asked to: a benchmark or a script must not fill the
         # owners' report.
+        shipped_calibration()
         store = open_history(HistorySettings.from_env(environ), stderr) if args.record else None
         return run_ask(
             library, " ".join(args.question), as_json=args.json, stdin=stdin, stdout=stdout,
             stderr=stderr, store=store,
         )  # fmt: skip
-    except (ConfigError, ContentError, UsageError, StoreError) as err:
+    except (ConfigError, ContentError, UsageError, StoreError, CalibrationError) as err:
         print(f"devops-role-bot: error: {err}", file=stderr)
         return EXIT_USAGE
 

@@ -405,7 +405,7 @@ def answer_blocks(
     ones as buttons), 'did you mean' buttons, or a decline."""
     if answer.decision in ("answer", "hedged") and answer.best:
         hedged = answer.decision == "hedged"
-        return section_blocks(
+        blocks, fallback = section_blocks(
             answer.best,
             shareable=shareable,
             feedback_id=feedback_id,
@@ -413,6 +413,7 @@ def answer_blocks(
             maybe=answer.alternatives if hedged else (),
             question=clean_question(answer.question),
         )
+        return blocks, (f"Best guess: {fallback}" if hedged else fallback)
     asked = escape(answer.question[:200])
     if answer.decision == "suggest":
         options = did_you_mean(answer)

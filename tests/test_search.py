@@ -466,3 +466,23 @@ def test_front_matter_describing_a_document_is_context_for_it(make_content):
     index = build_index(load_library(root))
     assert index.answer("travel expenses").best.section.document == "Handbook A"
     assert index.answer("laptops").best.section.document == "Handbook B"
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({}, "not a calibration"),
+        ({"features": ["score"], "weights": [1], "bias": 0, "answer_at": 0.9, "hedge_at": 0.4},
+         "made for features"),
+        ({"features": ["score", "lead", "exact", "known", "corrected", "sections", "related"],
+          "weights": [1] * 7, "bias": 0, "answer_at": 0.3, "hedge_at": 0.4}, "out of 0-1"),
+    ],
+)  # fmt: skip
+def test_a_broken_calibration_is_named(data, problem):
+    """A calibration file that is not one, or was made for other features, is refused with a
+    message naming the file and what is wrong (the CLI turns it into exit code 2)."""
+    from bot.decision import Calibration, CalibrationError
+
+    with pytest.raises(CalibrationError, match=problem) as err:
+        Calibration.from_json(data, "x/calibration.json")
+    assert "x/calibration.json" in str(err.value)
