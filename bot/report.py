@@ -128,7 +128,7 @@ def report_text(report: dict) -> str:
         lines += [f"        “{c}”" for c in u["comments"][:5]]
     if not report["not_helpful"]:
         lines.append("  (none)")
-    lines.append("\nChosen from 'did you mean' (phrasings to add?):")
+    lines.append("\nSections picked from the buttons, by question (phrasings to add?):")
     lines += [
         f"  {p['count']:>3} x {p['question']}  ->  {p['section']}" for p in report["picked"]
     ] or ["  (none)"]

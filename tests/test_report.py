@@ -100,3 +100,22 @@ def test_cli_questions_are_recorded(tmp_path):
          stderr=io.StringIO())  # fmt: skip
     rows = open_store(None, tmp_path).history(0)
     assert [(r["entry"], r["decision"]) for r in rows] == [("cli", "answer"), ("cli", "decline")]
+
+
+def test_a_picked_section_is_not_a_question_but_a_phrasing_hint(tmp_path):
+    """A section picked from buttons is listed with the question it answered, and counts
+    neither as a question nor as unanswered."""
+    from bot.report import report_text
+
+    store = open_store(None, tmp_path)
+    now = time.time()
+    store.record(Record("q", now, "dm", "who keeps servers up", "hedged", None,
+                        "DevOps > The System Administrator", 59, 0.4, None))  # fmt: skip
+    store.record(Record("p", now, "dm", "who keeps servers up", "picked", None,
+                        "DevOps > The Manager", 31, 0.0, None))  # fmt: skip
+    report = build_report(store.history(0), since_seconds=86400)
+    assert report["questions"] == 1 and report["unanswered"] == []
+    assert report["by_entry"]["dm"]["answered"] == 1  # a best guess shows a section
+    text = report_text(report)
+    picked = text.split("Sections picked from the buttons")[1].splitlines()[1]
+    assert "who keeps servers up" in picked and "DevOps > The Manager" in picked
