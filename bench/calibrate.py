@@ -77,8 +77,6 @@ def collect() -> list[Row]:
             index = build_index(library)
             for q, gold in qs:
                 features, matches, tied = index.features(q)
-                if not matches:  # nothing matched at all: always declined
-                    features = [0.0] * 5 + [features_n(index), 0.0]
                 ranked = [m.section for m in matches[:3]]
                 rows.append(
                     Row(
@@ -91,10 +89,6 @@ def collect() -> list[Row]:
                     )
                 )
     return rows
-
-
-def features_n(index) -> float:
-    return float(np.log10(max(1, len(index.sections))))
 
 
 def fit(rows: list[Row]) -> tuple[np.ndarray, float]:

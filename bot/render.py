@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -339,6 +340,14 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
+def section_buttons(matches: Sequence[Match], question: str) -> dict:
+    """An actions block with a button per section (ids numbered: unique in the block), each
+    carrying the question and the section's score for the record of the pick."""
+    return {"type": "actions", "elements": [
+        _button(m.section.name, show_action(n), Shown(m.section.id, m.score, question).value())
+        for n, m in enumerate(matches)]}  # fmt: skip
+
+
 def section_blocks(
     match: Match,
     *,
@@ -382,9 +391,7 @@ def section_blocks(
         tail.append({"type": "actions", "elements": buttons})
     if maybe:
         tail.append(_section("*Not it? Maybe:*"))
-        tail.append({"type": "actions", "elements": [
-            _button(m.section.name, show_action(n), Shown(m.section.id, m.score, question).value())
-            for n, m in enumerate(maybe)]})  # fmt: skip
+        tail.append(section_buttons(maybe, question))
     room = limit - len(blocks) - len(tail)
     if len(chunks) > room:
         # Never cut silently: say how much is left and where to read it.
@@ -418,13 +425,9 @@ def answer_blocks(
     if answer.decision == "suggest":
         options = did_you_mean(answer)
         question = clean_question(answer.question)
-        buttons = [
-            _button(m.section.name, show_action(n), Shown(m.section.id, m.score, question).value())
-            for n, m in enumerate(options)
-        ]
         blocks = [
             _section(f"I'm not sure which part you mean by “{asked}”. Did you mean:"),
-            {"type": "actions", "elements": buttons},
+            section_buttons(options, question),
         ]
         names = ", ".join(m.section.name for m in options)
         return blocks, escape(f"Did you mean: {names}?")

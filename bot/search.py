@@ -124,8 +124,14 @@ class Index(SectionIndex):
 
     def search(self, question: str, *, limit: int = MAX_ALTERNATIVES + 1) -> list[Match]:
         """The best sections for a question, best first, each with a 0-100 score."""
+        return self._search(question, read_question(self, question), limit)
+
+    def _search(
+        self, question: str, read: tuple[list[Concept], set[str]], limit: int
+    ) -> list[Match]:
+        """``search`` on a question already read (its concepts and question words)."""
         n = len(self.sections)
-        concepts, wh = read_question(self, question)
+        concepts, wh = read
         if not concepts or n == 0:
             return []
         known = sum(c.weight for c in concepts if c.known)
@@ -250,10 +256,13 @@ class Index(SectionIndex):
 
     def features(self, question: str) -> tuple[list[float], list[Match], bool]:
         """What the calibrated probability is computed from (see bot.decision.FEATURES), the
-        matches, best first, and whether an unrelated section scores as high as the best."""
-        matches = self.search(question, limit=LEAD_CANDIDATES)
+        matches, best first, and whether an unrelated section scores as high as the best.
+        With no match at all, every feature but the folder's size is 0."""
+        read = read_question(self, question)
+        matches = self._search(question, read, LEAD_CANDIDATES)
+        sections = math.log10(max(1, len(self.sections)))
         if not matches:
-            return [], [], False
+            return [0.0, 0.0, 0.0, 0.0, 0.0, sections, 0.0], [], False
         best = matches[0]
         unrelated = [
             m
@@ -264,7 +273,7 @@ class Index(SectionIndex):
         # Nothing else matched: no lead to tell (a lone weak match is as likely off-topic).
         lead = best.score - unrelated[0].score if unrelated else 0
         related = len(matches) > 1 and matches[1] not in unrelated
-        concepts, _ = self.concepts(question)
+        concepts = read[0]
         total = sum(c.weight for c in concepts) or 1.0
         as_typed = sum(c.weight for c in concepts if c.known and c.strength >= 1)
         corrected = sum(c.weight for c in concepts if c.known and c.strength < 1)
@@ -275,7 +284,7 @@ class Index(SectionIndex):
                 float(self.asked_word_for_word(question, matches)),
                 as_typed / total,
                 corrected / total,
-                math.log10(max(1, len(self.sections))),
+                sections,
                 float(related),
             ],
             matches,

@@ -418,15 +418,13 @@ def register_actions(app: App, bot: Bot) -> None:
         feedback_id = record_pick(bot, section, shown, entry=entry, user_id=user_id)
         # A picked section shows no "match N%": that probability is the best section's only.
         if container.get("is_ephemeral"):
-            blocks, text = section_blocks(match, shareable=True, feedback_id=feedback_id)
-            reply = Reply(blocks, text, plain(section_text(match)))
+            reply = section_reply(match, shareable=True, feedback_id=feedback_id)
             deliver(respond, reply, bot, replace_original=True)
         else:
-            blocks, text = section_blocks(match, feedback_id=feedback_id)
             message = body.get("message", {})
             deliver(
                 client.chat_postMessage,
-                Reply(blocks, text, plain(section_text(match))),
+                section_reply(match, feedback_id=feedback_id),
                 bot,
                 channel=container.get("channel_id") or body["channel"]["id"],
                 thread_ts=message.get("thread_ts") or message.get("ts"),
@@ -439,11 +437,17 @@ def register_actions(app: App, bot: Bot) -> None:
         if section is None:
             respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
-        match = Match(section, 0)
-        blocks, text = section_blocks(match, shared_by=body["user"]["id"], label=_label_in(body))
-        deliver(respond, Reply(blocks, text, plain(section_text(match, _label_in(body)))), bot,
-                response_type="in_channel", replace_original=False)  # fmt: skip
+        reply = section_reply(Match(section, 0), shared_by=body["user"]["id"],
+                              label=_label_in(body))  # fmt: skip
+        deliver(respond, reply, bot, response_type="in_channel", replace_original=False)
         respond(delete_original=True)
+
+
+def section_reply(match: Match, *, label: str | None = None, **options: object) -> Reply:
+    """A section as a reply: its blocks (``options`` as ``section_blocks`` takes them) and
+    the section as plain text."""
+    blocks, text = section_blocks(match, label=label, **options)  # type: ignore[arg-type]
+    return Reply(blocks, text, plain(section_text(match, label)))
 
 
 def _entry_of(body: dict) -> str:
