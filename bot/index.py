@@ -103,7 +103,13 @@ class SectionIndex:
         # in length by at most k, and a typo rarely changes both of its first two letters.
         # The synonyms' one-word spellings are candidates too ('sysadmn' -> 'sysadmin').
         self.vocab_stems = set(self.postings)
-        self.aliases = alias_table({**defined_abbreviations(self.sections), **library.synonyms})
+        abbreviations = defined_abbreviations(self.sections)
+        self.aliases = alias_table({**abbreviations.plain, **library.synonyms})
+        # Abbreviations that are English words too, read only as typed in capitals ('AM').
+        self.capital_aliases: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for long, shorts in abbreviations.capitals.items():
+            for typed in (a + plural for a in shorts for plural in ("", "s")):
+                self.capital_aliases.setdefault((typed,), []).append(tuple(words_of(long)))
         one_word_aliases = {
             a[0]
             for a, canon in self.aliases.items()
@@ -189,46 +195,77 @@ def titles(section: Section) -> tuple[str, ...]:
     return ()
 
 
-#: "Account Managers (AMs)": an abbreviation in parentheses, after up to six words.
+#: "Account Managers (AMs)": an abbreviation in parentheses: two capitals or more, at most 8
+#: letters ("(Git)", "(Panel)" are names, not abbreviations).
 _ABBREVIATION = re.compile(r"\(([A-Z][A-Za-z]{1,7})\)")
-#: Words an abbreviation skips ("Office of Management and Budget" is OMB).
-_SKIPPED_BY_INITIALS = frozenset(
-    {"of", "the", "and", "for", "a", "an", "to", "in", "on", "at", "by"}
-)
+#: The words before it, markdown emphasis and links aside ("**Account Manager** (AM)").
+_TEXT_WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019-][A-Za-z0-9]+)*")
+#: Words a long form does not start with ("of Management and Budget" is not OMB's).
+_NOT_FIRST = frozenset({"of", "the", "and", "for", "a", "an", "to", "in", "on", "at", "by", "or"})
 
 
-def defined_abbreviations(sections: tuple[Section, ...]) -> dict[str, tuple[str, ...]]:
+class Abbreviations(NamedTuple):
+    """The abbreviations the docs define (see ``defined_abbreviations``)."""
+
+    plain: dict[str, tuple[str, ...]]  # long form -> abbreviations, read in any case
+    capitals: dict[str, tuple[str, ...]]  # ... read only as typed in capitals ('AM', 'IT')
+
+
+def long_form(short: str, before: str) -> str | None:
+    """The long form an abbreviation in parentheses stands for, from the text before it
+    (Schwartz and Hearst's algorithm, 2003): the fewest words ending the text that hold the
+    abbreviation's letters in order, its first letter starting a word. "interagency agreement
+    (IAA)" and "Office of Management and Budget (OMB)" are found; so is a plural ("AMs")."""
+    words = _TEXT_WORD.findall(before)[-(min(len(short) + 5, 2 * len(short))) :]
+    text = " ".join(words).lower()
+    letters = short.lower()
+    at = len(text) - 1
+    for k in range(len(letters) - 1, -1, -1):
+        c = letters[k]
+        while at >= 0 and (text[at] != c or (k == 0 and not _starts_word(text, at))):
+            at -= 1
+        if at < 0:
+            return None
+        at -= 1
+    long = text[at + 1 :]
+    return long if " " in long else None
+
+
+def _starts_word(text: str, at: int) -> bool:
+    """Whether a word that may start a long form starts at ``at``."""
+    if at > 0 and text[at - 1] != " ":
+        return False
+    end = text.find(" ", at)
+    return text[at : end if end >= 0 else len(text)] not in _NOT_FIRST
+
+
+def defined_abbreviations(sections: tuple[Section, ...]) -> Abbreviations:
     """The abbreviations the docs define, as synonyms: "Account Managers (AMs)" makes "am"
-    stand for "account managers". The words before the parenthesis whose initials spell the
-    abbreviation (a plural 's' dropped) are its long form. An abbreviation that is also a
-    common English word or filler ('it', 'far') is left out: it would take that word's
-    questions."""
+    stand for "account managers" (a plural 's' dropped; the long form by ``long_form``). An
+    abbreviation that is also a common English word or filler ('AM', 'IT', 'FAR') would take
+    that word's questions: it is read only where a question types it in capitals."""
     found: dict[str, set[str]] = {}
     for s in sections:
         for text in (s.name, s.own_text):
             if "(" not in text:
                 continue
             for m in _ABBREVIATION.finditer(text):
-                words, abbr = text[max(0, m.start() - 120) : m.start()].split()[-6:], m.group(1)
+                abbr = m.group(1)
+                if sum(c.isupper() for c in abbr) < 2:
+                    continue
                 if abbr.endswith("s") and abbr[:-1].isupper() and len(abbr) > 2:
                     abbr = abbr[:-1]
-                short = abbr.lower()
-                for k in range(1, len(words) + 1):
-                    tail = words[-k:]
-                    if not tail[0][:1].isalpha():
-                        break
-                    initials = "".join(w[0] for w in tail if w.lower() not in _SKIPPED_BY_INITIALS)
-                    if initials.lower() == short:
-                        found.setdefault(" ".join(tail).lower(), set()).add(short)
-                        break
-    if not found:
-        return {}
+                long = long_form(abbr, text[max(0, m.start() - 200) : m.start()])
+                if long is not None:
+                    found.setdefault(long, set()).add(abbr.lower())
     common = common_english_words() | FILLER
-    return {
-        long: tuple(sorted(kept))
-        for long, shorts in found.items()
-        if (kept := {a for a in shorts if a not in common})
-    }
+    plain: dict[str, tuple[str, ...]] = {}
+    capitals: dict[str, tuple[str, ...]] = {}
+    for long, shorts in found.items():
+        for table, kept in ((plain, shorts - common), (capitals, shorts & common)):
+            if kept:
+                table[long] = tuple(sorted(kept))
+    return Abbreviations(plain, capitals)
 
 
 def alias_table(

@@ -3,6 +3,7 @@ and typos corrected to the docs' words, as the concepts the scoring weighs."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from rapidfuzz import process
@@ -12,6 +13,7 @@ from bot.index import SectionIndex
 from bot.words import (
     ASKING_WORDS,
     FILLER,
+    MAX_QUESTION_CHARS,
     QUESTION_WORDS,
     common_english_words,
     form,
@@ -20,6 +22,8 @@ from bot.words import (
     stem,
 )
 
+#: A word typed in capitals, maybe with a plural 's' ('AM', 'AMs'): an abbreviation.
+_CAPITALS = re.compile(r"\b[A-Z]{2,8}s?\b")
 #: Weight of a question word the index has never seen, relative to the rarest known word.
 UNKNOWN_WEIGHT = 1.0
 #: A typo is corrected to an index word at most this many edits away (OSA distance:
@@ -97,6 +101,7 @@ def read_question(index: SectionIndex, question: str) -> tuple[list[Concept], se
     """
     words = join_compounds(index, question_words(question))
     wh = {w for w in words if w in QUESTION_WORDS}
+    capitals = typed_in_capitals(question) if index.capital_aliases else frozenset()
     out: list[Concept] = []
     i = 0
     while i < len(words):
@@ -117,6 +122,10 @@ def read_question(index: SectionIndex, question: str) -> tuple[list[Concept], se
         else:
             w = words[i]
             i += 1
+            if w in capitals and (w,) in index.capital_aliases:
+                alts = [a for c in index.capital_aliases[(w,)] if (a := forms(c))]
+                out.append(make_concept(index, alts, w, 1.0))
+                continue
             if w in FILLER or w in ASKING_WORDS or (w.isdigit() and len(w) < 2):
                 continue
             if stem(w) in index.vocab_stems:
@@ -131,6 +140,15 @@ def read_question(index: SectionIndex, question: str) -> tuple[list[Concept], se
             if alts:
                 out.append(make_concept(index, alts, w, TYPO_STRENGTH))
     return out, wh
+
+
+def typed_in_capitals(question: str) -> frozenset[str]:
+    """The words a question types in capitals ('what does an AM do'), lower-cased; none when
+    it is all in capitals (shouted, every word would be)."""
+    found = _CAPITALS.findall(question[:MAX_QUESTION_CHARS])
+    if not found or not any(c.islower() for c in question):
+        return frozenset()
+    return frozenset(w.lower() for w in found)
 
 
 def make_concept(

@@ -437,21 +437,40 @@ def test_a_common_english_word_is_not_read_as_a_typo(make_content):
 
 
 def test_abbreviations_the_docs_define_are_synonyms(make_content):
-    """'Contracting Officer's Representative (COR)' makes 'cor' ask for it; an abbreviation
-    that is a common English word ('FAR') is not read into questions that use the word."""
+    """'Contracting Officer's Representative (COR)' makes 'cor' ask for it, and so does an
+    abbreviation whose letters are not all initials ('interagency agreement (IAA)'); one that
+    is a common English word ('FAR', 'AM') is read only where a question types it in capitals,
+    and not in questions that use the word."""
     root = make_content({
         "buying.md": "# Buying\n\nHow we buy.\n\n"
         "## Oversight\n\nThe Contracting Officer's Representative (COR) checks the work.\n\n"
         "## Rules\n\nThe Federal Acquisition Regulation (FAR) governs purchases.\n\n"
-        "## Progress\n\nHow far along a purchase is shows on the board.\n",
+        "## Progress\n\nHow far along a purchase is shows on the board. I am told it moves.\n\n"
+        "## Paperwork\n\nEvery project signs an interagency agreement (IAA) first.\n\n"
+        "## People\n\nYour **Account Manager** (AM) knows the client. Ask the Office of\n"
+        "Management and Budget (OMB) for numbers.\n",
     })  # fmt: skip
     index = build_index(load_library(root))
     assert index.answer("who is our cor").best.section.name == "Oversight"
     assert index.answer("how far along is it").best.section.name == "Progress"
+    assert index.answer("which rules does the FAR set").best.section.name == "Rules"
+    assert index.answer("what must we sign before the iaa").best.section.name == "Paperwork"
+    assert index.answer("who is my AM").best.section.name == "People"
+    # Shouted, every word is in capitals: none is read as an abbreviation.
+    assert "am" in {c.label for c in index.concepts("who is my AM")[0]}
+    assert "am" not in {c.label for c in index.concepts("WHO IS MY AM")[0]}
     from bot.index import defined_abbreviations
 
     found = defined_abbreviations(index.sections)
-    assert found == {"contracting officer's representative": ("cor",)}
+    assert found.plain == {
+        "contracting officer's representative": ("cor",),
+        "interagency agreement": ("iaa",),
+        "office of management and budget": ("omb",),
+    }
+    assert found.capitals == {
+        "federal acquisition regulation": ("far",),
+        "account manager": ("am",),
+    }
 
 
 def test_front_matter_describing_a_document_is_context_for_it(make_content):
