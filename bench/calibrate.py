@@ -52,6 +52,8 @@ ANSWER_WRONG = 0.03
 #: Every fitting folder must decline at least this share of its off-topic questions.
 OFF_TOPIC_DECLINED = 0.90
 GRID = [round(0.01 * k, 2) for k in range(1, 100)]
+#: Simulated outcome sets for a folder's calibration-error floor (see ``ece_floor``).
+FLOOR_DRAWS = 300
 
 
 @dataclass
@@ -169,6 +171,17 @@ def ece(probs: list[float], labels: list[bool], bins: int = 10) -> tuple[float, 
     return 100 * total / max(1, len(probs)), table
 
 
+def ece_floor(probs: list[float], draws: int = FLOOR_DRAWS, seed: int = 0) -> tuple[float, float]:
+    """The calibration error a perfectly calibrated model would still show on this many
+    questions, by chance alone: the mean and 90th percentile of ``ece`` over ``draws`` sets
+    of outcomes drawn with exactly the predicted probabilities (seeded, so repeatable). A
+    folder's ECE is only telling above this floor."""
+    rng = np.random.default_rng(seed)
+    p = np.asarray(probs, dtype=float)
+    errors = [ece(probs, list(rng.random(len(p)) < p))[0] for _ in range(draws)]
+    return float(np.mean(errors)), float(np.percentile(errors, 90))
+
+
 def report(rows: list[Row], cal: Calibration) -> dict:
     """The strict figures of one folder under one calibration."""
     outs = [outcome(r, cal) for r in rows]
@@ -190,6 +203,7 @@ def report(rows: list[Row], cal: Calibration) -> dict:
         "answer_wrong": share(sum(o[0] == "answer" and not r.right for r, o in ins), len(ins)),
         "off_declined": share(sum(o[0] == "decline" for _, o in off), len(off)),
         "ece": ece([o[1] for o in outs], [r.right for r in rows])[0],
+        "ece_floor": ece_floor([o[1] for o in outs]),
     }
 
 
@@ -202,7 +216,7 @@ def main() -> None:
     print("Leave one folder out: fitted on the other folders, reported on the one left out")
     print(
         "folder  n    overall%  top1%  top3%  shown-right%  hedged%  dym%  answer-wrong%"
-        "  off-declined%  ECE pts  hedge_at answer_at"
+        "  off-declined%  ECE pts  floor (p90)  hedge_at answer_at"
     )
     held_p, held_y = [], []
     for folder in FOLDERS:
@@ -216,10 +230,19 @@ def main() -> None:
             f"{folder:<7} {m['n']:>4} {m['overall']:>8.1f} {m['top1']:>6.1f} {m['top3']:>6.1f}"
             f" {m['shown_right']:>13.1f} {m['hedged']:>8.1f} {m['dym']:>5.1f}"
             f" {m['answer_wrong']:>14.1f} {m['off_declined']:>14.1f} {m['ece']:>8.1f}"
+            f" {m['ece_floor'][0]:>5.1f} ({m['ece_floor'][1]:>4.1f})"
             f" {cal.hedge_at:>9.2f} {cal.answer_at:>9.2f}"
         )
     total, table = ece(held_p, held_y)
-    print(f"\nReliability on the held-out folders (all {len(held_p)} questions): ECE {total:.1f}")
+    floor, floor90 = ece_floor(held_p)
+    print(
+        "\nfloor: the ECE a perfectly calibrated model would show on as many questions, by"
+        " chance alone\n(mean, and 90th percentile, of 300 simulated outcome sets)"
+    )
+    print(
+        f"\nReliability on the held-out folders (all {len(held_p)} questions): ECE {total:.1f}"
+        f" (floor {floor:.1f}, 90th percentile {floor90:.1f})"
+    )
     print("predicted     questions  mean predicted%  right%")
     for lo, hi, n, mean_p, freq in table:
         print(f"{lo:.1f}-{hi:.1f} {n:>13} {100 * mean_p:>16.1f} {100 * freq:>7.1f}")

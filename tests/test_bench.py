@@ -66,6 +66,18 @@ def test_expected_calibration_error():
     assert error == pytest.approx(25) and table == [(0.7, 0.8, 4, 0.75, 0.5)]
 
 
+def test_calibration_error_floor_shrinks_with_more_questions():
+    """A perfectly calibrated model's error by chance alone: large on a few questions, small
+    on many, and the same on every run."""
+    few = calibrate.ece_floor([0.5] * 20)
+    many = calibrate.ece_floor([0.5] * 2000)
+    assert few == calibrate.ece_floor([0.5] * 20)
+    assert few[0] > 5 > 2 > many[0]
+    assert few[1] >= few[0]
+    # Certain predictions cannot miss by chance.
+    assert calibrate.ece_floor([0.0, 1.0] * 50) == (0.0, 0.0)
+
+
 def test_thresholds_follow_the_rule():
     """hedge_at declines the fitting folders' off-topic questions as the rule asks, and
     answer_at keeps wrong outright answers at or under the rule's share."""
