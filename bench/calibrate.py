@@ -8,10 +8,10 @@ Run from the repository root:
 
 The rule, the same for every fit: a logistic regression (L2 = 1.0, Newton's method) of
 "the best section is right" on bot.decision.FEATURES, one row per question, off-topic
-questions labelled 0; then, on the same fitting folders, ``hedge_at`` is the probability that
-gets the most questions right (strictly: the reply shows a right section, or declines an
-off-topic question), each folder weighing the same, among those with which every fitting
-folder declines at least 90% of its off-topic questions; and ``answer_at`` the lowest
+questions labelled 0; then, on the same fitting folders, ``hedge_at`` is the lowest
+probability (in steps of 0.01) with which every fitting folder declines at least 90% of its
+off-topic questions: an in-scope question declined gets nothing, one shown as a best guess
+still gets the section and buttons for the next ones; and ``answer_at`` the lowest
 probability at or above it whose outright answers are wrong for at most 3% of the in-scope
 questions.
 """
@@ -128,13 +128,6 @@ def thresholds(rows: list[Row], weights: np.ndarray, bias: float) -> Calibration
     """hedge_at and answer_at chosen on the fitting rows by the rule in this file's docstring."""
     folders = sorted({r.folder for r in rows})
 
-    def per_folder(cal: Calibration) -> float:
-        shares = []
-        for f in folders:
-            mine = [r for r in rows if r.folder == f]
-            shares.append(sum(strict_right(r, outcome(r, cal)[0]) for r in mine) / len(mine))
-        return sum(shares) / len(shares)
-
     def declines_off_topic(cal: Calibration) -> bool:
         for f in folders:
             off = [r for r in rows if r.folder == f and not r.in_scope]
@@ -144,8 +137,7 @@ def thresholds(rows: list[Row], weights: np.ndarray, bias: float) -> Calibration
         return True
 
     w = tuple(map(float, weights))
-    allowed = [h for h in GRID if declines_off_topic(Calibration(w, bias, 1.0, h))] or [1.0]
-    hedge = max(allowed, key=lambda h: (per_folder(Calibration(w, bias, 1.0, h)), -h))
+    hedge = next((h for h in GRID if declines_off_topic(Calibration(w, bias, 1.0, h))), 1.0)
     in_scope = [r for r in rows if r.in_scope]
     for answer_at in [a for a in GRID if a >= hedge] + [1.0]:
         cal = Calibration(w, bias, answer_at, hedge)

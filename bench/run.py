@@ -276,12 +276,14 @@ def write_corpus(folder: Path, sections: int, seed: int = 7) -> None:
 
 def scale_questions(library: Library, n: int) -> list[str]:
     """Questions about random sections of a synthetic library: two words of the heading and
-    two of the text, a typo in three questions of ten."""
+    two of the text (six in one question of three, a long question that the engine also
+    matches sentence by sentence), a typo in three questions of ten."""
     rng = random.Random(11)
     qs = []
-    for _ in range(n):
+    for k in range(n):
         s = rng.choice(library.sections)
-        words = s.name.split()[:2] + rng.sample(words_of(s.own_text), 2)
+        text = words_of(s.own_text)
+        words = s.name.split()[:2] + rng.sample(text, min(len(text), 6 if k % 3 == 2 else 2))
         if rng.random() < 0.3:  # a typo
             w = words[0]
             words[0] = w[:-2] + w[-1] + w[-2] if len(w) > 3 else w

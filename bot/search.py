@@ -1,5 +1,6 @@
-"""Matching: a question's sections scored 0-100 (coverage of its weighted words blended with
-phrase similarity), and the decision made on them: answer, did-you-mean or decline."""
+"""Matching: a question's sections scored 0-100 (coverage of its weighted words, for a long
+question partly by the one sentence that says most of them, blended with phrase similarity),
+and the decision made on them: answer, best guess, did-you-mean or decline."""
 
 from __future__ import annotations
 
@@ -54,6 +55,15 @@ NAMED_IDF = 0.5
 PATH_NAMED = 0.9
 #: Share of the score that comes from rapidfuzz similarity to the heading-derived questions.
 PHRASE_SHARE = 0.3
+#: A question of at least this many concepts describes a case ("a vendor sent their NDA for
+#: me to sign before they share pricing, can I sign it myself?"): the sentence that says most
+#: of it tells its section better than words spread over a long section ...
+LONG_QUESTION = 5
+#: ... and gives this share of a section's coverage, the section's words the rest. (Both
+#: chosen on the question sets of bench/calibrate.py: 18F top-1 162 -> 169 of 241, the other
+#: folders' unchanged, 168-169 at shares 0.15-0.25; from 4 concepts the hub and GitLab lost
+#: 3 questions, from 6 the 18F gain was 2.)
+PASSAGE_SHARE = 0.2
 #: Candidates re-ranked with rapidfuzz phrase similarity.
 RERANK = 24
 
@@ -182,6 +192,7 @@ class Index(SectionIndex):
             (c.label, c.weight, [frozenset(map(stem, alt)) for alt in c.alternatives])
             for c in concepts
         ]
+        passage = len(concepts) >= LONG_QUESTION
         scored: list[tuple[float, bool, int, int]] = []
         for i in top:
             i = int(i)
@@ -214,6 +225,9 @@ class Index(SectionIndex):
                     if label in ROLE_WORDS or any(a <= inside for a in alts)
                 )
                 cover_i = max(cover_i, PATH_NAMED * in_kids / total)
+            if passage:
+                in_sentence = self.best_sentence(i, concept_stems) / total
+                cover_i = (1 - PASSAGE_SHARE) * cover_i + PASSAGE_SHARE * in_sentence
             phrase = (
                 max(fuzz.token_sort_ratio(query_key, key) for key in keys)
                 + max(fuzz.token_sort_ratio(query_stems, key) for key in stem_keys)
@@ -241,6 +255,21 @@ class Index(SectionIndex):
                 scored[j], scored[j + 1] = scored[j + 1], scored[j]
                 ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
         return [Match(self.sections[i], round(s)) for s, _, _, i in scored[:limit]]
+
+    def best_sentence(
+        self, i: int, concept_stems: list[tuple[str, float, list[frozenset[str]]]]
+    ) -> float:
+        """The idf weight of a question's concepts (role words aside) that one sentence of
+        section i says, for the sentence that says most."""
+        best = 0.0
+        for sentence in self.sentences(i):
+            said = sum(
+                weight
+                for label, weight, alts in concept_stems
+                if label not in ROLE_WORDS and any(a <= sentence for a in alts)
+            )
+            best = max(best, said)
+        return best
 
     def answer(self, question: str, calibration: Calibration | None = None) -> Answer:
         """Answer a question: the best section (outright or as a best guess), a 'did you

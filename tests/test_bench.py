@@ -79,16 +79,36 @@ def test_calibration_error_floor_shrinks_with_more_questions():
 
 
 def test_thresholds_follow_the_rule():
-    """hedge_at declines the fitting folders' off-topic questions as the rule asks, and
-    answer_at keeps wrong outright answers at or under the rule's share."""
+    """hedge_at is the lowest probability that declines at least 90% of every fitting
+    folder's off-topic questions (not a higher one that declines more of them and in-scope
+    questions too), and answer_at keeps wrong outright answers at or under the rule's share."""
     rows = _rows(900)
-    rows += [calibrate.Row(f"f{i % 3}", [0.2, 0, 0, 0.3, 0, 1, 0], False, False, False)
+    rows += [calibrate.Row(f"f{i % 3}", [0.1 + 0.01 * i, 0, 0, 0.3, 0, 1, 0], False, False, False)
              for i in range(60)]  # fmt: skip
     cal = calibrate.thresholds(rows, *calibrate.fit(rows))
-    for folder in ("f0", "f1", "f2"):
-        off = [r for r in rows if r.folder == folder and not r.in_scope]
-        declined = sum(calibrate.outcome(r, cal)[0] == "decline" for r in off)
-        assert declined >= 0.9 * len(off)
+
+    def least_declined(hedge_at: float) -> float:
+        shares = []
+        for folder in ("f0", "f1", "f2"):
+            off = [r for r in rows if r.folder == folder and not r.in_scope]
+            lowered = calibrate.Calibration(cal.weights, cal.bias, cal.answer_at, hedge_at)
+            declined = sum(calibrate.outcome(r, lowered)[0] == "decline" for r in off)
+            shares.append(declined / len(off))
+        return min(shares)
+
+    assert least_declined(cal.hedge_at) >= 0.9
+    assert least_declined(round(cal.hedge_at - 0.01, 2)) < 0.9
+    # Where declining more would only decline more off-topic and wrong in-scope questions
+    # (no right one), hedge_at still stops at the lowest probability the rule allows.
+    plain = [calibrate.Row(f"f{i % 3}", [0.05 + 0.01 * i, 0, 0, 1, 0, 1, 0], False, False, False)
+             for i in range(60)]  # fmt: skip
+    plain += [calibrate.Row(f"f{i % 3}", [0.6, 0, 0, 1, 0, 1, 0], False, True, False)
+              for i in range(30)]  # fmt: skip
+    plain += [calibrate.Row(f"f{i % 3}", [0.95, 0.5, 0, 1, 0, 1, 0], True, True, True)
+              for i in range(90)]  # fmt: skip
+    fitted = calibrate.thresholds(plain, *calibrate.fit(plain))
+    p = [fitted.probability(r.features) for r in plain if not r.in_scope]
+    assert fitted.hedge_at <= sorted(p)[-5]  # a tenth of each folder's off-topic stays shown
     in_scope = [r for r in rows if r.in_scope]
     wrong = sum(calibrate.outcome(r, cal)[0] == "answer" and not r.right for r in in_scope)
     assert wrong <= calibrate.ANSWER_WRONG * len(in_scope)

@@ -473,6 +473,26 @@ def test_abbreviations_the_docs_define_are_synonyms(make_content):
     }
 
 
+def test_a_long_question_goes_to_the_section_with_a_sentence_that_says_it(make_content):
+    """A question of many words describes a case: the section with one sentence that says
+    it beats a shorter one that says each word in a sentence of its own."""
+    root = make_content({
+        "vendors.md": "# Vendors\n\nWorking with vendors.\n\n"
+        "## Paperwork\n\nA vendor wants paperwork. Signing takes time.\n"
+        "An agreement comes before the call. Sharing is slow.\nPricing details change.\n\n"
+        "## Counsel\n\nIf a vendor wants an agreement signed before sharing pricing details,"
+        " send it to counsel.\nCounsel answers within a week. Counsel reads every page of"
+        " every contract we get and\nkeeps notes on the terms that matter to the team and to"
+        " the partner agency.\n",
+    })  # fmt: skip
+    index = build_index(load_library(root))
+    question = "vendor wants me signing their agreement before sharing pricing details"
+    assert len(index.concepts(question)[0]) >= 5
+    assert index.search(question)[0].section.name == "Counsel"
+    # A short question is not read sentence by sentence: each word counts alone.
+    assert index.search("vendor agreement pricing")[0].section.name == "Paperwork"
+
+
 def test_front_matter_describing_a_document_is_context_for_it(make_content):
     """A document's description and keywords say what it is about: a question in their words
     finds the document's top section."""
