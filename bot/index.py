@@ -220,6 +220,8 @@ def titles(section: Section) -> tuple[str, ...]:
 _ABBREVIATION = re.compile(r"\(([A-Z][A-Za-z]{1,7})\)")
 #: The words before it, markdown emphasis and links aside ("**Account Manager** (AM)").
 _TEXT_WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019-][A-Za-z0-9]+)*")
+#: Punctuation that ends a name in a heading.
+_PUNCTUATION = re.compile(r"[,;:.!?()\[\]/|\u2013\u2014]")
 #: Words a long form does not start with ("of Management and Budget" is not OMB's).
 _NOT_FIRST = frozenset({"of", "the", "and", "for", "a", "an", "to", "in", "on", "at", "by", "or"})
 
@@ -263,7 +265,8 @@ def defined_abbreviations(sections: tuple[Section, ...]) -> Abbreviations:
     """The abbreviations the docs define, as synonyms: "Account Managers (AMs)" makes "am"
     stand for "account managers" (a plural 's' dropped; the long form by ``long_form``). An
     abbreviation that is also a common English word or filler ('AM', 'IT', 'FAR') would take
-    that word's questions: it is read only where a question types it in capitals."""
+    that word's questions: it is read only where a question types it in capitals, as are the
+    initialisms of names in headings that the docs never define (``heading_initialisms``)."""
     found: dict[str, set[str]] = {}
     for s in sections:
         for text in (s.name, s.own_text):
@@ -281,11 +284,39 @@ def defined_abbreviations(sections: tuple[Section, ...]) -> Abbreviations:
     common = common_english_words() | FILLER
     plain: dict[str, tuple[str, ...]] = {}
     capitals: dict[str, tuple[str, ...]] = {}
+    defined = {a for shorts in found.values() for a in shorts}
+    for long, short in heading_initialisms(sections).items():
+        if short not in defined:
+            capitals[long] = (short,)
     for long, shorts in found.items():
         for table, kept in ((plain, shorts - common), (capitals, shorts & common)):
             if kept:
                 table[long] = tuple(sorted(kept))
     return Abbreviations(plain, capitals)
+
+
+def heading_initialisms(sections: tuple[Section, ...]) -> dict[str, str]:
+    """Initialisms of the names in headings and titles: "IT Site Reliability Engineer" makes
+    "sre" stand for "site reliability engineer" (two to four capitalised words in a row; a
+    word in capitals, itself an abbreviation, breaks the row). An initialism that two names
+    share stands for neither. Read only where a question types it in capitals."""
+    seen: dict[str, set[str]] = {}
+    for name in {n for s in sections for n in (s.name, s.document)}:
+        runs: list[list[str]] = [[]]
+        for phrase in _PUNCTUATION.split(name):  # "Vice President, Operations": two names
+            for w in _TEXT_WORD.findall(phrase):
+                if w[0].isupper() and not w.isupper() and w.lower() not in _NOT_FIRST:
+                    runs[-1].append(w.lower())
+                elif runs[-1]:
+                    runs.append([])
+            if runs[-1]:
+                runs.append([])
+        for run in runs:
+            for size in range(2, min(4, len(run)) + 1):
+                for k in range(len(run) - size + 1):
+                    part = run[k : k + size]
+                    seen.setdefault("".join(w[0] for w in part), set()).add(" ".join(part))
+    return {next(iter(longs)): short for short, longs in seen.items() if len(longs) == 1}
 
 
 def alias_table(

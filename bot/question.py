@@ -105,6 +105,16 @@ def read_question(index: SectionIndex, question: str) -> tuple[list[Concept], se
     out: list[Concept] = []
     i = 0
     while i < len(words):
+        w = words[i]
+        if w in capitals and (w,) in index.capital_aliases:
+            # An abbreviation typed in capitals that the docs define or name ('AM', 'SRE'):
+            # what the docs mean by it, not what a shipped synonym means elsewhere.
+            alts = [a for c in index.capital_aliases[(w,)] if (a := forms(c))]
+            if stem(w) in index.vocab_stems:
+                alts.insert(0, (form(w),))
+            out.append(make_concept(index, list(dict.fromkeys(alts)), w, 1.0))
+            i += 1
+            continue
         for size in range(min(index.max_alias, len(words) - i), 0, -1):
             gram = tuple(words[i : i + size])
             canon = index.aliases.get(gram)
@@ -120,12 +130,7 @@ def read_question(index: SectionIndex, question: str) -> tuple[list[Concept], se
             i += size
             break
         else:
-            w = words[i]
             i += 1
-            if w in capitals and (w,) in index.capital_aliases:
-                alts = [a for c in index.capital_aliases[(w,)] if (a := forms(c))]
-                out.append(make_concept(index, alts, w, 1.0))
-                continue
             if w in FILLER or w in ASKING_WORDS or (w.isdigit() and len(w) < 2):
                 continue
             if stem(w) in index.vocab_stems:

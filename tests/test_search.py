@@ -473,6 +473,26 @@ def test_abbreviations_the_docs_define_are_synonyms(make_content):
     }
 
 
+def test_an_initialism_typed_in_capitals_asks_for_the_heading_it_abbreviates(make_content):
+    """'SRE' typed in capitals is the docs' Site Reliability Engineer, not the shipped
+    synonym's system administrator; typed in lower case, the shipped synonym still holds."""
+    root = make_content({
+        "sre.md": "# IT Site Reliability Engineer\n\nKeeps the internal tools running.\n\n"
+        "## Vice President, Operations\n\nLeads the operations group.\n",
+        "admin.md": "# System Administrator\n\nLooks after servers and accounts.\n",
+    })  # fmt: skip
+    index = build_index(load_library(root))
+    assert index.search("what does an SRE do")[0].section.name == "IT Site Reliability Engineer"
+    assert index.search("what does an sre do")[0].section.name == "System Administrator"
+    assert index.search("who is the VP")[0].section.name == "Vice President, Operations"
+    from bot.index import heading_initialisms
+
+    found = heading_initialisms(index.sections)
+    assert found["site reliability engineer"] == "sre"
+    assert "it site reliability engineer" not in found  # IT, in capitals, breaks the name
+    assert "po" not in found.values()  # nor does 'President, Operations' make one
+
+
 def test_a_long_question_goes_to_the_section_with_a_sentence_that_says_it(make_content):
     """A question of many words describes a case: the section with one sentence that says
     it beats a shorter one that says each word in a sentence of its own."""
