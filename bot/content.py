@@ -245,7 +245,8 @@ def read_document(
     for key in ("title", "id", "slug"):
         value = meta.get(key)
         if value is not None and not isinstance(value, str | int | float):
-            problems.append(Problem(rel, 1, f"front matter {key!r} must be text; ignored"))
+            line = front_matter_line(text, key)
+            problems.append(Problem(rel, line, f"front matter {key!r} must be text; ignored"))
             meta = {k: v for k, v in meta.items() if k != key}
     if meta.get("draft") is True and not include_drafts:
         return None
@@ -257,7 +258,8 @@ def read_document(
     if fm_questions is not None:
         parsed, bad = _parse_questions(fm_questions)
         if bad:
-            problems.append(Problem(rel, 1, f"front matter 'questions': {bad[1]}"))
+            line = front_matter_line(text, "questions", bad[0] or None)
+            problems.append(Problem(rel, line, f"front matter 'questions': {bad[1]}"))
         for key, values in parsed.items():
             questions[key] = questions.get(key, []) + values
     sections = split_sections(
@@ -277,8 +279,31 @@ def read_document(
     if isinstance(fm_questions, dict):
         for key in fm_questions:
             if not document.has_section(str(key)):
-                problems.append(Problem(rel, 1, f"front matter 'questions': no section {key!r}"))
+                line = front_matter_line(text, "questions", str(key))
+                problems.append(Problem(rel, line, f"front matter 'questions': no section {key!r}"))
     return document
+
+
+def front_matter_line(text: str, key: str, inner: str | None = None) -> int:
+    """The 1-based line of a top-level front matter key (or of ``inner``, a key indented
+    under it), for a problem's line; 1 when it is not written on a line of its own."""
+    lines = text.split("\n")
+    top = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*:")
+    nested = re.compile(rf"^\s+['\"]?{re.escape(inner or '')}['\"]?\s*:")
+    found = 1
+    for i, line in enumerate(lines[1:], start=2):
+        if _FM_BOUNDARY.match(line):
+            break
+        if found == 1 and top.match(line):
+            found = i
+            if inner is None:
+                return i
+        elif found > 1 and inner is not None:
+            if line[:1] not in (" ", "\t", "-"):
+                break  # past the key's block
+            if nested.match(line):
+                return i
+    return found
 
 
 def split_front_matter(text: str, rel: str) -> tuple[dict, str, int]:
@@ -696,7 +721,8 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
 def _parse_questions(value: object) -> tuple[dict[str, list[str]], tuple[str, str] | None]:
     """Section -> phrasings, and the first bad section key with what is wrong with it."""
     if not isinstance(value, dict):
-        return {}, ("", "must map a section name to a list of questions")
+        kind = {list: "a list", str: "text"}.get(type(value), f"a {type(value).__name__}")
+        return {}, ("", f"must map a section name to a list of questions, not {kind}; ignored")
     out: dict[str, list[str]] = {}
     for key, qs in value.items():
         if isinstance(qs, str):

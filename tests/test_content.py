@@ -323,7 +323,7 @@ def test_owner_phrasings_that_would_do_nothing_are_reported(make_content):
     lib = load_library(root)
     found = sorted(map(str, lib.problems))
     assert found == [
-        "role.md:1: front matter 'questions': no section 'The Coahc'",
+        "role.md:3: front matter 'questions': no section 'The Coahc'",
         "synonyms.yml:10: questions for 'gone.md': no such file in the folder",
         "synonyms.yml:12: unknown key 'extra' (expected 'synonyms', 'questions')",
         "synonyms.yml:3: synonyms for 'ops' must be a list of strings",
@@ -331,6 +331,21 @@ def test_owner_phrasings_that_would_do_nothing_are_reported(make_content):
     ]
     coach = next(s for s in lib.sections if s.name == "The Coach")
     assert coach.phrasings == ("who trains people",)
+
+
+def test_front_matter_questions_used_for_something_else_are_reported_at_their_line(make_content):
+    """A site whose front matter says 'questions' for something else (a list of channel
+    names) gets one problem at that key's line, saying what the bot expected; the page loads."""
+    root = make_content({
+        "page.md": "---\ntitle: Page\nquestions:\n  - some-channel\nlayout: x\n---\n# Page\n\nx\n",
+    })  # fmt: skip
+    lib = load_library(root)
+    assert list(map(str, lib.problems)) == [
+        "page.md:3: front matter 'questions': must map a section name to a list of questions,"
+        " not a list; ignored"
+    ]
+    assert [s.name for s in lib.sections] == ["Page"]
+    assert lib.sections[0].phrasings == ()
 
 
 def test_self_referencing_and_exponential_yaml_is_reported_not_fatal(make_content):
@@ -348,10 +363,10 @@ def test_self_referencing_and_exponential_yaml_is_reported_not_fatal(make_conten
     )
     lib = load_library(root)
     found = sorted(map(str, lib.problems))
-    assert "role.md:1: front matter 'title' must be text; ignored" in found
-    assert "role.md:1: front matter 'slug' must be text; ignored" in found
+    assert "role.md:2: front matter 'title' must be text; ignored" in found
+    assert "role.md:3: front matter 'slug' must be text; ignored" in found
     assert (
-        "role.md:1: front matter 'questions': section 'The Coach' must map to a list of questions"
+        "role.md:5: front matter 'questions': section 'The Coach' must map to a list of questions"
         in found
     )
     assert (
