@@ -22,6 +22,7 @@ from bot.words import (
     heading_aliases,
     heading_key_words,
     key_words,
+    sentences_of,
     stem,
     term_keys,
     topic_words,
@@ -35,8 +36,6 @@ IN_TEXT = 0.4  # the section's own text: at least this much ...
 IN_TEXT_MAX = 0.9  # ... rising towards this the more it says the word (BM25 tf, below)
 BM25_K1 = 1.2
 BM25_B = 0.75
-#: Where a section's text breaks into sentences: after . ! ? : or ; and at line ends.
-_SENTENCE_END = re.compile(r"(?<=[.!?:;])\s+|\n+")
 #: Sections whose sentences an index remembers before it starts over.
 SENTENCE_CACHE = 20_000
 
@@ -131,7 +130,7 @@ class SectionIndex:
         # pass (and make that pass long) instead of being freed at once.
         self.typo_cache: dict[str, str | None] = {}
         # Sentence stems of the sections long questions re-rank, remembered likewise.
-        self.sentence_cache: dict[int, tuple[frozenset[str], ...]] = {}
+        self.sentence_cache: dict[int, dict[str, int]] = {}
         self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
         # Every section's keys now, not when a question first re-ranks it: the first questions
         # after a (re)load would otherwise pay for them, a third of an answer's time.
@@ -180,18 +179,20 @@ class SectionIndex:
             sum(self.idf.get(h, 0.0) for h in own),
         )
 
-    def sentences(self, i: int) -> tuple[frozenset[str], ...]:
-        """Section i's own text as sentences (list items and lines count as sentences), each
-        as the set of its words' stems. Made when first asked for; SENTENCE_CACHE kept."""
+    def sentences(self, i: int) -> dict[str, int]:
+        """Which sentences of section i's own text say each stem (list items and lines
+        count as sentences), as a bit mask per stem: bit k is sentence k. Made when first
+        asked for; SENTENCE_CACHE sections kept."""
         found = self.sentence_cache.get(i)
         if found is None:
             if len(self.sentence_cache) >= SENTENCE_CACHE:
                 self.sentence_cache.clear()
-            found = self.sentence_cache[i] = tuple(
-                frozenset(map(stem, words))
-                for part in _SENTENCE_END.split(self.sections[i].own_text)
-                if (words := words_of(part))
-            )
+            found = self.sentence_cache[i] = {}
+            for k, words in enumerate(sentences_of(self.sections[i].own_text)):
+                bit = 1 << k
+                for w in words:
+                    st = stem(w)
+                    found[st] = found.get(st, 0) | bit
         return found
 
     def names(self, i: int, asked: set[str]) -> bool:

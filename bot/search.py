@@ -261,15 +261,24 @@ class Index(SectionIndex):
     ) -> float:
         """The idf weight of a question's concepts (role words aside) that one sentence of
         section i says, for the sentence that says most."""
-        best = 0.0
-        for sentence in self.sentences(i):
-            said = sum(
-                weight
-                for label, weight, alts in concept_stems
-                if label not in ROLE_WORDS and any(a <= sentence for a in alts)
-            )
-            best = max(best, said)
-        return best
+        where = self.sentences(i)
+        said: dict[int, float] = {}
+        for label, weight, alts in concept_stems:
+            if label in ROLE_WORDS:
+                continue
+            mask = 0
+            for alt in alts:
+                in_all = -1  # the sentences that say every word of this alternative
+                for st in alt:
+                    in_all &= where.get(st, 0)
+                    if not in_all:
+                        break
+                mask |= in_all
+            while mask > 0:  # each sentence that says the concept
+                low = mask & -mask
+                said[low] = said.get(low, 0.0) + weight
+                mask ^= low
+        return max(said.values(), default=0.0)
 
     def answer(self, question: str, calibration: Calibration | None = None) -> Answer:
         """Answer a question: the best section (outright or as a best guess), a 'did you

@@ -22,6 +22,8 @@ COMMON_WORD_COUNT = 1000
 
 _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+#: A word, or the end of a sentence: . ! ? : ; before white space or the text's end, or a line end.
+_WORD_OR_END = re.compile(r"[^\W_]+(?:'[^\W_]+)*|[.!?:;](?=\s|$)|\n")
 _SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
 
 #: Words that carry no topic: function words and chat filler ("hey bot, could you tell me").
@@ -121,6 +123,21 @@ def question_key(question: str) -> str:
 @lru_cache(maxsize=1024)
 def _question_key_capped(question: str) -> str:
     return " ".join(key_words(_question_words(question)))
+
+
+def sentences_of(text: str) -> list[list[str]]:
+    """A text's sentences (ended by . ! ? : or ; before a space, or by a line end), each as
+    ``words_of`` gives its words; one pass over the text."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text).replace("\u2019", "'")
+    out: list[list[str]] = [[]]
+    for token in _WORD_OR_END.findall(text.casefold()):
+        if token[0].isspace() or token in ".!?:;":
+            if out[-1]:
+                out.append([])
+        else:
+            out[-1].append(token.replace("'", "") if "'" in token else token)
+    return out if out[-1] else out[:-1]
 
 
 def words_of(text: str) -> list[str]:

@@ -493,6 +493,20 @@ def test_an_initialism_typed_in_capitals_asks_for_the_heading_it_abbreviates(mak
     assert "po" not in found.values()  # nor does 'President, Operations' make one
 
 
+def test_sentences_end_at_stops_and_line_ends_not_inside_numbers():
+    """A section's text splits into sentences at . ! ? : ; before a space and at line ends
+    (list items are sentences), not at the dot of "1.2"; words as words_of gives them."""
+    from bot.words import sentences_of
+
+    text = "Hello there. A list:\n- item one\n- item two; and more! Version 1.2 is out."
+    text += " It\u2019s ok?"
+    assert sentences_of(text) == [
+        ["hello", "there"], ["a", "list"], ["item", "one"], ["item", "two"], ["and", "more"],
+        ["version", "1", "2", "is", "out"], ["its", "ok"],
+    ]  # fmt: skip
+    assert sentences_of("") == [] and sentences_of("...\n\n") == []
+
+
 def test_a_long_question_goes_to_the_section_with_a_sentence_that_says_it(make_content):
     """A question of many words describes a case: the section with one sentence that says
     it beats a shorter one that says each word in a sentence of its own."""
