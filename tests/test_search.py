@@ -493,6 +493,26 @@ def test_an_initialism_typed_in_capitals_asks_for_the_heading_it_abbreviates(mak
     assert "po" not in found.values()  # nor does 'President, Operations' make one
 
 
+def test_shipped_synonyms_cover_the_words_docs_use_for_their_parts(make_content):
+    """People ask for 'steps', 'common mistakes', 'an urgent fix' or 'limits' where docs say
+    stages, anti-patterns, hotfix and limitations (bot/synonyms.yml)."""
+    root = make_content({
+        "release.md": "# Releasing\n\nHow we ship.\n\n"
+        "## What is a Hotfix?\n\nA change made straight on the release branch.\n\n"
+        "## Key Stages of Managing a Hotfix\n\nTriage, branch, review, deploy.\n\n"
+        "## Anti-patterns\n\nLong-lived branches and Friday deploys.\n\n"
+        "## Limitations\n\nOne release train a day.\n",
+    })  # fmt: skip
+    index = build_index(load_library(root))
+    for question, section in [
+        ("what are the steps for managing a hotfix", "Key Stages of Managing a Hotfix"),
+        ("common mistakes when releasing", "Anti-patterns"),
+        ("what is an urgent fix", "What is a Hotfix?"),
+        ("release limits", "Limitations"),
+    ]:
+        assert index.answer(question).best.section.name == section, question
+
+
 def test_sentences_end_at_stops_and_line_ends_not_inside_numbers():
     """A section's text splits into sentences at . ! ? : ; before a space and at line ends
     (list items are sentences), not at the dot of "1.2"; words as words_of gives them."""
