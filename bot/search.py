@@ -192,7 +192,9 @@ class Index(SectionIndex):
             (c.label, c.weight, [frozenset(map(stem, alt)) for alt in c.alternatives])
             for c in concepts
         ]
-        passage = len(concepts) >= LONG_QUESTION
+        # A long question's concepts, role words aside, for its best sentence in a section.
+        long_question = len(concepts) >= LONG_QUESTION
+        passage = [(w, alts) for label, w, alts in concept_stems if label not in ROLE_WORDS]
         scored: list[tuple[float, bool, int, int]] = []
         for i in top:
             i = int(i)
@@ -225,8 +227,8 @@ class Index(SectionIndex):
                     if label in ROLE_WORDS or any(a <= inside for a in alts)
                 )
                 cover_i = max(cover_i, PATH_NAMED * in_kids / total)
-            if passage:
-                in_sentence = self.best_sentence(i, concept_stems) / total
+            if long_question:
+                in_sentence = self.best_sentence(i, passage) / total
                 cover_i = (1 - PASSAGE_SHARE) * cover_i + PASSAGE_SHARE * in_sentence
             phrase = (
                 max(fuzz.token_sort_ratio(query_key, key) for key in keys)
@@ -256,16 +258,12 @@ class Index(SectionIndex):
                 ranked[j], ranked[j + 1] = ranked[j + 1], ranked[j]
         return [Match(self.sections[i], round(s)) for s, _, _, i in scored[:limit]]
 
-    def best_sentence(
-        self, i: int, concept_stems: list[tuple[str, float, list[frozenset[str]]]]
-    ) -> float:
-        """The idf weight of a question's concepts (role words aside) that one sentence of
-        section i says, for the sentence that says most."""
+    def best_sentence(self, i: int, concepts: list[tuple[float, list[frozenset[str]]]]) -> float:
+        """The weight of the concepts (each a weight and its alternatives as stem sets) that
+        one sentence of section i says, for the sentence that says most."""
         where = self.sentences(i)
         said: dict[int, float] = {}
-        for label, weight, alts in concept_stems:
-            if label in ROLE_WORDS:
-                continue
+        for weight, alts in concepts:
             mask = 0
             for alt in alts:
                 in_all = -1  # the sentences that say every word of this alternative
