@@ -160,3 +160,36 @@ def test_any_front_matter_or_owner_file_is_loaded_or_reported(tmp_path_factory, 
     library = load_library(root)
     assert "ok.md" in [d.path for d in library.documents]
     assert all(p.line >= 0 and p.message for p in library.problems)
+
+
+ABBREVIATION_PIECES = [
+    "(IAA)", "(AMs)", "(IT)", "(X)", "(Ab)", "()", "(", ")", "Site Reliability Engineer",
+    "Vice President, Operations", "**Account Manager**", "of", "the", "IT", "SRE", "AM",
+    "interagency agreement", "\n## Heading A B C\n", "\n# Title\n",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    doc=st.lists(st.one_of(st.sampled_from(ABBREVIATION_PIECES), pieces), max_size=40),
+    asked=st.lists(st.one_of(st.sampled_from(ABBREVIATION_PIECES), pieces), max_size=12),
+)
+def test_any_docs_abbreviations_and_long_questions_never_crash(tmp_path_factory, doc, asked):
+    """Docs full of parentheses, capitals and headings in any order build an index; any
+    question (abbreviations typed in capitals, long ones read sentence by sentence) gets a
+    decision; a long form holds its abbreviation's letters in order."""
+    from bot.content import load_library
+    from bot.index import long_form
+    from bot.search import build_index
+
+    root = tmp_path_factory.mktemp("abbr")
+    (root / "doc.md").write_text("# Doc\n\nIntro text.\n\n" + " ".join(doc) + "\n")
+    index = build_index(load_library(root))
+    for question in (" ".join(asked), " ".join(asked) + " with many more words said here"):
+        answer = index.answer(question)
+        assert answer.decision in ("answer", "hedged", "suggest", "decline")
+    for short, before in (("IAA", " ".join(doc)), ("SRE", " ".join(asked))):
+        long = long_form(short, before)
+        if long is not None:
+            letters = iter(long)
+            assert all(c in letters for c in short.lower())
