@@ -195,6 +195,18 @@ class SectionIndex:
                     found[st] = found.get(st, 0) | bit
         return found
 
+    def docs_name_alias(self, word: str) -> bool:
+        """Whether the docs define or name an abbreviation that a synonym, too, gives a
+        meaning ('sre': the docs' Site Reliability Engineer, the shipped synonyms' system
+        administrator): then it means what the docs mean in any case. Not for two-letter
+        ones nor English words ('it', 'am'), which only capitals mark as abbreviations."""
+        return (
+            len(word) >= 3
+            and (word,) in self.capital_aliases
+            and (word,) in self.aliases
+            and word not in common_english_words()
+        )
+
     def names(self, i: int, asked: set[str]) -> bool:
         """Whether a question's stems name section i's own heading, role words aside."""
         own = self.keys(i).own

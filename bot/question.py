@@ -106,9 +106,9 @@ def read_question(index: SectionIndex, question: str) -> tuple[list[Concept], se
     i = 0
     while i < len(words):
         w = words[i]
-        if w in capitals and (w,) in index.capital_aliases:
-            # An abbreviation typed in capitals that the docs define or name ('AM', 'SRE'):
-            # what the docs mean by it, not what a shipped synonym means elsewhere.
+        if (w,) in index.capital_aliases and (w in capitals or index.docs_name_alias(w)):
+            # An abbreviation the docs define or name, typed in capitals ('AM', 'SRE') or
+            # one a synonym gives another meaning ('sre'): what the docs mean by it.
             alts = [a for c in index.capital_aliases[(w,)] if (a := forms(c))]
             if stem(w) in index.vocab_stems:
                 alts.insert(0, (form(w),))
