@@ -229,7 +229,7 @@ def main() -> None:
     floor, floor90 = ece_floor(held_p)
     print(
         "\nfloor: the ECE a perfectly calibrated model would show on as many questions, by"
-        " chance alone\n(mean, and 90th percentile, of 300 simulated outcome sets)"
+        f" chance alone\n(mean, and 90th percentile, of {FLOOR_DRAWS} simulated outcome sets)"
     )
     print(
         f"\nReliability on the held-out folders (all {len(held_p)} questions): ECE {total:.1f}"
