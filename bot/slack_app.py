@@ -87,6 +87,9 @@ GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "yo", "howdy", "good mornin
 THANKS_WORDS = frozenset({"thanks", "thank you", "thx", "ty", "cheers", "thanks a lot",
                           "thank you so much", "many thanks", "great thanks", "ok thanks",
                           "thanks bot"})  # fmt: skip
+#: A thank-you with a few more words ("thanks, that helped", "perfect, thank you") is one
+#: when it asks nothing ('?') and has at most this many words.
+THANKS_MAX_WORDS = 6
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,10 +333,25 @@ def builtin_reply(text: str, library: Library, bot_user_id: str | None = None) -
         return Reply(blocks, fallback, plain(f"{fallback}\n\n{topics_text(library)}"))
     if word == "topics":
         return Reply(topic_blocks(library), "Topics", plain(topics_text(library)))
-    if word in GREETINGS or word in THANKS_WORDS:
-        blocks, fallback = greeting_blocks(thanks=word in THANKS_WORDS)
+    thanks = word in THANKS_WORDS or is_thanks(text)
+    if word in GREETINGS or thanks:
+        blocks, fallback = greeting_blocks(thanks=thanks)
         return Reply(blocks, fallback, plain(fallback))
     return None
+
+
+def is_thanks(text: str) -> bool:
+    """Whether a message is a short thank-you ('thanks, that helped', 'great, thank you!'):
+    it starts or ends with a thanks phrase, asks nothing and is a few words long."""
+    if "?" in text:
+        return False
+    words = "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
+    if not words or len(words) > THANKS_MAX_WORDS:
+        return False
+    return any(
+        " ".join(words[:n]) in THANKS_WORDS or " ".join(words[-n:]) in THANKS_WORDS
+        for n in (1, 2, 3)
+    )
 
 
 def report_reply(bot: Bot, user_id: str) -> Reply:

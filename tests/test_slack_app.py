@@ -452,15 +452,32 @@ def test_a_refused_reply_is_sent_again_as_plain_text(bot, fake, where, caplog):
     assert wait_until(lambda: "Slack refused a reply" in caplog.text)
 
 
-@pytest.mark.parametrize(("text", "expected"), [("hi", "Hi!"), ("thanks!", "welcome")])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("hi", "Hi!"), ("thanks!", "welcome"), ("thanks, that helped", "welcome"),
+     ("Perfect, thank you!", "welcome")],
+)  # fmt: skip
 def test_greetings_get_a_short_friendly_reply(bot, fake, text, expected):
-    """'hi' and 'thanks!' in a DM get one friendly line, not the decline and topic list."""
+    """'hi' and 'thanks!' in a DM get one friendly line, not the decline and topic list, and
+    so does a short thank-you with a few more words ('thanks, that helped'), which the
+    engine would otherwise read as a question about a section."""
     event = {"type": "message", "channel_type": "im", "user": "U1", "text": text,
              "ts": "1700000021.000100", "channel": "D1"}  # fmt: skip
     post_event(bot, event, f"EvHi{text}")
     call = fake.wait_for("chat.postMessage")[0].params
     assert expected in call["text"] and len(call["blocks"]) == 1
     assert "couldn't find" not in texts(call["blocks"])
+
+
+def test_a_question_that_starts_with_thanks_is_still_answered(shipped_library):
+    """'thanks! and what does the coach do?' asks something: it is a question, not thanks."""
+    from bot.slack_app import builtin_reply, is_thanks
+
+    assert is_thanks("thanks, that helped") and is_thanks("that helped, thanks")
+    assert not is_thanks("thanks! and what does the coach do?")
+    assert not is_thanks("thanks for explaining the security expert and the sysadmin roles")
+    assert not is_thanks("who handles thanks notes")
+    assert builtin_reply("thanks, what does the coach do?", shipped_library) is None
 
 
 def test_the_decline_offers_the_topics_as_buttons(bot, fake):
