@@ -175,7 +175,10 @@ def run_check(content: ContentSettings, stdout: TextIO) -> int:
     """Validate every document (drafts included) and list each problem as file:line: problem."""
     library = load_library(content.content_dir, include_drafts=True)
     for problem in library.problems:
-        print(problem, file=stdout)
+        tag = "warning: " if problem.warning else ""
+        print(f"{problem.path}:{problem.line}: {tag}{problem.message}", file=stdout)
+    problems = [p for p in library.problems if not p.warning]
+    warned = len(library.problems) - len(problems)
     hints = leaning_phrasings(library)
     for h in hints:
         path, line = phrasing_place(content.content_dir, h.section, h.phrasing)
@@ -186,13 +189,14 @@ def run_check(content: ContentSettings, stdout: TextIO) -> int:
             file=stdout,
         )
     n_docs, n_sections = len(library.documents), len(library.sections)
-    if library.problems:
-        print(f"{len(library.problems)} problem(s) in {content.content_dir}", file=stdout)
+    if problems:
+        print(f"{len(problems)} problem(s) in {content.content_dir}", file=stdout)
         return EXIT_USAGE
     if n_sections == 0:
         print(f"{content.content_dir}: no documents with sections", file=stdout)
         return EXIT_USAGE
-    noted = f" ({len(hints)} hint(s))" if hints else ""
+    notes = [f"{warned} warning(s)"] * bool(warned) + [f"{len(hints)} hint(s)"] * bool(hints)
+    noted = f" ({', '.join(notes)})" if notes else ""
     print(
         f"ok: {n_docs} document(s), {n_sections} section(s) in {content.content_dir}{noted}",
         file=stdout,

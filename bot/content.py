@@ -6,8 +6,9 @@ import hashlib
 import json
 import os
 import re
+import stat
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +26,11 @@ CATEGORY_FILE = "_category_.json"
 SYNONYMS_FILE = "synonyms.yml"
 #: A document larger than this is refused: role docs are prose, not data dumps.
 MAX_FILE_BYTES = 2_000_000
+#: The owner's synonyms file is a few hundred lines; past this it is refused (an 8 MB one
+#: took 52 s and 837 MB to index).
+MAX_SYNONYMS_BYTES = 200_000
+#: A folder's _category_.json is a label and a position.
+MAX_CATEGORY_BYTES = 100_000
 
 _MD = MarkdownIt("commonmark").enable("table")
 _CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
@@ -44,14 +50,47 @@ class ContentError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a content file, reported as ``file:line: message``."""
+    """One thing wrong with a content file, reported as ``file:line: message``.
+
+    A warning is something the bot leaves aside without harm (a front matter key it cannot
+    use, which may be meant for another tool); `check` fails only on the others."""
 
     path: str
     line: int
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}"
+
+
+def read_limited(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, at most ``limit`` of them; OSError for anything else.
+
+    A device (a link to /dev/zero has size 0 and never ends) or a named pipe (opening it
+    waits for a writer forever) is refused before it is read, and no more than ``limit``
+    plus one byte is ever read, whatever the size says.
+    """
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(f"not a regular file ({_file_kind(info.st_mode)}); skipped")
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced since the stat
+            raise OSError("not a regular file; skipped")
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise OSError(f"file is over the {limit} byte limit; skipped")
+    return raw
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISDIR, "a folder")):  # fmt: skip
+        if test(mode):
+            return name
+    return "a special file"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +139,7 @@ class Library:
     documents: tuple[Document, ...]
     synonyms: dict[str, tuple[str, ...]]
     problems: tuple[Problem, ...]
+    owner: OwnerFile | None = None  # the synonyms file in use: kept when it breaks later
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -108,13 +148,18 @@ class Library:
 
 
 def load_library(
-    root: Path, *, include_drafts: bool = False, base_url: str | None = None
+    root: Path,
+    *,
+    include_drafts: bool = False,
+    base_url: str | None = None,
+    previous: Library | None = None,
 ) -> Library:
     """Read every ``*.md``/``*.mdx`` below ``root`` and the synonyms file into a Library.
 
     Files with problems are skipped and their problems recorded; the caller
     decides whether that is fatal. Raises ContentError when ``root`` is not a
-    readable folder.
+    readable folder. With ``previous`` (a reload), a document or a synonyms file that can
+    no longer be read at all keeps what was last read from it, and the problem says so.
     """
     if not root.is_dir():
         raise ContentError(f"{root}: content folder not found (set --content or CONTENT_DIR)")
@@ -123,8 +168,20 @@ def load_library(
     synonyms = default_synonyms()
     syn_path = root / SYNONYMS_FILE
     owner = read_synonyms_file(syn_path, SYNONYMS_FILE) if syn_path.exists() else None
-    if owner is not None:
+    if owner is not None and owner.broken and previous is not None and previous.owner:
+        kept = previous.owner
+        problems += [
+            replace(
+                p,
+                message=f"{p.message}; still using the {len(kept.synonyms)} synonym(s)"
+                " and the phrasings read from it before",
+            )
+            for p in owner.problems
+        ]
+        owner = kept
+    elif owner is not None:
         problems += owner.problems
+    if owner is not None:
         for key, values in owner.synonyms.items():
             synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
     labels: dict[Path, str] = {}
@@ -143,13 +200,25 @@ def load_library(
                 categories=categories_of(root, file, labels, problems),
             )
         except _Skip as skip:
-            problems.append(skip.problem)
-            continue
+            before = previous_document(previous, rel)
+            if before is None:
+                problems.append(skip.problem)
+                continue
+            keep = "; still answering from the version read before"
+            problems.append(replace(skip.problem, message=skip.problem.message + keep))
+            doc = before
         if doc is not None:
             documents.append(doc)
     if owner is not None:
         problems += unmatched_questions(owner, found, documents)
-    return Library(tuple(documents), synonyms, tuple(problems))
+    return Library(tuple(documents), synonyms, tuple(problems), owner)
+
+
+def previous_document(previous: Library | None, rel: str) -> Document | None:
+    """The document read from ``rel`` by the last load, if any."""
+    if previous is None:
+        return None
+    return next((d for d in previous.documents if d.path == rel), None)
 
 
 def categories_of(
@@ -176,7 +245,7 @@ def _category_label(root: Path, folder: Path, problems: list[Problem]) -> str:
         return fallback
     rel = meta.relative_to(root).as_posix()
     try:
-        data = json.loads(meta.read_text(encoding="utf-8"))
+        data = json.loads(read_limited(meta, MAX_CATEGORY_BYTES).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as err:
         problems.append(Problem(rel, getattr(err, "lineno", 1), f"not valid JSON: {err}"))
         return fallback
@@ -230,7 +299,7 @@ def read_document(
         size = file.stat().st_size
         if size > MAX_FILE_BYTES:
             raise _Skip(Problem(rel, 0, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit"))
-        raw = file.read_bytes()
+        raw = read_limited(file, MAX_FILE_BYTES)
     except OSError as err:
         raise _Skip(Problem(rel, 0, f"unreadable: {err.strerror or err}")) from err
     try:
@@ -241,25 +310,31 @@ def read_document(
     if "\x00" in text:
         raise _Skip(Problem(rel, 1, "binary file (contains NUL bytes)"))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    meta, body, body_line = split_front_matter(text, rel)
+    meta, body, body_line = split_front_matter(text, rel, problems)
     for key in ("title", "id", "slug"):
         value = meta.get(key)
         if value is not None and not isinstance(value, str | int | float):
             line = front_matter_line(text, key)
-            problems.append(Problem(rel, line, f"front matter {key!r} must be text; ignored"))
+            problems.append(
+                Problem(rel, line, f"front matter {key!r} must be text; ignored", warning=True)
+            )
             meta = {k: v for k, v in meta.items() if k != key}
     if meta.get("draft") is True and not include_drafts:
         return None
     if not body.strip():
-        problems.append(Problem(rel, body_line + 1, "empty document (no text after front matter)"))
+        problems.append(
+            Problem(rel, body_line + 1, "empty document (no text after front matter)", warning=True)
+        )  # a placeholder page harms no answer
         return None
     questions = dict(extra_questions or {})
     fm_questions = meta.get("questions")
     if fm_questions is not None:
         parsed, bad = _parse_questions(fm_questions)
         if bad:
+            # Not a mapping: the key is someone else's (18F's handbook lists channels in it).
             line = front_matter_line(text, "questions", bad[0] or None)
-            problems.append(Problem(rel, line, f"front matter 'questions': {bad[1]}"))
+            problems.append(Problem(rel, line, f"front matter 'questions': {bad[1]}",
+                                    warning=not bad[0]))  # fmt: skip
         for key, values in parsed.items():
             questions[key] = questions.get(key, []) + values
     sections = split_sections(
@@ -273,7 +348,9 @@ def read_document(
         categories=categories,
     )
     if not sections:
-        problems.append(Problem(rel, body_line + 1, "empty document (nothing a reader would see)"))
+        problems.append(
+            Problem(rel, body_line + 1, "empty document (nothing a reader would see)", warning=True)
+        )
         return None
     document = Document(rel, sections[0].document, tuple(sections))
     if isinstance(fm_questions, dict):
@@ -306,17 +383,27 @@ def front_matter_line(text: str, key: str, inner: str | None = None) -> int:
     return found
 
 
-def split_front_matter(text: str, rel: str) -> tuple[dict, str, int]:
-    """Front matter as a dict, the body, and the 0-based line where the body starts."""
+def split_front_matter(
+    text: str, rel: str, problems: list[Problem] | None = None
+) -> tuple[dict, str, int]:
+    """Front matter as a dict, the body, and the 0-based line where the body starts.
+
+    A key that is not text once YAML has read it ('on', 'yes', '1', 'null') is left out,
+    with a warning in ``problems``: no key the bot uses is one."""
+    problems = problems if problems is not None else []
     lines = text.split("\n")
     if not lines or not _FM_BOUNDARY.match(lines[0]) or lines[0].strip() != "---":
         return {}, text, 0
     end = next((i for i in range(1, len(lines)) if _FM_BOUNDARY.match(lines[i])), None)
     if end is None:
         raise _Skip(Problem(rel, 1, "front matter block opened with '---' is never closed"))
+    block = "\n".join(lines[1:end])
     try:
-        raw = yaml.safe_load("\n".join(lines[1:end]))  # first: its error lines are ours
-        post = frontmatter.loads(text)
+        # python-frontmatter's own loader, called directly: its Post(**metadata) dies on a key
+        # that YAML does not read as text ('on:' is True, '1:', 'null:').
+        raw = (
+            frontmatter.YAMLHandler().load(block, Loader=yaml.SafeLoader) if block.strip() else None
+        )
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = (mark.line + 2) if mark is not None else 1
@@ -324,7 +411,44 @@ def split_front_matter(text: str, rel: str) -> tuple[dict, str, int]:
         raise _Skip(Problem(rel, line, f"bad YAML front matter: {problem}")) from err
     if raw is not None and not isinstance(raw, dict):
         raise _Skip(Problem(rel, 2, "front matter is not a mapping of keys to values"))
-    return dict(post.metadata), "\n".join(lines[end + 1 :]), end + 1
+    meta: dict[str, object] = {}
+    for key, value in (raw or {}).items():
+        if isinstance(key, str):
+            meta[key] = value
+            continue
+        line = _key_line(lines[1:end], key)
+        problems.append(
+            Problem(
+                rel,
+                line,
+                f"front matter key {_written(lines, line, key)} is"
+                f" read by YAML as {key!r}, not a name; ignored",
+                warning=True,
+            )
+        )
+    return meta, "\n".join(lines[end + 1 :]), end + 1
+
+
+def _key_line(block: list[str], key: object) -> int:
+    """The 1-based file line of a top-level front matter key that YAML reads as ``key``."""
+    for n, line in enumerate(block, start=2):
+        name = re.match(r"^([^\s#:-][^:]*):(\s|$)", line)
+        if name is None:
+            continue
+        try:
+            read = yaml.safe_load(f"{name.group(1)}: 0")
+        except yaml.YAMLError:
+            continue
+        if isinstance(read, dict) and key in read and type(key) is type(next(iter(read))):
+            return n
+    return 2
+
+
+def _written(lines: list[str], line: int, key: object) -> str:
+    """A key as the file writes it ('on'), for a message about how YAML read it."""
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    written = text.split(":", 1)[0].strip().strip("'\"") if ":" in text else ""
+    return repr(written or str(key))
 
 
 @dataclass(slots=True)
@@ -590,6 +714,7 @@ class OwnerFile:
     questions: dict[str, dict[str, list[str]]]  # file -> section -> phrasings
     problems: list[Problem]
     lines: dict[tuple[str, ...], int]  # the line of every key, by its path of keys
+    broken: bool = False  # nothing could be read from it (unreadable, not YAML, too big)
 
 
 def read_synonyms_file(path: Path, rel: str) -> OwnerFile:
@@ -597,20 +722,22 @@ def read_synonyms_file(path: Path, rel: str) -> OwnerFile:
     problems found, each naming the line of the key at fault."""
     problems: list[Problem] = []
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_limited(path, MAX_SYNONYMS_BYTES).decode("utf-8")
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
         problem = getattr(err, "problem", None) or "invalid YAML"
-        return OwnerFile({}, {}, [Problem(rel, line, f"not valid YAML: {problem}")], {})
-    except (OSError, UnicodeDecodeError) as err:
-        return OwnerFile({}, {}, [Problem(rel, 1, f"unreadable: {err}")], {})
+        return OwnerFile({}, {}, [Problem(rel, line, f"not valid YAML: {problem}")], {}, True)
+    except UnicodeDecodeError as err:
+        return OwnerFile({}, {}, [Problem(rel, 1, f"not UTF-8 (byte {err.start})")], {}, True)
+    except OSError as err:
+        return OwnerFile({}, {}, [Problem(rel, 1, f"unreadable: {err.strerror or err}")], {}, True)
     if data is None:
         return OwnerFile({}, {}, [], {})
     if not isinstance(data, dict):
         problem = Problem(rel, 1, "must be a mapping with 'synonyms' and/or 'questions'")
-        return OwnerFile({}, {}, [problem], {})
+        return OwnerFile({}, {}, [problem], {}, True)
     lines = key_lines(text)
     unknown = set(data) - {"synonyms", "questions"}
     for key in sorted(unknown, key=lambda k: (lines.get((str(k),), 1), str(k))):
@@ -681,7 +808,8 @@ def phrasing_place(root: Path, section: Section, phrasing: str) -> tuple[str, in
     the section's document (front matter), as (file relative to ``root``, 1-based line)."""
     for rel in (SYNONYMS_FILE, section.path):
         try:
-            lines = (root / rel).read_text(encoding="utf-8-sig").splitlines()
+            limit = MAX_SYNONYMS_BYTES if rel == SYNONYMS_FILE else MAX_FILE_BYTES
+            lines = read_limited(root / rel, limit).decode("utf-8-sig").splitlines()
         except (OSError, UnicodeDecodeError):
             continue
         for n, line in enumerate(lines, 1):

@@ -88,6 +88,7 @@ class LiveDocs:
                     root,
                     include_drafts=self._settings.include_drafts,
                     base_url=self._settings.docs_base_url,
+                    previous=self._snapshot.library,
                 )
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)

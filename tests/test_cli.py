@@ -106,7 +106,7 @@ def test_check_ok_and_problems(make_content):
     assert "a.md:2: bad YAML front matter" in out
     assert "b.md:5: duplicate heading 'B > S'" in out
     assert "c.md:1: not UTF-8" in out
-    assert "d.md:1: empty document" in out
+    assert "d.md:1: warning: empty document" in out
     assert "synonyms.yml:1: 'synonyms' must map" in out
 
 

@@ -398,3 +398,100 @@ def test_folder_labels_are_context_and_bad_category_files_reported(make_content)
     assert "not valid JSON" in lib.problems[0].message
     index = build_index(lib)
     assert index.answer("devops grades").best.section.name == "Grades"
+
+
+def test_front_matter_keys_yaml_reads_as_booleans_numbers_or_null_are_warnings(make_content):
+    """'on:', '1:' and 'null:' (keys YAML reads as True, 1 and None) are left out with a
+    warning at their line; the page loads, `check` passes and `ask` answers."""
+    import io
+
+    from bot.__main__ import main
+
+    root = make_content({
+        "rota.md": "---\ntitle: Rota\non: call rota\nnull: y\n---\n# Rota\n\nWho is on call.\n",
+        "keys.md": "---\n2: x\ntitle: Keys\n---\n# Keys\n\nWhere the keys are.\n",
+    })  # fmt: skip
+    lib = load_library(root)
+    assert [d.title for d in lib.documents] == ["Keys", "Rota"]
+    assert [(str(p), p.warning) for p in lib.problems] == [
+        ("keys.md:2: front matter key '2' is read by YAML as 2, not a name; ignored", True),
+        ("rota.md:3: front matter key 'on' is read by YAML as True, not a name; ignored", True),
+        ("rota.md:4: front matter key 'null' is read by YAML as None, not a name; ignored", True),
+    ]
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["check", "--content", str(root)], environ={}, stdout=out, stderr=err) == 0
+    assert "rota.md:3: warning: front matter key 'on'" in out.getvalue()
+    assert out.getvalue().splitlines()[-1].endswith("(3 warning(s))")
+    out = io.StringIO()
+    assert main(["ask", "who is on call", "--content", str(root)], environ={}, stdout=out,
+                stderr=err) == 0  # fmt: skip
+    assert "\nRota\n" in out.getvalue() and "Who is on call." in out.getvalue()
+
+
+def _load_in_time(root, seconds: float = 20):
+    """load_library in a thread: (library, True) if it finished within ``seconds``."""
+    import threading
+
+    result: list = []
+    thread = threading.Thread(target=lambda: result.append(load_library(root)), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return (result[0] if result else None), not thread.is_alive()
+
+
+def test_devices_and_named_pipes_are_skipped_without_reading(make_content):
+    """A .md link to /dev/zero (size 0, endless) and a named pipe (opening it waits for a
+    writer) are named and skipped; loading does not read them or hang."""
+    root = make_content({"ok.md": "# Fine\n\ntext\n"})
+    os.symlink("/dev/zero", root / "zero.md")
+    os.mkfifo(root / "fifo.md")
+    lib, finished = _load_in_time(root)
+    assert finished, "loading hung on a named pipe"
+    assert [d.path for d in lib.documents] == ["ok.md"]
+    messages = {p.path: p.message for p in lib.problems}
+    assert messages == {
+        "fifo.md": "unreadable: not a regular file (a named pipe); skipped",
+        "zero.md": "unreadable: not a regular file (a device); skipped",
+    }
+
+
+def test_synonyms_file_over_its_limit_or_a_pipe_is_refused(make_content):
+    """An owner file past MAX_SYNONYMS_BYTES is refused with its size limit named, not read
+    into the index; a named pipe in its place does not hang loading."""
+    from bot.content import MAX_SYNONYMS_BYTES
+
+    big = "synonyms:\n" + "".join(f"  w{n}: [x{n}]\n" for n in range(MAX_SYNONYMS_BYTES // 10))
+    root = make_content({"ok.md": "# Fine\n\ntext\n", "synonyms.yml": big})
+    lib = load_library(root)
+    assert [str(p) for p in lib.problems] == [
+        f"synonyms.yml:1: unreadable: file is over the {MAX_SYNONYMS_BYTES} byte limit; skipped"
+    ]
+    assert "w1" not in lib.synonyms
+    (root / "synonyms.yml").unlink()
+    os.mkfifo(root / "synonyms.yml")
+    lib, finished = _load_in_time(root)
+    assert finished and [d.path for d in lib.documents] == ["ok.md"]
+    assert "not a regular file (a named pipe)" in lib.problems[0].message
+
+
+def test_check_passes_on_the_18f_handbook_and_fails_on_a_missing_section(make_content):
+    """The 18F handbook uses 'questions' for channel names: warnings, exit 0. A phrasing
+    that names a section the document does not have still fails `check`."""
+    import io
+
+    from bot.__main__ import main
+
+    handbook = CORPUS / "18f-handbook" / "docs"
+    if not handbook.is_dir():
+        pytest.skip("shared corpus not present")
+    out = io.StringIO()
+    assert main(["check", "--content", str(handbook)], environ={}, stdout=out,
+                stderr=io.StringIO()) == 0  # fmt: skip
+    assert out.getvalue().splitlines()[-1].startswith("ok: 27 document(s)")
+    root = make_content({
+        "page.md": "---\nquestions:\n  Nowhere:\n    - where is it\n---\n# Page\n\nx\n",
+    })  # fmt: skip
+    out = io.StringIO()
+    assert main(["check", "--content", str(root)], environ={}, stdout=out,
+                stderr=io.StringIO()) == 2  # fmt: skip
+    assert "page.md:3: front matter 'questions': no section 'Nowhere'" in out.getvalue()

@@ -67,12 +67,13 @@ def test_failed_reload_keeps_last_good_and_logs(make_content, caplog):
     root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
     live = live_on(root)
     before = live.current
-    (root / "ops.md").write_bytes(b"\xff\xfe not utf-8")
+    (root / "ops.md").unlink()
+    (root / "empty.md").write_text("---\ntitle: Nothing\n---\n")
     with caplog.at_level(logging.WARNING, logger="bot.live"):
         assert live.reload("test") is False
     assert live.current is before
     assert best_name(live, "pager rota") == "Pager rota"
-    assert "ops.md:1: not UTF-8" in caplog.text and "previous docs" in caplog.text
+    assert "empty.md:4: empty document" in caplog.text and "previous docs" in caplog.text
 
 
 def test_sighup_reloads(make_content):
@@ -139,3 +140,28 @@ def test_a_reload_frees_the_previous_index_at_once(make_content):
     finally:
         if enabled:
             gc.enable()
+
+
+def test_a_broken_file_keeps_what_was_last_read_from_it(make_content, caplog):
+    """A document or synonyms file that breaks (bad bytes, bad YAML) is not dropped on
+    reload: the bot keeps answering from what it last read, and the log says so."""
+    root = make_content({
+        "ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n",
+        "team.md": "# Team\n\n## Lunch\n\nWhere we eat.\n",
+        "synonyms.yml": "synonyms:\n  rota: [zorblax]\n",
+    })  # fmt: skip
+    live = live_on(root)
+    assert best_name(live, "zorblax") == "Pager rota"
+    (root / "ops.md").write_bytes(b"\xff\xfe not utf-8")
+    (root / "synonyms.yml").write_text("synonyms: [unclosed\n")
+    (root / "team.md").write_text("# Team\n\n## Lunch\n\nWhere we eat.\n\n## Gym\n\nDownstairs.\n")
+    with caplog.at_level(logging.WARNING, logger="bot.live"):
+        assert live.reload("test") is True
+    assert best_name(live, "where is the gym") == "Gym"  # the good edit is in
+    assert best_name(live, "pager rota") == "Pager rota"
+    assert best_name(live, "zorblax") == "Pager rota"  # the owner's synonym is kept
+    assert "ops.md:1: not UTF-8 (byte 0); still answering from the version read before" in (
+        caplog.text
+    )
+    assert "synonyms.yml:2: not valid YAML" in caplog.text
+    assert "still using the 1 synonym(s) and the phrasings read from it before" in caplog.text
