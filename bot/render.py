@@ -94,15 +94,17 @@ def section_text(match: Match, label: str | None = None) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
-def topics_text(library: Library) -> str:
-    """Every section as an indented outline, one block per document."""
+def topics_text(library: Library, max_depth: int | None = None) -> str:
+    """Every section as an indented outline, one block per document; with ``max_depth``,
+    only sections that many levels below their document (0: the documents alone)."""
     lines: list[str] = []
     for doc in library.documents:
         lines.append(f"{doc.title}  ({doc.path})")
         depth: dict[str, int] = {}
         for s in doc.sections:
             depth[s.id] = depth[s.parent] + 1 if s.parent in depth else 0
-            lines.append("  " * (depth[s.id] + 1) + s.name)
+            if max_depth is None or depth[s.id] < max_depth:
+                lines.append("  " * (depth[s.id] + 1) + s.name)
     return "\n".join(lines)
 
 
@@ -137,6 +139,14 @@ HEDGE_TEXT = "Best guess: I'm not sure this is the part you mean."
 MODAL_TITLE = "Role docs"
 #: Slack refuses a chat.postMessage `text` over 40,000 characters (msg_too_long).
 TEXT_LIMIT = 40_000
+#: chat.postMessage/postEphemeral/update refuse blocks whose text adds up past roughly
+#: 12,000-13,300 characters (msg_blocks_too_long; slackapi/bolt-js #2509 and #2867, where
+#: 11,341 were refused): a message's blocks stay under this, the rest behind a button.
+MESSAGE_TEXT = 11_000
+#: The button that posts the next part of a section too long for one message.
+ACTION_MORE = "show_rest"
+#: How much of a section the notification `text` carries (plain words, no markup).
+NOTIFICATION_TEXT = 300
 #: How much of the question a did-you-mean button carries (a button value is at most 2,000).
 VALUE_QUESTION = 300
 
@@ -144,6 +154,33 @@ VALUE_QUESTION = 300
 def show_action(n: int) -> str:
     """The action_id of the n-th section button of a block (unique within it, as Slack asks)."""
     return f"{ACTION_SHOW}:{n}"
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What a Share button carries: the section, and how it was shown (its "match N%" and
+    whether it was a best guess), since a click on an ephemeral reply comes without it."""
+
+    section_id: str
+    label: str | None = None
+    hedged: bool = False
+
+    def value(self) -> str:
+        """The button's value: the plain section id when there is nothing more to carry."""
+        if self.label is None and not self.hedged:
+            return self.section_id
+        return json.dumps({"s": self.section_id, "l": self.label, "h": self.hedged})
+
+    @classmethod
+    def of(cls, value: str) -> Shared:
+        """Read a Share button's value back (an older button carries the plain id)."""
+        if value.startswith("{"):
+            try:
+                data = json.loads(value)
+                return cls(str(data["s"]), data.get("l") or None, bool(data.get("h")))
+            except (ValueError, KeyError, TypeError):
+                pass
+        return cls(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +325,46 @@ def _inline(token: Token) -> str:
     return "".join(parts)
 
 
+_FENCE_LINE = re.compile(r"^(?:> )*```")
+
+
+def split_mrkdwn(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Split mrkdwn like ``split_text``, closing a code block at the end of a chunk it is
+    still open in and opening it again at the start of the next, so no fence dangles."""
+    chunks = split_text(text, limit - 8)  # room for the fences added
+    out: list[str] = []
+    was_open = False
+    for chunk in chunks:
+        if was_open:
+            chunk = "```\n" + chunk
+        toggles = sum(1 for line in chunk.split("\n") if _FENCE_LINE.match(line))
+        was_open = toggles % 2 == 1
+        out.append(chunk + "\n```" if was_open else chunk)
+    return out
+
+
+def blocks_text(blocks: object) -> int:
+    """How many characters of text blocks hold, every text field added up (what Slack
+    counts for msg_blocks_too_long)."""
+    if isinstance(blocks, list):
+        return sum(blocks_text(b) for b in blocks)
+    if not isinstance(blocks, dict):
+        return 0
+    return sum(
+        len(v) if k == "text" and isinstance(v, str) else blocks_text(v) for k, v in blocks.items()
+    )
+
+
+def notification_text(title: str, markdown: str) -> str:
+    """A section's notification text: its title and the start of its words, no markup."""
+    from bot.content import plain_text
+
+    words = " ".join(plain_text(markdown).split())
+    if len(words) > NOTIFICATION_TEXT:
+        words = words[: words.rfind(" ", 0, NOTIFICATION_TEXT) if " " in words else 0] + " …"
+    return escape(f"{title}: {words}" if words else title)
+
+
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     """Split mrkdwn into chunks of at most ``limit`` characters, at line ends where possible."""
     chunks: list[str] = []
@@ -358,18 +435,24 @@ def section_blocks(
     limit: int = MESSAGE_BLOCKS,
     maybe: tuple[Match, ...] = (),
     question: str = "",
+    hedged: bool = False,
+    text_limit: int | None = MESSAGE_TEXT,
+    part: int = 0,
 ) -> tuple[list[dict], str]:
-    """A section as Block Kit blocks (within Slack's limits) and its plain-text fallback.
+    """A section as Block Kit blocks (within Slack's limits) and its notification text.
 
     ``label`` says how sure the bot is ("match 92%"); ``maybe``, when given, makes the reply a
-    best guess, with a "Not it? Maybe:" button for each of those sections."""
+    best guess, with a "Not it? Maybe:" button for each of those sections (``hedged``: a best
+    guess with no other section to offer). Past ``text_limit`` characters of block text the
+    section stops at a "Show the rest" button that posts it from the next chunk on (``part``);
+    without a limit (a modal), what does not fit is announced with a link."""
     s = match.section
     title = heading_path_text(s)
-    blocks: list[dict] = [_header(title)]
-    if maybe:
+    blocks: list[dict] = [_header(title if not part else f"{title} (continued)")]
+    if maybe or hedged:
         blocks.insert(0, _context(f"*{HEDGE_TEXT}* ({escape(label or '')})"))
     body = to_mrkdwn(s.markdown) or "_(This section has no text of its own.)_"
-    chunks = split_text(body)
+    chunks = split_mrkdwn(body)[part:] or ["_(Nothing more in this section.)_"]
     tail: list[dict] = []
     if s.url:
         tail.append(_section(f"<{s.url}|Read this section in the docs>"))
@@ -383,7 +466,8 @@ def section_blocks(
     tail.append(_context(context))
     buttons = []
     if shareable:
-        buttons.append(_button("Share in channel", ACTION_SHARE, s.id, "primary"))
+        shared = Shared(s.id, label, hedged=bool(maybe or hedged)).value()
+        buttons.append(_button("Share in channel", ACTION_SHARE, shared, "primary"))
     if feedback_id:
         buttons.append(_button("Helpful", ACTION_HELPFUL, feedback_id))
         buttons.append(_button("Not helpful", ACTION_NOT_HELPFUL, feedback_id))
@@ -393,7 +477,22 @@ def section_blocks(
         tail.append(_section("*Not it? Maybe:*"))
         tail.append(section_buttons(maybe, question))
     room = limit - len(blocks) - len(tail)
-    if len(chunks) > room:
+    if text_limit is not None:
+        # Take chunks while they fit the message's text; the rest is one click away.
+        budget = text_limit - blocks_text(blocks) - blocks_text(tail) - 200
+        fit = 0
+        while fit < min(len(chunks), room - 1) and budget >= len(chunks[fit]):
+            budget -= len(chunks[fit])
+            fit += 1
+        fit = max(fit, 1)
+        if fit < len(chunks):
+            left = sum(len(c) for c in chunks[fit:])
+            more = _section(f"_… {left} more characters of this section._")
+            more["accessory"] = _button("Show the rest", ACTION_MORE,
+                                        json.dumps({"s": s.id, "c": part + fit}))  # fmt: skip
+            chunks = chunks[:fit]
+            tail.insert(0, more)
+    elif len(chunks) > room:
         # Never cut silently: say how much is left and where to read it.
         kept = chunks[: room - 1]
         left = sum(len(c) for c in chunks[room - 1 :])
@@ -401,8 +500,7 @@ def section_blocks(
         kept.append(f"_… {left} more characters of this section: read it in {where}._")
         chunks = kept
     blocks += [_section(c) for c in chunks] + tail
-    fallback = escape(f"{title}\n{s.markdown[:2000]}")
-    return blocks, fallback
+    return blocks, notification_text(title, s.markdown)
 
 
 def answer_blocks(
@@ -418,6 +516,7 @@ def answer_blocks(
             feedback_id=feedback_id,
             label=match_label(answer),
             maybe=answer.alternatives if hedged else (),
+            hedged=hedged,
             question=clean_question(answer.question),
         )
         return blocks, (f"Best guess: {fallback}" if hedged else fallback)
@@ -454,16 +553,30 @@ def topic_buttons(library: Library, limit: int = ACTIONS_LIMIT) -> list[dict]:
     return blocks
 
 
-def topic_blocks(library: Library, limit: int = MESSAGE_BLOCKS - 2) -> list[dict]:
-    """The topic outline as mrkdwn sections, split to fit Slack's limits."""
-    lines = [escape(line) for line in topics_text(library).splitlines()]
-    text = "*Topics I know about:*\n" + "\n".join(
-        line if line.startswith(" ") else f"*{line}*" for line in lines
-    )
-    text = text.replace("  ", "\u2003")  # keep the outline's indentation in Slack
+def topic_blocks(
+    library: Library, limit: int = MESSAGE_BLOCKS - 2, text_limit: int = MESSAGE_TEXT
+) -> list[dict]:
+    """The topic outline as mrkdwn sections within Slack's limits: every section if it fits
+    in ``text_limit`` characters, else fewer levels (down to the pages alone)."""
+    for depth in (None, 2, 1, 0):
+        outline = topics_text(library, depth)
+        lines = [escape(line) for line in outline.splitlines()]
+        text = "*Topics I know about:*\n" + "\n".join(
+            line if line.startswith(" ") else f"*{line}*" for line in lines
+        )
+        text = text.replace("  ", "\u2003")  # keep the outline's indentation in Slack
+        if len(text) <= text_limit:
+            break
+    if depth is not None:
+        text += "\n_Each page has more sections: ask about one, or open my Home tab._"
     chunks = split_text(text)
-    if len(chunks) > limit:
-        chunks = [*chunks[: limit - 1], f"_… and more: ask `{COMMAND} topics`._"]
+    if len(chunks) > limit or sum(map(len, chunks)) > text_limit:
+        keep: list[str] = []
+        for c in chunks[: limit - 1]:
+            if sum(map(len, keep)) + len(c) > text_limit - 100:
+                break
+            keep.append(c)
+        chunks = [*keep, f"_… and more: ask `{COMMAND} topics`._"]
     return [_section(c) for c in chunks]
 
 
@@ -489,7 +602,8 @@ def help_blocks(library: Library, bot_user_id: str | None = None) -> tuple[list[
         "• send me a direct message\n"
         f"`{COMMAND} topics` lists what I know; `{COMMAND} help` shows this."
     )
-    return [_section(text), *topic_blocks(library, MESSAGE_BLOCKS - 1)], "How to ask me"
+    topics = topic_blocks(library, MESSAGE_BLOCKS - 1, MESSAGE_TEXT - len(text))
+    return [_section(text), *topics], "How to ask me"
 
 
 def home_view(library: Library) -> dict:
@@ -527,8 +641,17 @@ def home_fallback(library: Library) -> dict:
     return {"type": "home", "blocks": [intro, *topic_blocks(library, HOME_BLOCKS - 1)]}
 
 
-def thanked(blocks: list[dict]) -> list[dict]:
-    """A message's blocks with the vote buttons replaced by a thank-you."""
+NOT_HELPFUL_NOTED = "Noted: not helpful. The docs' owners see it in their report."
+
+
+def vote_noted(kind: str) -> str:
+    """What a voter is told: thanks for a helpful vote; for a not-helpful one, that it was
+    noted (it counts whether or not they say what was missing)."""
+    return THANKS if kind == "helpful" else NOT_HELPFUL_NOTED
+
+
+def thanked(blocks: list[dict], kind: str = "helpful") -> list[dict]:
+    """A message's blocks with the vote buttons replaced by what the vote got (vote_noted)."""
     out: list[dict] = []
     for block in blocks:
         elements = block.get("elements", []) if block.get("type") == "actions" else []
@@ -539,7 +662,7 @@ def thanked(blocks: list[dict]) -> list[dict]:
         kept = [e for e in elements if e not in votes]
         if kept:
             out.append({**block, "elements": kept})
-        out.append(_context(f"_{THANKS}_"))
+        out.append(_context(f"_{vote_noted(kind)}_"))
     return out
 
 
@@ -571,7 +694,7 @@ def feedback_modal(feedback_id: str) -> dict:
 
 def section_modal(match: Match, *, feedback_id: str | None = None) -> dict:
     """A section in a modal, opened from a Home tab topic (where the person is looking)."""
-    blocks, _ = section_blocks(match, feedback_id=feedback_id, limit=HOME_BLOCKS)
+    blocks, _ = section_blocks(match, feedback_id=feedback_id, limit=HOME_BLOCKS, text_limit=None)
     return {
         "type": "modal",
         "callback_id": SECTION_MODAL,

@@ -36,6 +36,7 @@ from bot.live import LiveDocs
 from bot.observe import Metrics
 from bot.render import (
     ACTION_HELPFUL,
+    ACTION_MORE,
     ACTION_NOT_HELPFUL,
     ACTION_SHARE,
     COMMAND,
@@ -44,6 +45,7 @@ from bot.render import (
     FEEDBACK_MODAL,
     SHOW_ACTIONS,
     THANKS,
+    Shared,
     Shown,
     answer_blocks,
     answer_text,
@@ -62,6 +64,7 @@ from bot.render import (
     thanked,
     topic_blocks,
     topics_text,
+    vote_noted,
 )
 from bot.report import build_report, parse_since, report_text
 from bot.search import Match, common_english_words
@@ -81,7 +84,7 @@ GONE = f"That section is no longer in the docs. Ask again with `{COMMAND} <quest
 #: Slack's answers to a reply it will not show (Web API error codes, and the body of a
 #: response_url's HTTP 400): the same reply then goes again as plain text.
 REFUSALS = frozenset({"invalid_blocks", "invalid_blocks_format", "invalid_arguments",
-                      "msg_too_long", "no_text"})  # fmt: skip
+                      "msg_too_long", "msg_blocks_too_long", "no_text"})  # fmt: skip
 GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "yo", "howdy", "good morning",
                        "good afternoon", "good evening", "hi there", "hello there"})  # fmt: skip
 THANKS_WORDS = frozenset({"thanks", "thank you", "thx", "ty", "cheers", "thanks a lot",
@@ -108,6 +111,8 @@ def deliver(send: Callable[..., object], reply: Reply, bot: Bot, **where: object
     ``send`` is ``say``, ``respond`` or ``client.chat_postMessage``: a Web API refusal is a
     SlackApiError, a response_url's is an HTTP 400 whose body is the error code.
     """
+    # Links in a section are the docs' own: no previews of every page they mention.
+    where = {"unfurl_links": False, "unfurl_media": False, **where}
     refused = _refusal(lambda: send(blocks=reply.blocks, text=reply.text, **where))
     if refused is None:
         return
@@ -439,26 +444,53 @@ def register_actions(app: App, bot: Bot) -> None:
             reply = section_reply(match, shareable=True, feedback_id=feedback_id)
             deliver(respond, reply, bot, replace_original=True)
         else:
-            message = body.get("message", {})
-            deliver(
-                client.chat_postMessage,
-                section_reply(match, feedback_id=feedback_id),
-                bot,
-                channel=container.get("channel_id") or body["channel"]["id"],
-                thread_ts=message.get("thread_ts") or message.get("ts"),
-            )
+            deliver(client.chat_postMessage, section_reply(match, feedback_id=feedback_id), bot,
+                    **_beside(body))  # fmt: skip
+
+    @app.action(ACTION_MORE)
+    def handle_more(ack: Ack, body: dict, action: dict, respond: Respond,
+                    client: WebClient) -> None:  # fmt: skip
+        ack()
+        try:
+            value = json.loads(action.get("value", ""))
+            section_id, part = str(value["s"]), int(value["c"])
+        except (ValueError, KeyError, TypeError):
+            section_id, part = "", 0
+        section = bot.live.current.index.section(section_id)
+        if section is None:
+            respond(text=GONE, replace_original=False, response_type="ephemeral")
+            return
+        reply = section_reply(Match(section, 0), part=part)
+        if body.get("container", {}).get("is_ephemeral"):
+            deliver(respond, reply, bot, response_type="ephemeral", replace_original=False)
+        else:
+            deliver(client.chat_postMessage, reply, bot, **_beside(body))
 
     @app.action(ACTION_SHARE)
     def handle_share(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
         ack()
-        section = bot.live.current.index.section(action.get("value", ""))
+        shared = Shared.of(action.get("value", ""))
+        section = bot.live.current.index.section(shared.section_id)
         if section is None:
             respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
         reply = section_reply(Match(section, 0), shared_by=body["user"]["id"],
-                              label=_label_in(body))  # fmt: skip
+                              label=shared.label, hedged=shared.hedged)  # fmt: skip
         deliver(respond, reply, bot, response_type="in_channel", replace_original=False)
         respond(delete_original=True)
+
+
+def _beside(body: dict) -> dict:
+    """Where a reply to a click on a message goes: in its thread in a channel; in a DM, in
+    the conversation itself (Slack does not open a thread for the reader), unless the message
+    was in a thread already."""
+    container = body.get("container", {})
+    message = body.get("message", {})
+    channel = container.get("channel_id") or body["channel"]["id"]
+    thread = container.get("thread_ts") or message.get("thread_ts")
+    if not thread and not channel.startswith("D"):
+        thread = container.get("message_ts") or message.get("ts")
+    return {"channel": channel, "thread_ts": thread}
 
 
 def section_reply(match: Match, *, label: str | None = None, **options: object) -> Reply:
@@ -516,23 +548,22 @@ def register_feedback(app: App, bot: Bot) -> None:
             view = body.get("view", {})
             client.views_update(view_id=view.get("id") or container.get("view_id"), view={
                 k: view[k] for k in ("type", "callback_id", "private_metadata", "title", "close")
-                if k in view} | {"blocks": thanked(view.get("blocks", []))})  # fmt: skip
+                if k in view} | {"blocks": thanked(view.get("blocks", []), kind)})  # fmt: skip
             if kind == "not_helpful" and body.get("trigger_id"):
                 client.views_push(trigger_id=body["trigger_id"], view=feedback_modal(question_id))
             return
         if kind == "not_helpful" and body.get("trigger_id"):
             client.views_open(trigger_id=body["trigger_id"], view=feedback_modal(question_id))
-        message = body.get("message", {})
-        blocks = thanked(message.get("blocks", []))
-        if container.get("is_ephemeral"):
-            respond(replace_original=True, blocks=blocks, text=message.get("text") or THANKS)
-        else:
-            client.chat_update(
-                channel=container.get("channel_id") or body["channel"]["id"],
-                ts=container.get("message_ts") or message.get("ts"),
-                blocks=blocks,
-                text=message.get("text") or THANKS,
-            )
+        message = body.get("message")
+        channel = container.get("channel_id") or body.get("channel", {}).get("id") or ""
+        if message and channel.startswith("D"):  # the person's own DM: the buttons can go
+            client.chat_update(channel=channel, ts=container.get("message_ts") or message["ts"],
+                               blocks=thanked(message.get("blocks", []), kind),
+                               text=message.get("text") or THANKS)  # fmt: skip
+            return
+        # An ephemeral answer comes without its `message` (replacing it would wipe it), and
+        # in a channel the answer is everyone's: keep it and tell only the voter.
+        respond(text=vote_noted(kind), response_type="ephemeral", replace_original=False)
 
     @app.action(ACTION_HELPFUL)
     def handle_helpful(ack: Ack, body: dict, action: dict, respond: Respond,
@@ -552,16 +583,6 @@ def register_feedback(app: App, bot: Bot) -> None:
         if bot.store is not None and comment.strip():
             user_hash = bot.store.user_hash(body["user"]["id"]) or ""
             bot.store.comment(view.get("private_metadata", ""), user_hash, comment.strip()[:2000])
-
-
-def _label_in(body: dict) -> str | None:
-    """The "match N%" shown on the ephemeral answer being shared, if it showed one."""
-    for block in body.get("message", {}).get("blocks", []):
-        for element in block.get("elements", []):
-            m = re.search(r"match \d+%", str(element.get("text", "")))
-            if m:
-                return m.group(0)
-    return None
 
 
 def register_home(app: App, bot: Bot) -> None:

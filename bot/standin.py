@@ -33,6 +33,11 @@ _BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "
 #: Slack's documented limits (Block Kit reference, chat.postMessage, views.*).
 MESSAGE_BLOCKS, VIEW_BLOCKS = 50, 100
 TEXT_LIMIT = 40_000  # chat.postMessage `text`: msg_too_long beyond it
+#: chat.postMessage/postEphemeral/update refuse blocks whose text adds up past roughly
+#: 12,000-13,300 characters (msg_blocks_too_long; slackapi/bolt-js #2509, #2867, where
+#: 11,341 were refused with the rest of the message). The stand-in refuses at the low end;
+#: a response_url takes more and is not checked for it.
+BLOCKS_TEXT_LIMIT = 12_000
 ID_LIMIT = 255  # block_id, action_id, callback_id
 VIEW_TITLE = 24  # a modal's title, submit and close labels
 METADATA_LIMIT = 3000  # a view's private_metadata
@@ -193,14 +198,36 @@ def view_errors(view: object) -> list[str]:
     return errors
 
 
-def message_errors(params: dict) -> tuple[str, list[str]] | None:
-    """Slack's error code and reasons for a message it would refuse, or None."""
+def blocks_text_length(node: object) -> int:
+    """How many characters of text a list of blocks holds, all text fields added up."""
+    if isinstance(node, list):
+        return sum(blocks_text_length(n) for n in node)
+    if not isinstance(node, dict):
+        return 0
+    total = 0
+    for key, value in node.items():
+        if key == "text" and isinstance(value, str):
+            total += len(value)
+        else:
+            total += blocks_text_length(value)
+    return total
+
+
+def message_errors(params: dict, *, web_api: bool = True) -> tuple[str, list[str]] | None:
+    """Slack's error code and reasons for a message it would refuse, or None.
+
+    ``web_api``: a chat.* call, which also refuses blocks past BLOCKS_TEXT_LIMIT characters
+    of text in all (a response_url post does not)."""
     blocks = params.get("blocks")
     text = params.get("text")
     if blocks is not None:
         errors = block_errors(blocks)
         if errors:
             return "invalid_blocks", errors
+        length = blocks_text_length(blocks)
+        if web_api and length > BLOCKS_TEXT_LIMIT:
+            why = f"blocks hold {length} characters of text, over about {BLOCKS_TEXT_LIMIT}"
+            return "msg_blocks_too_long", [why]
     if not blocks and not text and not params.get("delete_original"):
         return "no_text", ["a message needs text or blocks"]
     if isinstance(text, str) and len(text) > TEXT_LIMIT:
@@ -478,7 +505,7 @@ class FakeSlack:
         where = self._responses.get(key, {"channel": GENERAL, "ts": None})
         forced = self.next_forced("response_url")
         refused = (forced, ["refused on purpose by the test"]) if forced else None
-        refused = refused or message_errors(params)
+        refused = refused or message_errors(params, web_api=False)
         if refused:
             self.refuse_shown("response_url", {**params, "channel": where["channel"]}, *refused)
             return refused[0]
@@ -628,12 +655,15 @@ class FakeSlack:
                 "channel_id": channel,
                 "is_ephemeral": bool(message.get("ephemeral")),
             }
-            payload["message"] = {
-                "ts": message["ts"],
-                "thread_ts": message.get("thread_ts"),
-                "blocks": message.get("blocks") or [],
-                "text": message.get("text", ""),
-            }
+            if message.get("thread_ts"):
+                payload["container"]["thread_ts"] = message["thread_ts"]
+            if not message.get("ephemeral"):  # Slack sends no `message` for an ephemeral one
+                payload["message"] = {
+                    "ts": message["ts"],
+                    "thread_ts": message.get("thread_ts"),
+                    "blocks": message.get("blocks") or [],
+                    "text": message.get("text", ""),
+                }
             payload["response_url"] = self.response_url(channel, message["ts"])
         form = urlencode({"payload": json.dumps(payload)})
         status = self.post(form, "application/x-www-form-urlencoded")

@@ -18,7 +18,14 @@ import pytest
 from bot.config import Settings
 from bot.live import LiveDocs
 from bot.observe import JsonFormatter, Metrics
-from bot.render import ACTION_HELPFUL, ACTION_NOT_HELPFUL, FEEDBACK_MODAL, SHOW_ACTIONS, THANKS
+from bot.render import (
+    ACTION_HELPFUL,
+    ACTION_NOT_HELPFUL,
+    FEEDBACK_MODAL,
+    NOT_HELPFUL_NOTED,
+    SHOW_ACTIONS,
+    THANKS,
+)
 from bot.report import build_report
 from bot.slack_app import create_server
 from bot.store import open_store
@@ -47,19 +54,24 @@ def buttons(blocks: list[dict]) -> dict[str, dict]:
 
 
 def vote_payload(fake, action_id: str, value: str, user: str, message: dict, *,
-                 ephemeral: bool) -> dict:  # fmt: skip
-    return {
+                 ephemeral: bool, channel: str = "C1") -> dict:  # fmt: skip
+    """A click as Slack sends it: on an ephemeral message, without the `message`."""
+    payload = {
         "type": "block_actions", "user": {"id": user}, "team": {"id": "T1"},
-        "channel": {"id": "C1"}, "trigger_id": f"trig-{user}",
-        "container": {"type": "message", "is_ephemeral": ephemeral, "channel_id": "C1",
+        "channel": {"id": channel}, "trigger_id": f"trig-{user}",
+        "container": {"type": "message", "is_ephemeral": ephemeral, "channel_id": channel,
                       "message_ts": message.get("ts", "1.1")},
         "message": message, "response_url": f"{fake.url}/response/vote-{user}-{action_id}",
         "actions": [{"action_id": action_id, "value": value, "type": "button"}],
     }  # fmt: skip
+    if ephemeral:
+        del payload["message"]
+    return payload
 
 
-def test_helpful_vote_replaces_buttons_once_per_person(served, fake):
-    """Helpful on an ephemeral answer: thank-you instead of buttons; a second vote is refused."""
+def test_a_vote_on_an_ephemeral_answer_keeps_it_once_per_person(served, fake):
+    """Helpful on an ephemeral answer (a click Slack sends without the message): the answer
+    and its Share button stay, the voter alone is thanked; a second vote is refused."""
     url, store = served
     post_command(url, fake, "what does the DevOps coach do?", 1)
     answer = fake.wait_for_path("/response/1").params
@@ -68,11 +80,8 @@ def test_helpful_vote_replaces_buttons_once_per_person(served, fake):
     message = {"ts": "1.1", "blocks": answer["blocks"], "text": answer["text"]}
     post_action(url, vote_payload(fake, ACTION_HELPFUL, vote["value"], "U7", message,
                                   ephemeral=True))  # fmt: skip
-    replaced = fake.wait_for_path(f"/response/vote-U7-{ACTION_HELPFUL}").params
-    assert replaced["replace_original"] is True
-    assert THANKS in texts(replaced["blocks"])
-    assert ACTION_HELPFUL not in buttons(replaced["blocks"])
-    assert "Share in channel" in texts(replaced["blocks"])  # the other button stays
+    thanked = fake.wait_for_path(f"/response/vote-U7-{ACTION_HELPFUL}").params
+    assert thanked == {"text": THANKS, "response_type": "ephemeral", "replace_original": False}
     post_action(url, vote_payload(fake, ACTION_NOT_HELPFUL, vote["value"], "U7", message,
                                   ephemeral=True))  # fmt: skip
     again = fake.wait_for_path(f"/response/vote-U7-{ACTION_NOT_HELPFUL}").params
@@ -89,13 +98,15 @@ def test_not_helpful_opens_modal_and_stores_comment(served, fake):
     value = buttons(posted["blocks"])[ACTION_NOT_HELPFUL]["value"]
     message = {"ts": "1700000200.000001", "blocks": posted["blocks"], "text": posted["text"]}
     post_action(url, vote_payload(fake, ACTION_NOT_HELPFUL, value, "U1", message,
-                                  ephemeral=False))  # fmt: skip
+                                  ephemeral=False, channel="D1"))  # fmt: skip
     modal = fake.wait_for("views.open")[0].params
     assert modal["trigger_id"] == "trig-U1"
     assert modal["view"]["callback_id"] == FEEDBACK_MODAL
     assert modal["view"]["private_metadata"] == value
     update = fake.wait_for("chat.update")[0].params
-    assert update["ts"] == "1700000200.000001" and THANKS in texts(update["blocks"])
+    assert update["ts"] == "1700000200.000001"
+    assert NOT_HELPFUL_NOTED in texts(update["blocks"]) and THANKS not in texts(update["blocks"])
+    assert "Not helpful" not in texts(update["blocks"])
     submission = {
         "type": "view_submission", "user": {"id": "U1"}, "team": {"id": "T1"},
         "view": {"id": "V1", "type": "modal", "callback_id": FEEDBACK_MODAL,
@@ -113,6 +124,23 @@ def test_not_helpful_opens_modal_and_stores_comment(served, fake):
         time.sleep(0.05)
     assert (rows[0]["vote"], rows[0]["comment"]) == ("not_helpful", "an example pipeline")
     assert rows[0]["entry"] == "dm" and rows[0]["question"] == "sys admin"
+
+
+def test_a_vote_in_a_channel_thread_leaves_the_answer_for_everyone(served, fake):
+    """A vote on an answer in a channel's thread does not touch the message others see:
+    only the voter is told, ephemerally."""
+    url, store = served
+    post_event(url, {"type": "app_mention", "user": "U1", "text": "<@UBOT> the coach",
+                     "ts": "1700000300.000100", "channel": "C1"}, "EvVoteC")  # fmt: skip
+    posted = fake.wait_for("chat.postMessage")[0].params
+    value = buttons(posted["blocks"])[ACTION_HELPFUL]["value"]
+    message = {"ts": "1700000300.000200", "thread_ts": "1700000300.000100",
+               "blocks": posted["blocks"], "text": posted["text"]}  # fmt: skip
+    post_action(url, vote_payload(fake, ACTION_HELPFUL, value, "U2", message, ephemeral=False))
+    told = fake.wait_for_path(f"/response/vote-U2-{ACTION_HELPFUL}").params
+    assert told["response_type"] == "ephemeral" and told["replace_original"] is False
+    assert fake.of("chat.update") == []
+    assert [r["vote"] for r in store.history(0)] == ["helpful"]
 
 
 def test_a_section_picked_from_a_best_guess_is_a_real_answer(served, fake):
@@ -163,7 +191,9 @@ def test_a_home_topic_opens_a_modal_with_votes(served, fake):
     shown = fake.modal
     assert fake.click({"modal": True, "action_id": ACTION_NOT_HELPFUL, "value": value})["ok"]
     updated = fake.wait_for("views.update")[0].params
-    assert updated["view_id"] == shown["id"] and THANKS in texts(updated["view"]["blocks"])
+    assert updated["view_id"] == shown["id"] and NOT_HELPFUL_NOTED in texts(
+        updated["view"]["blocks"]
+    )
     pushed = fake.wait_for("views.push")[0].params["view"]
     assert pushed["callback_id"] == FEEDBACK_MODAL and pushed["private_metadata"] == value
     assert fake.modal["callback_id"] == FEEDBACK_MODAL and fake.refused == []

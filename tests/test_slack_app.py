@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -357,8 +358,8 @@ def test_section_buttons_are_accepted_and_each_shows_its_section(
 
             assert wait_until(shows)
             shown = last_message(fake, user=BOT_USER)
-            if surface == "dm":
-                assert shown["thread_ts"] == asked["ts"]
+            if surface == "dm":  # in the conversation: Slack does not open a DM's thread
+                assert shown["thread_ts"] is None and shown["channel"] == asked["channel"]
     assert fake.refused == []
 
 
@@ -424,7 +425,7 @@ def test_app_home_published_and_a_topic_opens_in_a_modal(bot, fake):
     assert fake.modal["blocks"] == view["blocks"] and fake.refused == []
 
 
-@pytest.mark.parametrize("where", ["slash", "dm", "home"])
+@pytest.mark.parametrize("where", ["slash", "dm", "dm-long", "home"])
 def test_a_refused_reply_is_sent_again_as_plain_text(bot, fake, where, caplog):
     """When Slack refuses a reply anyway, the error is logged and the same answer goes again as
     plain text, so the person is never left without one."""
@@ -433,8 +434,8 @@ def test_a_refused_reply_is_sent_again_as_plain_text(bot, fake, where, caplog):
         fake.refuse("response_url", "invalid_blocks")
         post_command(bot, fake, question)
         calls = fake.wait_for("response_url", 2)
-    elif where == "dm":
-        fake.refuse("chat.postMessage", "msg_too_long")
+    elif where in ("dm", "dm-long"):
+        fake.refuse("chat.postMessage", "msg_too_long" if where == "dm" else "msg_blocks_too_long")
         event = {"type": "message", "channel_type": "im", "user": "U1", "text": question,
                  "ts": "1700000020.000100", "channel": "D1"}  # fmt: skip
         post_event(bot, event, "EvRefused")
@@ -759,7 +760,7 @@ def test_socket_mode_did_you_mean_best_guess_and_home_tab(
                 "actions": [{**button, "block_id": "b"}]}))  # fmt: skip
             shown = fake.wait_for("chat.postMessage", n + 2)[-1].params
             assert button["text"]["text"] in shown["blocks"][0]["text"]["text"]
-            assert shown["thread_ts"] == "1700000030.000200"
+            assert shown.get("thread_ts") is None  # a DM: in the conversation, not a thread
         ws.push({"envelope_id": "e-home", "type": "events_api", "accepts_response_payload": False,
                  "payload": {"type": "event_callback", "event_id": "EvSockHome", "event": {
                      "type": "app_home_opened", "user": "U1", "tab": "home"}}})  # fmt: skip
@@ -850,3 +851,99 @@ def test_serve_exits_2_for_a_token_slack_refuses(fake, tmp_path, method, variabl
     log = Path(err.name).read_text()
     assert f"Slack refused {variable}: invalid_auth" in log
     assert "Traceback" not in log and TOKEN not in log
+
+
+def _long_doc() -> str:
+    """A page with one section of about 30,000 characters: prose, then a long code block."""
+    prose = "\n\n".join(f"Paragraph {n} says word{n} about the release train." for n in range(400))
+    code = "\n".join(f"step_{n} = run('deploy', {n})" for n in range(500))
+    return f"# Handbook\n\n## Release process\n\n{prose}\n\n```python\n{code}\n```\n\nThe end.\n"
+
+
+@pytest.mark.parametrize("surface", ["dm", "mention", "slash"])
+def test_a_long_section_arrives_whole_in_parts_slack_accepts(fake, make_content, surface):
+    """A section past Slack's ~12,000 characters of blocks (msg_blocks_too_long) comes in
+    parts Slack accepts: each ends with "Show the rest", which posts the next part where the
+    answer is (the DM, the thread, the ephemeral reply); every word arrives once and no code
+    block is left open."""
+    from bot.render import ACTION_MORE
+
+    library = load_library(make_content({"handbook.md": _long_doc()}))
+    settings = settings_for(fake)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, library))
+    with running(server) as port:
+        fake.connect(f"http://127.0.0.1:{port}", SECRET)
+        question = "what is the release process"
+        text = {"dm": question, "mention": f"@devops-role-bot {question}",
+                "slash": f"{COMMAND} {question}"}[surface]  # fmt: skip
+        assert fake.send("dm" if surface == "dm" else "general", text)["ok"]
+        parts: list[dict] = []
+        while True:
+            seen = len(parts)
+            assert wait_until(lambda seen=seen: len(bot_replies(fake)) > seen), parts
+            parts = bot_replies(fake)
+            more = [b for b in workspace_buttons_all(parts[-1]) if b["action_id"] == ACTION_MORE]
+            if not more:
+                break
+            assert fake.click({"ts": parts[-1]["ts"], **more[0]})["status"] == 200
+        assert fake.refused == []
+        assert 3 <= len(parts) <= 6
+        body = "".join(
+            b["text"]["text"] for p in parts for b in p["blocks"] if b["type"] == "section"
+        )
+        for n in (0, 199, 399):
+            assert body.count(f"word{n} ") == 1
+        for n in (0, 250, 499):
+            assert body.count(f"step_{n} = ") == 1
+        assert "The end." in body
+        for p in parts:
+            for b in p["blocks"]:
+                if b["type"] == "section":
+                    assert b["text"]["text"].count("```") % 2 == 0, b["text"]["text"][-200:]
+        first = parts[0]
+        if surface == "mention":
+            assert {p["thread_ts"] for p in parts} == {first["thread_ts"]} != {None}
+        if surface == "dm":
+            assert {p["thread_ts"] for p in parts} == {None}
+        if surface == "slash":
+            assert all(p["ephemeral"] for p in parts)
+
+
+def bot_replies(fake: FakeSlack) -> list[dict]:
+    """The bot's messages in the workspace, oldest first."""
+    return [m for m in fake.state()["messages"] if m.get("user") == BOT_USER]
+
+
+def workspace_buttons_all(message: dict) -> list[dict]:
+    """Every button of a message: in actions blocks and as section accessories."""
+    blocks = message.get("blocks") or []
+    return workspace_buttons(message) + [
+        b["accessory"] for b in blocks if b.get("accessory", {}).get("type") == "button"
+    ]
+
+
+@pytest.mark.parametrize(("question", "hedged"), [("the coach", False), ("monitoring", True)])
+def test_a_shared_answer_keeps_its_match_and_best_guess_marker(fake, shipped_library,
+                                                               question, hedged):  # fmt: skip
+    """Share on an ephemeral answer (a click Slack sends without the message) posts it for
+    everyone with its "match N%", and a best guess still says it is one."""
+    settings = settings_for(fake)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library))
+    with running(server) as port:
+        fake.connect(f"http://127.0.0.1:{port}", SECRET)
+        assert fake.send("general", f"{COMMAND} {question}")["ok"]
+        assert wait_until(lambda: bot_replies(fake))
+        asked = bot_replies(fake)[-1]
+        share = next(b for b in workspace_buttons(asked) if b["action_id"] == ACTION_SHARE)
+        assert fake.click({"ts": asked["ts"], **share})["status"] == 200
+
+        def shared() -> list[dict]:
+            return [m for m in fake.state()["messages"] if m.get("via_bot")
+                    and not m.get("ephemeral")]  # fmt: skip
+
+        assert wait_until(shared)
+        before, after = texts(asked["blocks"]), texts(shared()[0]["blocks"])
+        probability = re.search(r"match \d+%", before).group(0)
+        assert probability in after and "shared by <@" in after
+        assert ("Best guess" in after) == hedged == ("Best guess" in before)
+    assert fake.refused == []
