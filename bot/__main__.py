@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.config import (
     SERVE_VARIABLES,
@@ -23,9 +23,10 @@ from bot.config import (
 from bot.content import ContentError, Library, load_library, phrasing_place
 from bot.decision import CalibrationError, shipped_calibration
 from bot.observe import setup_logging
-from bot.render import answer_json, answer_text, topics_text
+from bot.render import answer_json, answer_text, small_talk_text, topics_text
 from bot.report import build_report, parse_since, render_report
 from bot.search import Answer, Index, build_index, leaning_phrasings
+from bot.smalltalk import small_talk
 from bot.store import Record, Store, StoreError, open_store
 
 EXIT_OK = 0
@@ -80,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", parents=[common], help="try the bot on a local page that plays Slack"
     )
-    demo.add_argument("--port", type=int, default=8765, help="page port on 127.0.0.1")
+    demo.add_argument(
+        "--port", type=int, default=8765, help="page port on 127.0.0.1 (default: %(default)s)"
+    )
     return parser
 
 
@@ -163,6 +166,7 @@ def load_or_fail(content: ContentSettings, stderr: TextIO) -> Library:
         content.content_dir,
         include_drafts=content.include_drafts,
         base_url=content.docs_base_url,
+        name=content.docs_name,
     )
     for problem in library.problems:
         print(f"devops-role-bot: warning: {problem}", file=stderr)
@@ -271,21 +275,35 @@ def run_ask(
             line = line.strip()
             if not line:
                 continue
-            answer = history.answer(index, line)
+            reply = _reply(history, index, library, line, as_json=as_json)
             if as_json:
-                stdout.write(json.dumps(answer_json(answer), ensure_ascii=False) + "\n")
+                stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")
             else:
-                stdout.write(answer_text(answer, library) + "\n\n")
+                stdout.write(reply + "\n\n")
             stdout.flush()
         return EXIT_OK
     if not question.strip():
         raise UsageError('the question is empty: ask "what does the DevOps coach do?"')
-    answer = history.answer(index, question)
     if as_json:
-        print(json.dumps(answer_json(answer), ensure_ascii=False, indent=2), file=stdout)
+        reply = _reply(history, index, library, question, as_json=True)
+        print(json.dumps(reply, ensure_ascii=False, indent=2), file=stdout)
     else:
-        print(answer_text(answer, library), file=stdout)
+        print(_reply(history, index, library, question), file=stdout)
     return EXIT_OK
+
+
+def _reply(history: _History, index: Index, library: Library, question: str, *,
+           as_json: bool = False) -> Any:  # fmt: skip
+    """What `ask` prints for one line: the answer, or (by the same rule as in Slack) the one
+    line for a greeting, thanks or an acknowledgement."""
+    kind = small_talk(question)
+    if kind in ("greeting", "thanks", "ack"):
+        line = small_talk_text(kind, library, slack=False)
+        if as_json:
+            return {"question": question, "answered": False, "decision": kind, "text": line}
+        return line
+    answer = history.answer(index, question)
+    return answer_json(answer) if as_json else answer_text(answer, library)
 
 
 def version() -> str:
@@ -301,7 +319,15 @@ def version() -> str:
 
 def entry() -> None:
     """Console-script entry point."""
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`ask - | head`): not an error, and no traceback. Python's
+        # docs: point stdout at devnull so the flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    sys.exit(code)
 
 
 if __name__ == "__main__":

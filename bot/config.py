@@ -27,6 +27,7 @@ SERVE_VARIABLES = (
     ("CONTENT_DIR", "the docs folder (default: the shipped content/)"),
     ("INCLUDE_DRAFTS", "true to read documents marked draft: true"),
     ("DOCS_BASE_URL", "adds a link to each section, e.g. https://docs.example.com/docs"),
+    ("DOCS_NAME", "what replies call the docs (default: 'the <title> docs' or 'the docs')"),
     ("HOST, PORT", "HTTP listener for /slack/events, /healthz, /metrics (0.0.0.0:3000)"),
     ("LOG_LEVEL, LOG_FORMAT", "INFO (default), DEBUG, ...; text (default) or json"),
     ("DATA_DIR", "the SQLite history (default ~/.local/share/devops-role-bot)"),
@@ -47,11 +48,17 @@ class ContentSettings:
     content_dir: Path = SHIPPED_CONTENT
     include_drafts: bool = False
     docs_base_url: str | None = None
+    docs_name: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ContentSettings:
-        """Read CONTENT_DIR, INCLUDE_DRAFTS and DOCS_BASE_URL; raise ConfigError naming bad ones."""
+        """Read CONTENT_DIR, INCLUDE_DRAFTS, DOCS_BASE_URL and DOCS_NAME; raise ConfigError
+        naming bad ones."""
         return _checked(_content_from_env, environ)
+
+
+#: DOCS_NAME goes into sentences, buttons' neighbours and the Home tab's header.
+DOCS_NAME_LIMIT = 60
 
 
 def _content_from_env(environ: Mapping[str, str], errors: list[str]) -> ContentSettings:
@@ -60,7 +67,14 @@ def _content_from_env(environ: Mapping[str, str], errors: list[str]) -> ContentS
     base = environ.get("DOCS_BASE_URL") or None
     if base is not None and not re.match(r"^https?://[^\s/]+", base):
         errors.append("DOCS_BASE_URL must be an http(s) URL, like https://docs.example.com/docs")
-    return ContentSettings(content_dir, include_drafts, base)
+    name = " ".join((environ.get("DOCS_NAME") or "").split()) or None
+    if name is not None and len(name) > DOCS_NAME_LIMIT:
+        errors.append(
+            f"DOCS_NAME must be at most {DOCS_NAME_LIMIT} characters, like 'the platform"
+            f" handbook' (it is {len(name)})"
+        )
+        name = None
+    return ContentSettings(content_dir, include_drafts, base, name)
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:

@@ -140,6 +140,10 @@ class Library:
     synonyms: dict[str, tuple[str, ...]]
     problems: tuple[Problem, ...]
     owner: OwnerFile | None = None  # the synonyms file in use: kept when it breaks later
+    name: str = ""  # what the docs are called in replies (DOCS_NAME); docs_name() defaults it
+    #: How many sections and documents bear each name (case ignored): a button names the page
+    #: too where the name alone is ambiguous.
+    name_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -153,6 +157,7 @@ def load_library(
     include_drafts: bool = False,
     base_url: str | None = None,
     previous: Library | None = None,
+    name: str | None = None,
 ) -> Library:
     """Read every ``*.md``/``*.mdx`` below ``root`` and the synonyms file into a Library.
 
@@ -211,7 +216,15 @@ def load_library(
             documents.append(doc)
     if owner is not None:
         problems += unmatched_questions(owner, found, documents)
-    return Library(tuple(documents), synonyms, tuple(problems), owner)
+    counts: dict[str, int] = {}
+    for doc in documents:
+        in_doc: dict[str, int] = {}
+        for s in doc.sections:
+            in_doc[s.name.casefold()] = in_doc.get(s.name.casefold(), 0) + 1
+        in_doc[doc.title.casefold()] = max(in_doc.get(doc.title.casefold(), 0), 1)
+        for key, n in in_doc.items():  # twice in one page counts too ('Conclusion' x 2)
+            counts[key] = counts.get(key, 0) + n
+    return Library(tuple(documents), synonyms, tuple(problems), owner, name or "", counts)
 
 
 def previous_document(previous: Library | None, rel: str) -> Document | None:

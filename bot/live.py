@@ -89,6 +89,7 @@ class LiveDocs:
                     include_drafts=self._settings.include_drafts,
                     base_url=self._settings.docs_base_url,
                     previous=self._snapshot.library,
+                    name=self._settings.docs_name,
                 )
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)

@@ -11,7 +11,7 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.content import Library, Section
+from bot.content import Document, Library, Section
 from bot.search import Answer, Match, clean_question
 
 
@@ -28,6 +28,54 @@ def display_path(section: Section) -> tuple[str, ...]:
 def heading_path_text(section: Section) -> str:
     """The display path as one line: DevOps > How a DevOps Specialist Works > The Coach."""
     return " > ".join(display_path(section))
+
+
+def docs_name(library: Library) -> str:
+    """What the docs are called in replies: DOCS_NAME, else 'the <title> docs' for a single
+    document, else 'the docs'."""
+    if library.name:
+        return library.name
+    if len(library.documents) == 1:
+        return f"the {library.documents[0].title} docs"
+    return "the docs"
+
+
+def button_label(section: Section, library: Library | None, limit: int = 75) -> str:
+    """A section's name for a button, with its page (or, within one page, its parent heading)
+    where the name alone is ambiguous ('Conclusion · Git Branching'), within ``limit``."""
+    name = section.name
+    if library is None or library.name_counts.get(name.casefold(), 0) <= 1:
+        return _cut(name, limit)
+    same = [s for s in _page_of(section, library) if s.name.casefold() == name.casefold()]
+    # Another page has it: name the page; this page has it twice: name the nearest heading
+    # above that differs, else the line.
+    above = [h for h in reversed(section.heading_path[:-1]) if h.casefold() != name.casefold()]
+    where = section.document
+    if sum(d.title.casefold() == where.casefold() for d in library.documents[:1000]) > 1:
+        where = folder_name(section.path)  # two pages of that title: the folder tells them apart
+    if len(same) > 1:
+        parents = {s.heading_path[:-1] for s in same}
+        where = above[0] if above and len(parents) == len(same) else f"line {section.line}"
+    elif where.casefold() == name.casefold():
+        where = above[0] if above else folder_name(section.path)
+    name = _cut(name, limit // 2) if len(name) + len(where) + 3 > limit else name
+    return _cut(f"{name} · {where}", limit)
+
+
+def folder_name(path: str) -> str:
+    """The folder a page is in, as a reader names it ('01_01_DevOps' -> 'DevOps')."""
+    if "/" not in path:
+        return path
+    folder = path.rsplit("/", 2)[-2]
+    return re.sub(r"^(\d+[-_.\s]+)+", "", folder).replace("_", " ").strip() or folder
+
+
+def _page_of(section: Section, library: Library) -> tuple[Section, ...]:
+    return next((d.sections for d in library.documents if d.path == section.path), ())
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def answer_json(answer: Answer) -> dict:
@@ -70,7 +118,9 @@ def answer_text(answer: Answer, library: Library) -> str:
         for m in did_you_mean(answer):
             lines.append(f"  - {heading_path_text(m.section)}")
         return "\n".join(lines)
-    return "I couldn't find that in the role docs. Topics I know about:\n" + topics_text(library)
+    return f"I couldn't find that in {docs_name(library)}. Topics I know about:\n" + topics_text(
+        library
+    )
 
 
 def match_label(answer: Answer) -> str:
@@ -133,10 +183,17 @@ HEADER_LIMIT = 150
 HOME_BLOCKS = 100
 ACTIONS_LIMIT = 25
 BUTTON_TEXT = 75
-DECLINE_TEXT = "Sorry, I couldn't find that in the role docs."
 HEDGE_TEXT = "Best guess: I'm not sure this is the part you mean."
 #: A modal's title is at most 24 characters.
-MODAL_TITLE = "Role docs"
+MODAL_TITLE = 24
+#: A page button (App Home, a decline): opens the page's sections in a modal.
+ACTION_PAGE = "show_page"
+PAGE_ACTIONS = re.compile(rf"^{ACTION_PAGE}(?::\d+)?$")
+PAGE_MODAL = "page_modal"
+#: Up to this many sections a Home tab lists them all as buttons; past it, pages.
+HOME_SECTIONS = 40
+#: How many most-asked sections the Home tab and a decline offer.
+POPULAR = 5
 #: Slack refuses a chat.postMessage `text` over 40,000 characters (msg_too_long).
 TEXT_LIMIT = 40_000
 #: chat.postMessage/postEphemeral/update refuse blocks whose text adds up past roughly
@@ -417,11 +474,14 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     return button
 
 
-def section_buttons(matches: Sequence[Match], question: str) -> dict:
+def section_buttons(
+    matches: Sequence[Match], question: str, library: Library | None = None
+) -> dict:
     """An actions block with a button per section (ids numbered: unique in the block), each
     carrying the question and the section's score for the record of the pick."""
     return {"type": "actions", "elements": [
-        _button(m.section.name, show_action(n), Shown(m.section.id, m.score, question).value())
+        _button(button_label(m.section, library), show_action(n),
+                Shown(m.section.id, m.score, question).value())
         for n, m in enumerate(matches)]}  # fmt: skip
 
 
@@ -438,6 +498,7 @@ def section_blocks(
     hedged: bool = False,
     text_limit: int | None = MESSAGE_TEXT,
     part: int = 0,
+    library: Library | None = None,
 ) -> tuple[list[dict], str]:
     """A section as Block Kit blocks (within Slack's limits) and its notification text.
 
@@ -475,7 +536,7 @@ def section_blocks(
         tail.append({"type": "actions", "elements": buttons})
     if maybe:
         tail.append(_section("*Not it? Maybe:*"))
-        tail.append(section_buttons(maybe, question))
+        tail.append(section_buttons(maybe, question, library))
     room = limit - len(blocks) - len(tail)
     if text_limit is not None:
         # Take chunks while they fit the message's text; the rest is one click away.
@@ -504,10 +565,16 @@ def section_blocks(
 
 
 def answer_blocks(
-    answer: Answer, library: Library, *, shareable: bool = False, feedback_id: str | None = None
+    answer: Answer,
+    library: Library,
+    *,
+    shareable: bool = False,
+    feedback_id: str | None = None,
+    popular: Sequence[Section] = (),
 ) -> tuple[list[dict], str]:
     """The bot's reply to a question: the section (outright, or as a best guess with the next
-    ones as buttons), 'did you mean' buttons, or a decline."""
+    ones as buttons), 'did you mean' buttons, or a decline (with ``popular``, the most asked
+    sections, first among its buttons on a large folder)."""
     if answer.decision in ("answer", "hedged") and answer.best:
         hedged = answer.decision == "hedged"
         blocks, fallback = section_blocks(
@@ -518,6 +585,7 @@ def answer_blocks(
             maybe=answer.alternatives if hedged else (),
             hedged=hedged,
             question=clean_question(answer.question),
+            library=library,
         )
         return blocks, (f"Best guess: {fallback}" if hedged else fallback)
     asked = escape(answer.question[:200])
@@ -526,27 +594,49 @@ def answer_blocks(
         question = clean_question(answer.question)
         blocks = [
             _section(f"I'm not sure which part you mean by “{asked}”. Did you mean:"),
-            section_buttons(options, question),
+            section_buttons(options, question, library),
         ]
-        names = ", ".join(m.section.name for m in options)
+        names = ", ".join(button_label(m.section, library) for m in options)
         return blocks, escape(f"Did you mean: {names}?")
-    blocks = [
-        _section(f"{DECLINE_TEXT} (You asked: “{asked}”.) These are the topics I know about:"),
-        *topic_buttons(library),
-    ]
-    return blocks, DECLINE_TEXT
+    declined = decline_text(library)
+    small = len(library.documents) == 1 or len(library.documents) <= ACTIONS_LIMIT // 2
+    if small:
+        intro = f"{declined} (You asked: “{asked}”.) These are the topics I know about:"
+        return [_section(intro), *topic_buttons(library)], declined
+    # A large folder: not a wall of pages, but what people ask most and the way to browse.
+    offered = list(dict.fromkeys([*popular][:POPULAR]))
+    intro = f"{declined} (You asked: “{asked}”.)"
+    blocks = [_section(intro)]
+    if offered:
+        blocks.append(_section("*Most asked:*"))
+        blocks.append(_sections_row(offered, library))
+    blocks.append(_context(
+        f"I know {len(library.documents)} pages: browse them in my *Home* tab,"
+        f" or ask `{COMMAND} topics`."))  # fmt: skip
+    return blocks, declined
+
+
+def decline_text(library: Library) -> str:
+    """The decline's first line, naming the docs."""
+    return f"Sorry, I couldn't find that in {escape(docs_name(library))}."
+
+
+def _sections_row(sections: Sequence[Section], library: Library) -> dict:
+    """Sections as one actions block of buttons, each named so it is not ambiguous."""
+    return {"type": "actions", "elements": [
+        _button(button_label(s, library), show_action(n), s.id)
+        for n, s in enumerate(sections[:ACTIONS_LIMIT])]}  # fmt: skip
 
 
 def topic_buttons(library: Library, limit: int = ACTIONS_LIMIT) -> list[dict]:
-    """The topics as one click each: every section of a single document, or every document's
-    first section; past ``limit`` buttons, a pointer to the full list."""
+    """The topics as one click each: every section of a single document, or every document
+    (its first section); past ``limit`` buttons, a pointer to the full list."""
     if len(library.documents) == 1:
         sections = list(library.documents[0].sections)
     else:
         sections = [doc.sections[0] for doc in library.documents if doc.sections]
     shown = sections[:limit]
-    buttons = [_button(s.name, show_action(n), s.id) for n, s in enumerate(shown)]
-    blocks: list[dict] = [{"type": "actions", "elements": buttons}] if buttons else []
+    blocks: list[dict] = [_sections_row(shown, library)] if shown else []
     if len(sections) > len(shown):
         more = len(sections) - len(shown)
         blocks.append(_context(f"… and {more} more: ask `{COMMAND} topics` for all of them."))
@@ -580,25 +670,42 @@ def topic_blocks(
     return [_section(c) for c in chunks]
 
 
-def greeting_blocks(thanks: bool) -> tuple[list[dict], str]:
-    """A short, friendly reply to "hi" or "thanks" (not the decline and the topic list)."""
-    text = (
-        "You're welcome! Ask me anything else about the role docs."
-        if thanks
-        else f"Hi! Ask me about the role docs, for example _what does the DevOps coach do?_"
+def example_question(library: Library) -> str:
+    """A question to show as an example: about the first document's last section."""
+    sections = library.documents[0].sections if library.documents else ()
+    return f"tell me about {sections[-1].name}" if sections else "what do the docs cover?"
+
+
+def small_talk_text(kind: str, library: Library, *, slack: bool = True) -> str:
+    """The one line for a greeting, a thank-you or an acknowledgement (smalltalk.small_talk),
+    as Slack mrkdwn or (``slack=False``) plain text for the command line."""
+    name = docs_name(library)
+    if kind == "thanks":
+        return f"You're welcome! Ask me anything else about {name}."
+    if kind == "ack":
+        return f"Glad to help. Ask me anything else about {name} whenever you like."
+    if not slack:
+        return f"Hi! Ask me about {name}, for example: {example_question(library)}"
+    return (
+        f"Hi! Ask me about {name}, for example _{example_question(library)}_"
         f" (`{COMMAND} help` shows how)."
     )
+
+
+def greeting_blocks(kind: str, library: Library) -> tuple[list[dict], str]:
+    """A short, friendly reply to "hi", "thanks" or "ok" (not the decline and the topic list)."""
+    text = escape(small_talk_text(kind, library))  # a section name may hold '<' or '&'
     return [_section(text)], text
 
 
 def help_blocks(library: Library, bot_user_id: str | None = None) -> tuple[list[dict], str]:
     """How to ask (all three ways) and the topic list."""
     mention = f"<@{bot_user_id}>" if bot_user_id else "@devops-role-bot"
+    example = escape(example_question(library))
     text = (
-        "*Ask me about the role docs, three ways:*\n"
-        f"• `{COMMAND} what does the DevOps coach do?`: only you see the answer,"
-        " and you can share it\n"
-        f"• mention me in a channel: {mention} what does the DevOps coach do?\n"
+        f"*Ask me about {escape(docs_name(library))}, three ways:*\n"
+        f"• `{COMMAND} {example}`: only you see the answer, and you can share it\n"
+        f"• mention me in a channel: {mention} {example}\n"
         "• send me a direct message\n"
         f"`{COMMAND} topics` lists what I know; `{COMMAND} help` shows this."
     )
@@ -606,36 +713,81 @@ def help_blocks(library: Library, bot_user_id: str | None = None) -> tuple[list[
     return [_section(text), *topics], "How to ask me"
 
 
-def home_view(library: Library) -> dict:
-    """The App Home tab: what the bot is, how to ask, and the topics as buttons."""
+def home_view(library: Library, popular: Sequence[Section] = ()) -> dict:
+    """The App Home tab: what the bot is, how to ask, the most asked sections, and the topics:
+    every section as a button on a small folder; on a large one, a button per page that opens
+    its sections."""
+    name = docs_name(library)
     blocks: list[dict] = [
-        _header("DevOps role docs bot"),
+        _header(_cut(f"Ask me about {name}", HEADER_LIMIT)),
         _section(
-            "I answer questions about our role documentation with the matching section.\n"
+            f"I answer questions about {escape(name)} with the matching section.\n"
             f"• `{COMMAND} <question>` anywhere (only you see the answer)\n"
             "• mention me in a channel, and I answer in a thread\n"
             "• or send me a direct message (Messages tab)"
         ),
         {"type": "divider"},
     ]
-    for doc in library.documents:
-        if len(blocks) >= HOME_BLOCKS - 3:
-            blocks.append(_context("More topics: ask `/devops-role topics`."))
+    if popular:
+        blocks += [_section("*Most asked*"), _sections_row(list(popular)[:POPULAR], library)]
+    if len(library.sections) <= HOME_SECTIONS:
+        for doc in library.documents:
+            blocks.append(_section(f"*{escape(doc.title)}*"))
+            for k in range(0, len(doc.sections), ACTIONS_LIMIT):
+                blocks.append(_sections_row(doc.sections[k : k + ACTIONS_LIMIT], library))
+        return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}
+    blocks.append(_section(f"*{len(library.documents)} pages* (a page opens its sections)"))
+    docs = list(library.documents)
+    titles: dict[str, int] = {}
+    for d in docs:
+        titles[d.title.casefold()] = titles.get(d.title.casefold(), 0) + 1
+    for k in range(0, len(docs), ACTIONS_LIMIT):
+        if len(blocks) >= HOME_BLOCKS - 1:
+            blocks.append(_context(f"More pages: ask `{COMMAND} topics`."))
             break
-        blocks.append(_section(f"*{escape(doc.title)}*"))
-        for k in range(0, len(doc.sections), ACTIONS_LIMIT):
-            if len(blocks) >= HOME_BLOCKS - 2:
-                break
-            chunk = doc.sections[k : k + ACTIONS_LIMIT]
-            buttons = [_button(s.name, show_action(n), s.id) for n, s in enumerate(chunk)]
-            blocks.append({"type": "actions", "elements": buttons})
+        chunk = docs[k : k + ACTIONS_LIMIT]
+        blocks.append({"type": "actions", "elements": [
+            _button(page_label(d, titles), page_action(n), d.path)
+            for n, d in enumerate(chunk)]})  # fmt: skip
     return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}
+
+
+def page_action(n: int) -> str:
+    """The action_id of the n-th page button of a block."""
+    return f"{ACTION_PAGE}:{n}"
+
+
+def page_label(doc: Document, titles: dict[str, int]) -> str:
+    """A page's title for a button, with its folder where two pages share the title
+    (``titles``: how many pages bear each title, case ignored)."""
+    folder = folder_name(doc.path)
+    if titles.get(doc.title.casefold(), 0) > 1 and folder.casefold() != doc.title.casefold():
+        return _cut(f"{doc.title} · {folder}", BUTTON_TEXT)
+    return _cut(doc.title, BUTTON_TEXT)
+
+
+def page_modal(doc: Document, library: Library) -> dict:
+    """A page's sections as buttons in a modal (opened from a page button)."""
+    blocks: list[dict] = [_header(doc.title)]
+    sections = list(doc.sections)
+    for k in range(0, len(sections), ACTIONS_LIMIT):
+        if len(blocks) >= HOME_BLOCKS - 1:
+            blocks.append(_context(f"More sections: ask `{COMMAND} topics`."))
+            break
+        blocks.append(_sections_row(sections[k : k + ACTIONS_LIMIT], library))
+    return {
+        "type": "modal",
+        "callback_id": PAGE_MODAL,
+        "title": {"type": "plain_text", "text": _cut(doc.title, MODAL_TITLE)},
+        "close": {"type": "plain_text", "text": "Close"},
+        "blocks": blocks,
+    }
 
 
 def home_fallback(library: Library) -> dict:
     """A Home tab of text only, published if Slack refuses the one with buttons."""
     intro = _section(
-        f"I answer questions about our role documentation: `{COMMAND} <question>`,"
+        f"I answer questions about {escape(docs_name(library))}: `{COMMAND} <question>`,"
         " a mention in a channel, or a direct message."
     )
     return {"type": "home", "blocks": [intro, *topic_blocks(library, HOME_BLOCKS - 1)]}
@@ -699,7 +851,7 @@ def section_modal(match: Match, *, feedback_id: str | None = None) -> dict:
         "type": "modal",
         "callback_id": SECTION_MODAL,
         "private_metadata": feedback_id or "",
-        "title": {"type": "plain_text", "text": MODAL_TITLE},
+        "title": {"type": "plain_text", "text": _cut(match.section.document, MODAL_TITLE)},
         "close": {"type": "plain_text", "text": "Close"},
         "blocks": blocks,
     }

@@ -43,6 +43,8 @@ from bot.render import (
     FEEDBACK_BLOCK,
     FEEDBACK_INPUT,
     FEEDBACK_MODAL,
+    PAGE_ACTIONS,
+    POPULAR,
     SHOW_ACTIONS,
     THANKS,
     Shared,
@@ -56,6 +58,7 @@ from bot.render import (
     home_fallback,
     home_view,
     notice_blocks,
+    page_modal,
     plain,
     report_blocks,
     section_blocks,
@@ -68,6 +71,7 @@ from bot.render import (
 )
 from bot.report import build_report, parse_since, report_text
 from bot.search import Match, common_english_words
+from bot.smalltalk import small_talk
 from bot.store import Record, Store, open_store
 
 log = logging.getLogger("bot.slack")
@@ -81,18 +85,13 @@ STALE = (
     f" Ask again with `{COMMAND} <question>`, or mention me."
 )
 GONE = f"That section is no longer in the docs. Ask again with `{COMMAND} <question>`."
+FILES_ONLY = "I can only read what you type, not files. Ask me your question in words."
 #: Slack's answers to a reply it will not show (Web API error codes, and the body of a
 #: response_url's HTTP 400): the same reply then goes again as plain text.
 REFUSALS = frozenset({"invalid_blocks", "invalid_blocks_format", "invalid_arguments",
                       "msg_too_long", "msg_blocks_too_long", "no_text"})  # fmt: skip
-GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "yo", "howdy", "good morning",
-                       "good afternoon", "good evening", "hi there", "hello there"})  # fmt: skip
-THANKS_WORDS = frozenset({"thanks", "thank you", "thx", "ty", "cheers", "thanks a lot",
-                          "thank you so much", "many thanks", "great thanks", "ok thanks",
-                          "thanks bot"})  # fmt: skip
-#: A thank-you with a few more words ("thanks, that helped", "perfect, thank you") is one
-#: when it asks nothing ('?') and has at most this many words.
-THANKS_MAX_WORDS = 6
+#: How long the most asked sections are reused before the history is read again, in seconds.
+POPULAR_TTL = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,12 +206,36 @@ class Bot:
     store: Store | None
     metrics: Metrics
     seen: Seen
+    _popular: tuple[float, tuple[str, ...]] | None = None
 
     def first(self, key: str) -> bool:
         """True the first time this key is handled, here or (with a shared store) anywhere."""
         if not self.seen.first(key):
             return False
         return self.store is None or self._claim(key)
+
+    def popular(self) -> tuple[Section, ...]:
+        """The sections asked about most in the last 30 days (answers, best guesses, picks),
+        read from the history at most every POPULAR_TTL seconds."""
+        if self.store is None:
+            return ()
+        now = time.monotonic()
+        cached = self._popular
+        if cached is None or now - cached[0] > POPULAR_TTL:
+            try:
+                rows = self.store.history(time.time() - parse_since("30d"))
+            except Exception:  # the history is a nicety here: answer without it
+                log.exception("could not read the most asked sections from %s", self.store.name)
+                rows = []
+            counts: dict[str, int] = {}
+            for row in rows:
+                if row.get("section_id") and row.get("decision") in ("answer", "hedged", "picked"):
+                    counts[row["section_id"]] = counts.get(row["section_id"], 0) + 1
+            ranked = sorted(counts, key=lambda k: -counts[k])
+            cached = self._popular = (now, tuple(ranked))
+        index = self.live.current.index
+        found = (index.section(sid) for sid in cached[1])
+        return tuple(s for s in found if s is not None)[:POPULAR]
 
     def _claim(self, key: str) -> bool:
         try:
@@ -287,7 +310,9 @@ def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, share
         extra={"entry": entry, "decision": answer.decision, "section": best.id if best else None,
                "score": answer.score, "latency_ms": round(latency_ms, 2)},
     )  # fmt: skip
-    blocks, text = answer_blocks(answer, docs.library, shareable=shareable, feedback_id=question_id)
+    popular = bot.popular() if answer.decision == "decline" else ()
+    blocks, text = answer_blocks(answer, docs.library, shareable=shareable,
+                                 feedback_id=question_id, popular=popular)  # fmt: skip
     return Reply(blocks, text, plain(answer_text(answer, docs.library)))
 
 
@@ -331,32 +356,18 @@ def register_commands(app: App, bot: Bot) -> None:
 
 
 def builtin_reply(text: str, library: Library, bot_user_id: str | None = None) -> Reply | None:
-    """The reply to `help` (or nothing), `topics`, a greeting or thanks; None for a question."""
-    word = " ".join(text.lower().strip(" ?!.,:;)(").replace("!", " ").split())
-    if word in ("", "help"):
+    """The reply to `help` (or nothing), `topics`, a greeting, thanks or an acknowledgement
+    (smalltalk.small_talk); None for a question."""
+    kind = small_talk(text)
+    if kind == "help":
         blocks, fallback = help_blocks(library, bot_user_id)
         return Reply(blocks, fallback, plain(f"{fallback}\n\n{topics_text(library)}"))
-    if word == "topics":
+    if kind == "topics":
         return Reply(topic_blocks(library), "Topics", plain(topics_text(library)))
-    thanks = word in THANKS_WORDS or is_thanks(text)
-    if word in GREETINGS or thanks:
-        blocks, fallback = greeting_blocks(thanks=thanks)
-        return Reply(blocks, fallback, plain(fallback))
+    if kind is not None:
+        blocks, fallback = greeting_blocks(kind, library)
+        return Reply(blocks, fallback, fallback)
     return None
-
-
-def is_thanks(text: str) -> bool:
-    """Whether a message is a short thank-you ('thanks, that helped', 'great, thank you!'):
-    it starts or ends with a thanks phrase, asks nothing and is a few words long."""
-    if "?" in text:
-        return False
-    words = "".join(c if c.isalnum() or c.isspace() else " " for c in text.lower()).split()
-    if not words or len(words) > THANKS_MAX_WORDS:
-        return False
-    return any(
-        " ".join(words[:n]) in THANKS_WORDS or " ".join(words[-n:]) in THANKS_WORDS
-        for n in (1, 2, 3)
-    )
 
 
 def report_reply(bot: Bot, user_id: str) -> Reply:
@@ -405,8 +416,16 @@ def register_messages(app: App, bot: Bot) -> None:
 
     @app.event("message")
     def handle_message(event: dict, say: Say) -> None:
-        # Edits, deletions, joins and bot messages all carry a subtype or a bot_id.
-        if event.get("subtype") or event.get("bot_id") or event.get("channel_type") != "im":
+        # Edits, deletions, joins and bot messages all carry a subtype or a bot_id; a DM with
+        # a file attached (file_share) is a message the person typed, and is answered.
+        subtype = event.get("subtype")
+        if subtype not in (None, "file_share") or event.get("bot_id"):
+            return
+        if event.get("channel_type") != "im":
+            return
+        if subtype == "file_share" and not question_of(event.get("text", "")):
+            if bot.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
+                deliver(say, _notice(FILES_ONLY), bot, thread_ts=event.get("thread_ts"))
             return
         answer_once(event, say, entry="dm")
 
@@ -430,8 +449,11 @@ def register_actions(app: App, bot: Bot) -> None:
         if container.get("type") == "view":  # the Home tab: a modal, where the person looks
             feedback_id = record_pick(bot, section, shown, entry="home", user_id=user_id)
             view = section_modal(match, feedback_id=feedback_id)
-            refused = _refusal(lambda: client.views_open(trigger_id=body["trigger_id"],
-                                                         view=view))  # fmt: skip
+            # From a modal (a page's sections), the section goes on top of it: Slack opens no
+            # second modal with views.open.
+            opener = client.views_push if body.get("view", {}).get("type") == "modal" else (
+                client.views_open)  # fmt: skip
+            refused = _refusal(lambda: opener(trigger_id=body["trigger_id"], view=view))
             if refused is not None:
                 log.error("Slack refused the section modal (%s); sending it as a DM", refused)
                 bot.metrics.slack_errors.inc()
@@ -446,6 +468,22 @@ def register_actions(app: App, bot: Bot) -> None:
         else:
             deliver(client.chat_postMessage, section_reply(match, feedback_id=feedback_id), bot,
                     **_beside(body))  # fmt: skip
+
+    @app.action(PAGE_ACTIONS)
+    def handle_page(ack: Ack, body: dict, action: dict, respond: Respond,
+                    client: WebClient) -> None:  # fmt: skip
+        ack()
+        library = bot.live.current.library
+        doc = next((d for d in library.documents if d.path == action.get("value")), None)
+        if doc is None:
+            if body.get("response_url"):
+                respond(text=GONE, replace_original=False, response_type="ephemeral")
+            return
+        view = page_modal(doc, library)
+        if body.get("view", {}).get("type") == "modal":
+            client.views_push(trigger_id=body["trigger_id"], view=view)
+        else:
+            client.views_open(trigger_id=body["trigger_id"], view=view)
 
     @app.action(ACTION_MORE)
     def handle_more(ack: Ack, body: dict, action: dict, respond: Respond,
@@ -598,7 +636,8 @@ def register_home(app: App, bot: Bot) -> None:
 def publish_home(client: WebClient, bot: Bot, user_id: str) -> None:
     """Publish the Home tab; if Slack refuses it, log why and publish the topics as text."""
     library = bot.live.current.library
-    refused = _refusal(lambda: client.views_publish(user_id=user_id, view=home_view(library)))
+    view = home_view(library, bot.popular())
+    refused = _refusal(lambda: client.views_publish(user_id=user_id, view=view))
     if refused is not None:
         log.error("Slack refused the Home tab (%s); publishing it as text", refused)
         bot.metrics.slack_errors.inc()

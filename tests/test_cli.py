@@ -56,6 +56,9 @@ def test_ask_json_lines_runs_every_case():
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == len(CASES)
     for case, row in zip(CASES, rows, strict=True):
+        if row["decision"] in ("greeting", "thanks", "ack"):  # one line, as in Slack
+            assert case["section"] is None and not row["answered"] and row["text"]
+            continue
         assert row["decision"] in case["decision"], case
         assert row["answered"] == (row["decision"] in ("answer", "hedged"))
         assert 0 <= row["score"] <= 100
@@ -257,3 +260,44 @@ def test_ask_records_nothing_unless_asked(tmp_path):
     code, out, _ = run(["report", "--since", "2w"], env=env)
     assert code == 0 and out.splitlines()[0] == f"History: {tmp_path / 'history.sqlite3'}"
     assert "Questions in the last 14 days: 1" in out
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [("thanks a lot", "thanks"), ("hi", "greeting"), ("ok", "ack"), ("got it!", "ack"),
+     (":+1:", "ack"), ("🎉", "ack")],
+)  # fmt: skip
+def test_small_talk_gets_one_line_as_in_slack(line, kind):
+    """`ask` answers thanks, greetings and acknowledgements with the one line Slack gives,
+    not a section the engine would find for their words."""
+    from bot.config import SHIPPED_CONTENT
+    from bot.content import load_library
+    from bot.render import small_talk_text
+
+    expected = small_talk_text(kind, load_library(SHIPPED_CONTENT), slack=False)
+    assert "DevOps docs" in expected
+    code, out, _ = run(["ask", line])
+    assert code == 0 and out.strip() == expected
+    code, out, _ = run(["ask", "--json", line])
+    assert json.loads(out) == {"question": line, "answered": False, "decision": kind,
+                               "text": expected}  # fmt: skip
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`ask - | head -1`: the pipe closing early ends the program quietly, exit code 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "ask", "-"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    proc.stdin.write(("what does the coach do\n" * 400).encode())
+    proc.stdin.close()
+    proc.stdout.read(100)
+    proc.stdout.close()  # as `head` does once it has its lines
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in err, err
+
+
+def test_demo_help_shows_its_default_port(capsys):
+    """`demo --help` says which port the page uses without --port."""
+    assert main(["demo", "--help"]) == 0
+    assert "(default: 8765)" in capsys.readouterr().out

@@ -13,6 +13,7 @@ import yaml
 
 from bot.content import Library, load_library
 from bot.render import (
+    HEDGE_TEXT,
     SHOW_ACTIONS,
     Shown,
     answer_blocks,
@@ -113,8 +114,9 @@ def test_every_other_reply_is_accepted(standin, shipped_library, hub, corpus):
     for blocks, text in (
         help_blocks(library, "UBOT"),
         (topic_blocks(library), "Topics"),
-        greeting_blocks(thanks=True),
-        greeting_blocks(thanks=False),
+        greeting_blocks("thanks", library),
+        greeting_blocks("greeting", library),
+        greeting_blocks("ack", library),
         (report_blocks("Questions in the last 30 days: 3\n" + "x" * 9000), "Questions report"),
     ):
         assert post(standin, blocks, text)["ok"]
@@ -156,8 +158,8 @@ def test_section_buttons_are_unique_in_their_block_and_carry_what_they_show(
 
 def test_a_greeting_or_thanks_is_not_a_question(shipped_library):
     """'hi' and 'thanks!' get a line each, not the decline and the topic list."""
-    hello, _ = greeting_blocks(thanks=False)
-    thanks, _ = greeting_blocks(thanks=True)
+    hello, _ = greeting_blocks("greeting", shipped_library)
+    thanks, _ = greeting_blocks("thanks", shipped_library)
     assert len(hello) == len(thanks) == 1
     assert "welcome" in thanks[0]["text"]["text"] and "Hi" in hello[0]["text"]["text"]
 
@@ -171,3 +173,85 @@ def test_the_standin_shows_what_slack_refused(standin):
     shown = standin.state()["messages"][-1]
     assert shown["error"] and shown["channel"] in (DM, GENERAL)
     standin.refused.clear()
+
+
+def test_a_best_guess_without_alternatives_still_says_so(shipped_library, shipped_index):
+    """A hedged answer with no other section to offer is marked a best guess all the same,
+    in its blocks and in its notification text."""
+    answer = replace(shipped_index.answer("the coach"), decision="hedged", alternatives=())
+    blocks, text = answer_blocks(answer, shipped_library)
+    assert HEDGE_TEXT in json.dumps(blocks) and text.startswith("Best guess")
+    assert "Not it? Maybe" not in json.dumps(blocks)
+
+
+def test_notification_text_is_plain_words(make_content):
+    """The `text` Slack shows in notifications carries no Markdown: no **, links or <br />."""
+    page = "# A\n\n## Links\n\n**Bold** and [the site](https://x.example) and a<br />break.\n"
+    lib = load_library(make_content({"a.md": page}))
+    _, text = section_blocks(Match(lib.sections[1], 90))
+    assert text == "A &gt; Links: Bold and the site and a break."
+
+
+@pytest.mark.parametrize("folder", ["knowledgehub", "gitlab-job-families", "18f-handbook"])
+def test_buttons_name_the_page_where_a_name_is_ambiguous(folder):
+    """On real folders, no two sections get the same button label (a name shared by pages or
+    headings says which), and every label fits Slack's 75 characters."""
+    from collections import Counter
+
+    from bot.render import button_label
+    from tests.conftest import CORPUS
+
+    root = CORPUS / folder / "docs"
+    if not root.is_dir():
+        pytest.skip("shared corpus not present")
+    library = load_library(root)
+    labels = [button_label(s, library) for s in library.sections]
+    assert [label for label, n in Counter(labels).items() if n > 1] == []
+    assert max(map(len, labels)) <= 75
+    names = Counter(s.name.casefold() for s in library.sections)
+    shared = [s for s in library.sections if names[s.name.casefold()] > 1]
+    assert shared and all(" · " in button_label(s, library) for s in shared)
+
+
+def test_a_large_folder_gets_pages_in_home_and_a_short_decline(hub, standin):
+    """On 68 pages the Home tab lists the pages (each opening its sections in a modal Slack
+    accepts), the most asked sections first; a decline names the docs, offers the most asked
+    and points to Home instead of a wall of buttons."""
+    from bot.render import PAGE_ACTIONS, page_modal
+
+    library, index = hub
+    popular = library.sections[5:8]
+    view = home_view(library, popular)
+    assert api(standin, "views.publish", {"user_id": "U1", "view": view})["ok"]
+    rows = [b["elements"] for b in view["blocks"] if b["type"] == "actions"]
+    assert [Shown.of(e["value"]).section_id for e in rows[0]] == [s.id for s in popular]
+    pages = [e for row in rows[1:] for e in row]
+    assert all(PAGE_ACTIONS.match(e["action_id"]) for e in pages)
+    assert sorted(e["value"] for e in pages) == sorted(d.path for d in library.documents)
+    for doc in library.documents:
+        modal = page_modal(doc, library)
+        assert api(standin, "views.open", {"trigger_id": "t", "view": modal})["ok"], doc.path
+    declined = index.answer("what is the weather in paris")
+    assert declined.decision == "decline"
+    blocks, text = answer_blocks(declined, library, popular=popular)
+    buttons = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    assert len(buttons) == 3 and "Home" in json.dumps(blocks)
+    assert text == "Sorry, I couldn't find that in the docs."
+    assert post(standin, blocks, text)["ok"]
+    assert standin.refused == []
+
+
+def test_the_docs_are_named_from_the_setting_or_the_content(make_content):
+    """Replies call the docs by DOCS_NAME, else by a single document's title, else 'the docs'
+    (not 'the role docs' whatever the folder holds)."""
+    from bot.render import docs_name
+
+    one = load_library(make_content({"a.md": "---\ntitle: Payroll\n---\n# Pay\n\nx\n"}))
+    assert docs_name(one) == "the Payroll docs"
+    named = load_library(make_content({"b.md": "# B\n\ny\n"}), name="the SF hub")
+    assert docs_name(named) == "the SF hub"
+    answer = build_index(named).answer("weather in paris")
+    assert "couldn't find that in the SF hub" in json.dumps(answer_blocks(answer, named)[0])
+    assert "the SF hub" in json.dumps(home_view(named)) and "role docs" not in json.dumps(
+        home_view(named)
+    )

@@ -354,7 +354,11 @@ def test_section_buttons_are_accepted_and_each_shows_its_section(
 
             def shows(name: str = name) -> bool:
                 blocks = last_message(fake, user=BOT_USER).get("blocks") or [{}]
-                return blocks[0].get("type") == "header" and name in blocks[0]["text"]["text"]
+                header = blocks[0].get("text", {}).get("text", "")
+                # A label names the page too where the name is ambiguous: "Rota · Ops".
+                return blocks[0].get("type") == "header" and all(
+                    part in header for part in name.split(" · ")
+                )
 
             assert wait_until(shows)
             shown = last_message(fake, user=BOT_USER)
@@ -456,7 +460,8 @@ def test_a_refused_reply_is_sent_again_as_plain_text(bot, fake, where, caplog):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("hi", "Hi!"), ("thanks!", "welcome"), ("thanks, that helped", "welcome"),
-     ("Perfect, thank you!", "welcome")],
+     ("Perfect, thank you!", "welcome"), ("ok", "Glad"), ("got it", "Glad"), (":+1:", "Glad"),
+     ("🎉", "Glad"), ("cool 👍", "Glad")],
 )  # fmt: skip
 def test_greetings_get_a_short_friendly_reply(bot, fake, text, expected):
     """'hi' and 'thanks!' in a DM get one friendly line, not the decline and topic list, and
@@ -472,7 +477,8 @@ def test_greetings_get_a_short_friendly_reply(bot, fake, text, expected):
 
 def test_a_question_that_starts_with_thanks_is_still_answered(shipped_library):
     """'thanks! and what does the coach do?' asks something: it is a question, not thanks."""
-    from bot.slack_app import builtin_reply, is_thanks
+    from bot.slack_app import builtin_reply
+    from bot.smalltalk import is_thanks
 
     assert is_thanks("thanks, that helped") and is_thanks("that helped, thanks")
     assert not is_thanks("thanks! and what does the coach do?")
@@ -759,7 +765,8 @@ def test_socket_mode_did_you_mean_best_guess_and_home_tab(
                 "message": {"ts": "1700000030.000200", "blocks": reply["blocks"]},
                 "actions": [{**button, "block_id": "b"}]}))  # fmt: skip
             shown = fake.wait_for("chat.postMessage", n + 2)[-1].params
-            assert button["text"]["text"] in shown["blocks"][0]["text"]["text"]
+            header = shown["blocks"][0]["text"]["text"]
+            assert all(part in header for part in button["text"]["text"].split(" · "))
             assert shown.get("thread_ts") is None  # a DM: in the conversation, not a thread
         ws.push({"envelope_id": "e-home", "type": "events_api", "accepts_response_payload": False,
                  "payload": {"type": "event_callback", "event_id": "EvSockHome", "event": {
@@ -946,4 +953,79 @@ def test_a_shared_answer_keeps_its_match_and_best_guess_marker(fake, shipped_lib
         probability = re.search(r"match \d+%", before).group(0)
         assert probability in after and "shared by <@" in after
         assert ("Best guess" in after) == hedged == ("Best guess" in before)
+    assert fake.refused == []
+
+
+def test_a_dm_with_a_file_is_answered(bot, fake):
+    """A DM with a file attached (subtype file_share) is answered from its text; a file
+    with no text gets a line saying the bot reads only words. Every post has unfurls off."""
+    event = {"type": "message", "subtype": "file_share", "channel_type": "im", "user": "U1",
+             "text": "what does the coach do", "ts": "1700000040.000100", "channel": "D1",
+             "files": [{"id": "F1", "name": "notes.pdf"}]}  # fmt: skip
+    post_event(bot, event, "EvFile1")
+    answer = fake.wait_for("chat.postMessage")[0].params
+    assert "The Coach" in texts(answer["blocks"])
+    post_event(bot, {**event, "text": "", "ts": "1700000040.000200"}, "EvFile2")
+    notice = fake.wait_for("chat.postMessage", 2)[1].params
+    assert "not files" in notice["text"]
+    for call in fake.of("chat.postMessage"):
+        assert call.params["unfurl_links"] is False and call.params["unfurl_media"] is False
+
+
+def test_home_pages_open_their_sections_and_a_section_on_top(fake, tmp_path):
+    """On a large folder the Home tab's page button opens the page's sections in a modal;
+    a section clicked there opens on top of it (views.push): all accepted by Slack."""
+    from bot.render import PAGE_ACTIONS
+    from tests.conftest import KNOWLEDGEHUB
+
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    library = load_library(KNOWLEDGEHUB)
+    settings = settings_for(fake, DATA_DIR=str(tmp_path))
+    server, _ = create_server(settings, LiveDocs.load(settings.content, library))
+    with running(server) as port:
+        fake.connect(f"http://127.0.0.1:{port}", SECRET)
+        fake.page_action("/demo/home", {})
+        home = fake.wait_for("views.publish")[0].params["view"]
+        pages = [e for b in home["blocks"] if b["type"] == "actions" for e in b["elements"]
+                 if PAGE_ACTIONS.match(e["action_id"])]  # fmt: skip
+        assert len(pages) == len(library.documents)
+        page = next(p for p in pages if p["value"].endswith("02_02_03_Git_Flow.md"))
+        assert fake.click({"home": True, **page})["ok"]
+        opened = fake.wait_for("views.open")[0].params["view"]
+        sections = [e for b in opened["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        doc = next(d for d in library.documents if d.path == page["value"])
+        assert len(sections) == len(doc.sections)
+        assert fake.click({"modal": True, **sections[-1]})["ok"]
+        pushed = fake.wait_for("views.push")[0].params["view"]
+        assert doc.sections[-1].name in texts(pushed["blocks"])
+        assert len(fake.modals) == 2 and fake.modal["blocks"] == pushed["blocks"]
+    assert fake.refused == []
+
+
+def test_a_decline_on_a_large_folder_offers_the_most_asked(fake, tmp_path):
+    """On a large folder a decline offers the sections asked most (from the history), names
+    the docs as DOCS_NAME says, and points to the Home tab: no wall of buttons."""
+    from tests.conftest import KNOWLEDGEHUB
+
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    from bot.store import open_store
+
+    library = load_library(KNOWLEDGEHUB, name="the Salesforce DevOps hub")
+    settings = settings_for(fake, DATA_DIR=str(tmp_path))
+    store = open_store(None, tmp_path)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, library), store)
+    with running(server) as port:
+        base = f"http://127.0.0.1:{port}"
+        for n, question in enumerate(["git flow", "git flow", "hotfix in git"]):
+            post_command(base, fake, question, n + 1)
+            fake.wait_for_path(f"/response/{n + 1}")
+        post_command(base, fake, "wifi password please", 9)
+        blocks = fake.wait_for_path("/response/9").params["blocks"]
+    buttons = [e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"]]
+    asked = [r["section"].split(" > ")[-1] for r in store.history(0) if r["section"]][:3]
+    assert buttons and buttons[0].startswith(asked[0]) and len(buttons) <= 5
+    assert "couldn't find that in the Salesforce DevOps hub" in texts(blocks)
+    assert "Home" in texts(blocks)
     assert fake.refused == []
