@@ -168,7 +168,58 @@ def test_votes_and_not_helpful_modal(page, demo):
     step(page, "vote-modal", "#modal-input")
     page.fill("#modal-input", "an example of a runbook")
     page.click("#modal-submit")
-    step(page, "vote-thanks", ".blk-context:has-text('Thanks for the feedback')")
+    step(page, "vote-noted", ".blk-context:has-text('Noted: not helpful')")
     assert page.query_selector(".blk-actions button:has-text('Not helpful')") is None
     rows = demo.store.history(0)
     assert [(r["vote"], r["comment"]) for r in rows] == [("not_helpful", "an example of a runbook")]
+
+
+def test_a_vote_on_an_ephemeral_answer_keeps_it(page):
+    """Helpful on the slash command's ephemeral answer: the answer and Share stay, and a
+    note only you see thanks you (Slack sends such a click without the message)."""
+    page.click("#nav-channel")
+    send(page, "/devops-role the coach")
+    step(page, "ephemeral-answer", ".msg.ephemeral .blk-header:has-text('The Coach')")
+    page.click(".msg.ephemeral button:has-text('Helpful')")
+    step(page, "ephemeral-voted", ".msg.ephemeral:has-text('Thanks for the feedback')")
+    answer = page.locator(".msg.ephemeral", has_text="The Coach")
+    assert answer.count() == 1 and "Share in channel" in answer.inner_text()
+    assert page.query_selector(".msg.error") is None
+
+
+@pytest.fixture
+def long_page(make_content, tmp_path):
+    """The demo on a page with one section of about 30,000 characters."""
+    from bot.content import load_library
+    from tests.test_slack_app import _long_doc
+
+    root = make_content({"handbook.md": _long_doc()})
+    running = start_demo(ContentSettings(content_dir=root), load_library(root), port=0)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        tab = browser.new_page(viewport={"width": 1280, "height": 800})
+        tab.goto(running.url)
+        tab.shots = tmp_path  # type: ignore[attr-defined]
+        yield tab
+        browser.close()
+    running.stop.set()
+
+
+def test_a_long_section_comes_in_parts_with_show_the_rest(long_page):
+    """A section past Slack's ~12,000 characters of blocks arrives in parts Slack accepts:
+    "Show the rest" posts the next part in the DM until the section's end."""
+    page = long_page
+    page.click("#nav-dm")
+    send(page, "what is the release process")
+    step(page, "long-first", ".blk-header:has-text('Release process')")
+    for n in range(6):
+        more = page.locator("button:has-text('Show the rest')")
+        if more.count() == n:
+            break
+        more.nth(n).click()
+        page.wait_for_function(
+            f"document.querySelectorAll('.blk-header').length >= {n + 2}", timeout=10_000
+        )
+    step(page, "long-end", ".blk-section:has-text('The end.')")
+    assert page.query_selector(".msg.error") is None
+    assert "rejected" not in page.inner_text("#log")
