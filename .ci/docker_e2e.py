@@ -19,7 +19,7 @@ from slack_sdk.signature import SignatureVerifier
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.standin import FakeSlack  # noqa: E402
+from bot.demo.standin import FakeSlack  # noqa: E402
 
 COMPOSE = ["docker", "compose", "-f", "docker-compose.yml", "-f", ".ci/compose.ci.yml"]
 

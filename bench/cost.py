@@ -27,7 +27,8 @@ from bot.config import Settings  # noqa: E402
 from bot.content import load_library  # noqa: E402
 from bot.live import LiveDocs  # noqa: E402
 from bot.observe import Metrics  # noqa: E402
-from bot.slack_app import Bot, Seen, build_app, reply_for  # noqa: E402
+from bot.slack.app import Bot, Seen, build_app  # noqa: E402
+from bot.slack.reply import reply_for  # noqa: E402
 from bot.store import open_store  # noqa: E402
 
 N = 500

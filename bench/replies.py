@@ -25,9 +25,9 @@ sys.path.insert(0, str(ROOT))
 
 from bot.config import Settings  # noqa: E402
 from bot.content import load_library  # noqa: E402
+from bot.demo.standin import FakeSlack  # noqa: E402
 from bot.live import LiveDocs  # noqa: E402
-from bot.slack_app import create_server  # noqa: E402
-from bot.standin import FakeSlack  # noqa: E402
+from bot.slack.server import create_server  # noqa: E402
 from tests.slack_standin import running  # noqa: E402
 
 SECRET = "replies-secret"

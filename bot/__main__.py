@@ -114,7 +114,7 @@ def main(
                 for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
                     os.environ.pop(name, None)
             setup_logging(settings.log_level, settings.log_format)
-            from bot.slack_app import serve  # Slack only loads for the Slack shell
+            from bot.slack.server import serve  # Slack only loads for the Slack shell
 
             shipped_calibration()  # a broken install fails here, not at the first question
             try:
@@ -128,7 +128,7 @@ def main(
             return run_check(content, stdout)
         library = load_or_fail(content, stderr)
         if args.command == "demo":
-            from bot.demo import run_demo  # the demo needs the Slack shell too
+            from bot.demo.server import run_demo  # the demo needs the Slack shell too
 
             logging.basicConfig(level="WARNING")
             return run_demo(content, library, port=args.port, out=stdout)

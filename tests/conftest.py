@@ -38,7 +38,7 @@ def private_home(tmp_path_factory, monkeypatch):
 @pytest.fixture
 def fake(monkeypatch):
     """The Slack stand-in; SLACK_* cleared so Bolt cannot read the real environment."""
-    from bot.standin import FakeSlack
+    from bot.demo.standin import FakeSlack
 
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         monkeypatch.delenv(name, raising=False)

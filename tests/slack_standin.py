@@ -1,4 +1,4 @@
-"""Test helpers around the stand-in for Slack (bot.standin): signed requests, a Socket Mode
+"""Test helpers around the stand-in for Slack (bot.demo.standin): signed requests, a Socket Mode
 WebSocket server, and running the bot's HTTP server in a thread."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from urllib.request import Request, urlopen
 from slack_sdk.signature import SignatureVerifier
 from websockets.sync.server import ServerConnection, serve
 
-from bot.standin import BOT_ID, BOT_USER, Call, FakeSlack
+from bot.demo.standin import BOT_ID, BOT_USER, Call, FakeSlack
 
 __all__ = [
     "BOT_ID", "BOT_USER", "Call", "FakeSlack", "SocketModeServer", "running", "signed_post",

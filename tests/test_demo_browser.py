@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ContentSettings
-from bot.demo import start_demo
+from bot.demo.server import start_demo
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 README_SHOT = Path(__file__).parent / "screenshots" / "demo.png"

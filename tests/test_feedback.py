@@ -27,7 +27,7 @@ from bot.render import (
     THANKS,
 )
 from bot.report import build_report
-from bot.slack_app import create_server
+from bot.slack.server import create_server
 from bot.store import open_store
 from tests.slack_standin import running, signed_post, wait_until
 from tests.test_slack_app import SECRET, TOKEN, post_action, post_command, post_event, texts

@@ -12,7 +12,7 @@ from pathlib import Path
 from bot.config import ContentSettings
 from bot.content import load_library
 from bot.live import LiveDocs
-from bot.slack_app import reload_on_sighup
+from bot.slack.server import reload_on_sighup
 from tests.slack_standin import wait_until
 
 

@@ -21,7 +21,7 @@ from bot.config import Settings
 from bot.content import load_library
 from bot.live import LiveDocs
 from bot.render import ACTION_SHARE, ACTION_SHOW, COMMAND, SHOW_ACTIONS
-from bot.slack_app import create_server
+from bot.slack.server import create_server
 from tests.slack_standin import (
     BOT_USER,
     FakeSlack,
@@ -477,7 +477,7 @@ def test_greetings_get_a_short_friendly_reply(bot, fake, text, expected):
 
 def test_a_question_that_starts_with_thanks_is_still_answered(shipped_library):
     """'thanks! and what does the coach do?' asks something: it is a question, not thanks."""
-    from bot.slack_app import builtin_reply
+    from bot.slack.reply import builtin_reply
     from bot.smalltalk import is_thanks
 
     assert is_thanks("thanks, that helped") and is_thanks("that helped, thanks")
@@ -559,7 +559,7 @@ def test_serve_settings_errors_name_every_variable_and_hide_tokens(capsys):
 
 def test_error_handler_tells_user_and_keeps_running(bot, fake, monkeypatch):
     """A listener crash is logged, the user is told, and the next request still works."""
-    import bot.slack_app as slack_app
+    import bot.slack.reply as slack_app
 
     calls = {"n": 0}
     real = slack_app.answer_blocks
@@ -640,7 +640,7 @@ def test_request_body_over_limit_refused(bot, fake):
     import http.client
     from urllib.parse import urlsplit
 
-    from bot.slack_app import MAX_BODY_BYTES
+    from bot.slack.server import MAX_BODY_BYTES
 
     # The client announces the whole body but sends only its start, as a client whose upload
     # is refused would: sending all of it races the server closing the connection (the kernel

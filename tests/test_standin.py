@@ -8,7 +8,7 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from bot.standin import GENERAL, FakeSlack, block_errors, view_errors
+from bot.demo.standin import GENERAL, FakeSlack, block_errors, view_errors
 
 
 @pytest.fixture

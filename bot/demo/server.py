@@ -13,10 +13,11 @@ from typing import TextIO
 from bot.config import ContentSettings, Settings
 from bot.content import Library
 from bot.decision import shipped_calibration
+from bot.demo.standin import FakeSlack
 from bot.live import LiveDocs
 from bot.render import SHOW_ACTIONS, Shown, display_path, heading_path_text
-from bot.slack_app import create_server, question_of
-from bot.standin import FakeSlack
+from bot.slack.reply import question_of
+from bot.slack.server import create_server
 from bot.store import Store, open_store
 
 DEMO_TOKEN = "xoxb-demo-local-not-a-real-token"

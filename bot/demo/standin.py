@@ -275,7 +275,7 @@ class FakeSlack:
 
             def do_GET(self) -> None:
                 if self.path in ("/", "/index.html"):
-                    page = resources.files("bot").joinpath("demo.html").read_bytes()
+                    page = resources.files("bot.demo").joinpath("page.html").read_bytes()
                     return self.reply(200, page, "text/html; charset=utf-8")
                 if self.path == "/demo/state":
                     return self.reply(200, json.dumps(standin.state()).encode(), "application/json")

@@ -1,0 +1,192 @@
+"""The Bolt app: what every listener shares (settings, docs, history, metrics), the listeners
+registered in order, repeated events dropped, and one error handler."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.client import RemoteDisconnected
+from urllib.error import URLError
+
+from slack_bolt import App, BoltResponse
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.webhook import WebhookClient
+
+from bot.config import Settings
+from bot.content import Section
+from bot.live import LiveDocs
+from bot.observe import Metrics
+from bot.render import (
+    POPULAR,
+)
+from bot.report import parse_since
+from bot.slack.actions import register_actions, register_stale
+from bot.slack.commands import register_commands
+from bot.slack.feedback import register_feedback
+from bot.slack.home import register_home
+from bot.slack.messages import register_messages
+from bot.slack.reply import SORRY
+from bot.store import Store
+
+log = logging.getLogger("bot.slack")
+
+
+#: How long the most asked sections are reused before the history is read again, in seconds.
+POPULAR_TTL = 300.0
+
+
+class Seen:
+    """A bounded, thread-safe memory of keys already handled (event ids, message ts)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._keys: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def first(self, key: str) -> bool:
+        """True the first time a key is seen, False every time after."""
+        with self._lock:
+            if key in self._keys:
+                return False
+            self._keys[key] = None
+            if len(self._keys) > self._size:
+                self._keys.popitem(last=False)
+            return True
+
+
+def make_client(settings: Settings) -> WebClient:
+    """A Web API client on SLACK_API_URL that retries 429 (Retry-After), 5xx, drops, timeouts."""
+    return WebClient(
+        token=settings.bot_token,
+        base_url=settings.api_url,
+        timeout=settings.api_timeout,
+        retry_handlers=[
+            # TimeoutError added: a Web API call that hangs is retried like a dropped one.
+            ConnectionErrorRetryHandler(
+                max_retry_count=2,
+                error_types=[URLError, ConnectionResetError, RemoteDisconnected, TimeoutError],
+            ),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+@dataclass
+class Bot:
+    """What every listener needs: settings, the docs, the history store and the metrics."""
+
+    settings: Settings
+    live: LiveDocs
+    store: Store | None
+    metrics: Metrics
+    seen: Seen
+    _popular: tuple[float, tuple[str, ...]] | None = None
+
+    def first(self, key: str) -> bool:
+        """True the first time this key is handled, here or (with a shared store) anywhere."""
+        if not self.seen.first(key):
+            return False
+        return self.store is None or self._claim(key)
+
+    def popular(self) -> tuple[Section, ...]:
+        """The sections asked about most in the last 30 days (answers, best guesses, picks),
+        read from the history at most every POPULAR_TTL seconds."""
+        if self.store is None:
+            return ()
+        now = time.monotonic()
+        cached = self._popular
+        if cached is None or now - cached[0] > POPULAR_TTL:
+            try:
+                rows = self.store.history(time.time() - parse_since("30d"))
+            except Exception:  # the history is a nicety here: answer without it
+                log.exception("could not read the most asked sections from %s", self.store.name)
+                rows = []
+            counts: dict[str, int] = {}
+            for row in rows:
+                if row.get("section_id") and row.get("decision") in ("answer", "hedged", "picked"):
+                    counts[row["section_id"]] = counts.get(row["section_id"], 0) + 1
+            ranked = sorted(counts, key=lambda k: -counts[k])
+            cached = self._popular = (now, tuple(ranked))
+        index = self.live.current.index
+        found = (index.section(sid) for sid in cached[1])
+        return tuple(s for s in found if s is not None)[:POPULAR]
+
+    def _claim(self, key: str) -> bool:
+        try:
+            return self.store.claim(key)  # type: ignore[union-attr]
+        except Exception:  # the store is down: answering beats staying silent
+            log.exception("could not claim %s in the store; answering anyway", key)
+            return True
+
+
+def build_app(
+    settings: Settings,
+    live: LiveDocs,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+) -> App:
+    """The Bolt app with every listener registered; token and secret passed explicitly."""
+    app = App(
+        client=make_client(settings),  # carries the bot token, passed explicitly
+        signing_secret=settings.signing_secret or "",
+        # Socket Mode messages are not signed; in HTTP mode the check is always on.
+        request_verification_enabled=not settings.socket_mode,
+        token_verification_enabled=False,
+        raise_error_for_unhandled_request=False,
+    )
+    bot = Bot(settings, live, store, metrics or Metrics(), Seen())
+    register_dedupe(app, bot)
+    register_commands(app, bot)
+    register_messages(app, bot)
+    register_actions(app, bot)
+    register_feedback(app, bot)
+    register_home(app, bot)
+    register_stale(app, bot)
+    register_errors(app, bot)
+    return app
+
+
+def register_dedupe(app: App, bot: Bot) -> None:
+    """Drop an event already handled: Slack retries, Socket Mode redeliveries, replicas."""
+
+    @app.middleware
+    def drop_repeats(body: dict, next: Callable[[], BoltResponse]) -> BoltResponse | None:
+        event_id = body.get("event_id") if isinstance(body, dict) else None
+        if event_id and not bot.first(f"event:{event_id}"):
+            log.info("ignoring repeated event %s", event_id)
+            return BoltResponse(status=200, body="")
+        return next()
+
+
+def register_errors(app: App, bot: Bot) -> None:
+    """One global error handler: log the traceback, tell the user, keep running."""
+
+    @app.error
+    def handle_error(error: Exception, body: dict) -> None:
+        log.error("error handling a Slack request", exc_info=error)
+        if isinstance(error, SlackApiError):
+            bot.metrics.slack_errors.inc()
+        try:
+            if isinstance(body, dict) and body.get("response_url"):
+                WebhookClient(body["response_url"]).send(text=SORRY, response_type="ephemeral")
+            elif isinstance(body, dict) and isinstance(body.get("event"), dict):
+                event = body["event"]
+                if event.get("channel") and not event.get("bot_id"):
+                    app.client.chat_postMessage(
+                        channel=event["channel"],
+                        thread_ts=event.get("thread_ts") or event.get("ts"),
+                        text=SORRY,
+                    )
+        except Exception:  # the apology itself failed: the log above still has the cause
+            log.exception("could not tell the user about the error")

@@ -1,0 +1,237 @@
+"""The server: /healthz, /metrics and /slack/events over WSGI (waitress), Socket Mode's
+connection, the retention purge and reloads; `serve` runs them until stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http.client import RemoteDisconnected
+from urllib.error import URLError
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from waitress import create_server as waitress_server
+from waitress.server import BaseWSGIServer
+
+from bot.config import Settings
+from bot.content import Library
+from bot.live import LiveDocs
+from bot.observe import Metrics
+from bot.search import common_english_words
+from bot.slack.app import build_app
+from bot.store import Store, open_store
+
+log = logging.getLogger("bot.slack")
+
+
+#: Requests larger than this are refused (Slack's own payloads are far smaller).
+MAX_BODY_BYTES = 1_000_000
+
+
+@dataclass
+class Health:
+    """What /healthz reports."""
+
+    mode: str
+    live: LiveDocs
+    connected: Callable[[], bool] = lambda: True
+
+    def status(self) -> tuple[int, dict]:
+        """HTTP status and JSON body: 200 once ready, 503 otherwise."""
+        sections = len(self.live.current.library.sections)
+        ok = sections > 0 and self.connected()
+        body = {"ok": ok, "mode": self.mode, "sections": sections}
+        return (200 if ok else 503), body
+
+
+def make_wsgi(
+    health: Health, handler: SlackRequestHandler | None, metrics: Metrics | None = None
+) -> Callable:
+    """The WSGI app: GET /healthz and /metrics, and POST /slack/events in HTTP mode."""
+
+    def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            status, body = health.status()
+            data = json.dumps(body).encode()
+            reason = "200 OK" if status == 200 else "503 Service Unavailable"
+            start_response(reason, [("Content-Type", "application/json")])
+            return [data]
+        if metrics is not None and path == "/metrics" and method in ("GET", "HEAD"):
+            start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
+            return [metrics.exposition()]
+        if handler is not None and path == "/slack/events" and method == "POST":
+            return handler(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found\n"]
+
+    return wsgi
+
+
+def create_server(
+    settings: Settings,
+    live: LiveDocs,
+    store: Store | None = None,
+    metrics: Metrics | None = None,
+) -> tuple[BaseWSGIServer, SocketModeHandler | None]:
+    """The HTTP server (waitress) and, in Socket Mode, the socket handler (not yet connected)."""
+    metrics = metrics or Metrics()
+    app = build_app(settings, live, store, metrics)
+    socket: SocketModeHandler | None = None
+    if settings.socket_mode:
+        socket = SocketModeHandler(app, app_token=settings.app_token)
+        health = Health("socket", live, socket.client.is_connected)
+        wsgi = make_wsgi(health, None, metrics)
+    else:
+        health = Health("http", live)
+        wsgi = make_wsgi(health, SlackRequestHandler(app), metrics)
+    server = waitress_server(
+        wsgi,
+        host=settings.host,
+        port=settings.port,
+        threads=8,
+        max_request_body_size=MAX_BODY_BYTES,
+        ident="devops-role-bot",
+    )
+    return server, socket
+
+
+#: How often records older than RETENTION_DAYS are deleted, in seconds.
+PURGE_EVERY = 6 * 3600
+
+
+def purge_regularly(store: Store, retention_days: int) -> threading.Thread:
+    """Delete records older than the retention now and every PURGE_EVERY seconds."""
+
+    def loop() -> None:
+        while True:
+            try:
+                deleted = store.purge(retention_days)
+                log.info("deleted %d records older than %d days", deleted, retention_days)
+            except Exception:  # the purge must not stop the bot; the next one retries
+                log.exception("could not delete old records from %s", store.name)
+            time.sleep(PURGE_EVERY)
+
+    thread = threading.Thread(target=loop, name="retention", daemon=True)
+    thread.start()
+    return thread
+
+
+def reload_on_sighup(live: LiveDocs) -> None:
+    """Reload the docs when the process gets SIGHUP (in a thread: handlers must be quick)."""
+    signal.signal(
+        signal.SIGHUP,
+        lambda *_: threading.Thread(target=live.reload, args=("SIGHUP",), daemon=True).start(),
+    )
+
+
+def serve(settings: Settings, library: Library) -> int:
+    """Start the bot in Socket Mode or HTTP mode on loaded docs, and serve until stopped.
+
+    The docs are reloaded when the content folder changes and on SIGHUP.
+    """
+    store = open_store(settings.history.database_url, settings.history.data_dir)
+    purge_regularly(store, settings.history.retention_days)
+    metrics = Metrics()
+    live = LiveDocs.load(settings.content, library)
+    common_english_words()  # loaded now, not by the first question with a typo in it
+    live.on_reload = lambda ok: metrics.reloads.labels("ok" if ok else "failed").inc()
+    live.watch()
+    reload_on_sighup(live)
+    server, socket = create_server(settings, live, store, metrics)
+    mode = "Socket Mode" if socket else "HTTP mode"
+    log.info(
+        "serving %d sections in %s; history in %s; /healthz and /metrics on %s:%s",
+        len(library.sections),
+        mode,
+        store.name,
+        settings.host,
+        server.effective_port,
+    )
+    stopping = threading.Event()
+    refused: list[str] = []
+    if socket is not None:
+
+        def connect() -> None:
+            problem = connect_socket(socket, settings, stopping)
+            if problem is not None:  # a token Slack refuses: retrying cannot help
+                refused.append(problem)
+                stopping.set()
+                server.close()
+
+        threading.Thread(target=connect, name="socket-connect", daemon=True).start()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    except OSError:  # closed under select() by the connect thread
+        if not refused:
+            raise
+    finally:
+        stopping.set()
+        live.stop()
+        if socket is not None:
+            socket.close()
+        server.close()
+    if refused:
+        log.error("%s; stopping", refused[0])
+        return 2
+    return 0
+
+
+#: Slack's answers to a token it will not take: the bot stops (exit 2) instead of retrying.
+TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked",
+                           "token_expired", "not_allowed_token_type", "missing_scope",
+                           "no_permission", "invalid_token"})  # fmt: skip
+
+
+#: Seconds between tries to reach Slack: doubling from the first, up to the last.
+CONNECT_BACKOFF = (1.0, 60.0)
+
+
+def connect_socket(
+    socket: SocketModeHandler,
+    settings: Settings,
+    stopping: threading.Event,
+    backoff: tuple[float, float] = CONNECT_BACKOFF,
+) -> str | None:
+    """Open the Socket Mode connection, retrying with backoff while Slack cannot be reached
+    (one log line a try, /healthz 503 meanwhile). Returns None once connected (or stopped),
+    or what is wrong when Slack refuses a token."""
+    # Its own client, without retries and quiet: each try is one line of our log, not six.
+    quiet = logging.getLogger("bot.slack.connect")
+    quiet.propagate, quiet.handlers = False, [logging.NullHandler()]
+    client = WebClient(base_url=settings.api_url, timeout=settings.api_timeout, logger=quiet)
+    delay, cap = backoff
+    while not stopping.is_set():
+        which = "SLACK_BOT_TOKEN"
+        try:
+            client.auth_test(token=settings.bot_token)  # the bot token, as Bolt checks it
+            which = "SLACK_APP_TOKEN"
+            opened = client.apps_connections_open(app_token=settings.app_token or "")
+            socket.client.wss_uri = opened["url"]
+            socket.connect()
+            if socket.client.is_connected() or stopping.is_set():
+                log.info("connected to Slack in Socket Mode")
+                return None
+            reason = "the Socket Mode WebSocket did not open"
+        except SlackApiError as err:
+            code = err.response.get("error")
+            if code in TOKEN_REFUSED:
+                return f"Slack refused {which}: {code}"
+            reason = f"Slack answered {code or err.response.status_code}"
+        except (OSError, URLError, TimeoutError, RemoteDisconnected) as err:
+            cause = getattr(err, "reason", None) or err
+            reason = f"cannot reach Slack at {settings.api_url} ({type(cause).__name__}: {cause})"
+        log.error("%s; trying again in %g s", reason, delay)
+        stopping.wait(delay)
+        delay = min(cap, delay * 2)
+    return None
