@@ -37,5 +37,5 @@ def test_demo_command_serves_page_and_stops_on_ctrl_c():
         assert "The Coach" in texts
     finally:
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        assert proc.wait(timeout=60) == 0  # generous: CI machines are shared and busy
     assert "stopped" in proc.stdout.read()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,16 +37,23 @@ def demo(shipped_library):
     running.stop.set()
 
 
-@pytest.fixture
-def page(demo, tmp_path):
-    """A headless Chromium page on the demo, and a screenshot helper."""
+@contextmanager
+def browse(url: str, shots: Path):
+    """A headless Chromium page on ``url``; screenshots go to ``shots``."""
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         tab = browser.new_page(viewport={"width": 1280, "height": 800})
-        tab.goto(demo.url)
-        tab.shots = tmp_path  # type: ignore[attr-defined]
+        tab.goto(url)
+        tab.shots = shots  # type: ignore[attr-defined]
         yield tab
         browser.close()
+
+
+@pytest.fixture
+def page(demo, tmp_path):
+    """A headless Chromium page on the demo, and a screenshot helper."""
+    with browse(demo.url, tmp_path) as tab:
+        yield tab
 
 
 def step(page, name: str, selector: str) -> Path:
@@ -195,13 +203,8 @@ def long_page(make_content, tmp_path):
 
     root = make_content({"handbook.md": _long_doc()})
     running = start_demo(ContentSettings(content_dir=root), load_library(root), port=0)
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        tab = browser.new_page(viewport={"width": 1280, "height": 800})
-        tab.goto(running.url)
-        tab.shots = tmp_path  # type: ignore[attr-defined]
+    with browse(running.url, tmp_path) as tab:
         yield tab
-        browser.close()
     running.stop.set()
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
+from bot.content import Section
 from bot.render import (
     ACTION_MORE,
     ACTION_SHARE,
@@ -42,9 +43,8 @@ def register_actions(app: App, bot: Bot) -> None:
     ) -> None:
         ack()
         shown = Shown.of(action.get("value", ""))
-        section = bot.live.current.index.section(shown.section_id)
+        section = section_or_gone(bot, shown.section_id, respond)
         if section is None:
-            respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
         container = body.get("container", {})
         user_id = body.get("user", {}).get("id")
@@ -97,9 +97,8 @@ def register_actions(app: App, bot: Bot) -> None:
             section_id, part = str(value["s"]), int(value["c"])
         except (ValueError, KeyError, TypeError):
             section_id, part = "", 0
-        section = bot.live.current.index.section(section_id)
+        section = section_or_gone(bot, section_id, respond)
         if section is None:
-            respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
         reply = section_reply(Match(section, 0), part=part)
         if body.get("container", {}).get("is_ephemeral"):
@@ -111,14 +110,21 @@ def register_actions(app: App, bot: Bot) -> None:
     def handle_share(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
         ack()
         shared = Shared.of(action.get("value", ""))
-        section = bot.live.current.index.section(shared.section_id)
+        section = section_or_gone(bot, shared.section_id, respond)
         if section is None:
-            respond(text=GONE, replace_original=False, response_type="ephemeral")
             return
         reply = section_reply(Match(section, 0), shared_by=body["user"]["id"],
                               label=shared.label, hedged=shared.hedged)  # fmt: skip
         deliver(respond, reply, bot, response_type="in_channel", replace_original=False)
         respond(delete_original=True)
+
+
+def section_or_gone(bot: Bot, section_id: str, respond: Respond) -> Section | None:
+    """The section a button names, or None after telling the clicker it is gone."""
+    section = bot.live.current.index.section(section_id)
+    if section is None:
+        respond(text=GONE, replace_original=False, response_type="ephemeral")
+    return section
 
 
 def _beside(body: dict) -> dict:
