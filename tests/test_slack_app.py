@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import re
 import time
@@ -642,26 +644,81 @@ def test_web_api_timeout_retried(fake, shipped_library):
         assert "The Coach" in texts(calls[-1].params["blocks"])
 
 
-def test_request_body_over_limit_refused(bot, fake):
-    """A request body over the limit is refused with 413 and reaches no listener."""
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_10_mib_body_gets_a_413_not_a_reset(bot, fake, chunked):
+    """A 10 MiB body, sent whole with a length or chunked, is answered 413 (the server reads
+    it to the end rather than resetting the connection under the client) and reaches no
+    listener; the bot keeps answering."""
     import http.client
     from urllib.parse import urlsplit
 
-    from bot.slack.server import MAX_BODY_BYTES
+    url = urlsplit(bot)
+    body = b'{"type": "event_callback", "x": "' + b"x" * (10 * 1024 * 1024) + b'"}'
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if chunked:
+        pieces = iter([body[i : i + 65536] for i in range(0, len(body), 65536)])
+        conn.request("POST", "/slack/events", body=pieces, headers=headers, encode_chunked=True)
+    else:
+        conn.request("POST", "/slack/events", body=body, headers=headers)
+    response = conn.getresponse()
+    assert response.status == 413
+    conn.close()
+    assert fake.calls == []
+    assert post_command(bot, fake, "the coach")[0] == 200
 
-    # The client announces the whole body but sends only its start, as a client whose upload
-    # is refused would: sending all of it races the server closing the connection (the kernel
-    # then resets it and the 413 can be lost on the way back).
+
+def test_an_announced_body_past_what_the_server_takes_is_refused_at_once(bot, fake):
+    """A body announced past SPOOL_BYTES is refused with 413 from its headers, before it is
+    sent (the client that sends it anyway may see the connection close)."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from bot.slack.server import SPOOL_BYTES
+
     url = urlsplit(bot)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     conn.putrequest("POST", "/slack/events")
     conn.putheader("Content-Type", "application/json")
-    conn.putheader("Content-Length", str(MAX_BODY_BYTES + 10))
+    conn.putheader("Content-Length", str(SPOOL_BYTES + 10))
     conn.endheaders()
     conn.send(b'{"type": "url_verification", "challenge": "' + b"x" * 1000)
-    response = conn.getresponse()
-    assert response.status == 413
+    assert conn.getresponse().status == 413
     conn.close()
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize(
+    ("signed", "body", "status"),
+    [(False, "{not json", 401), (False, '{"type": "url_verification"}' + " " * 900_000, 401),
+     (True, "{not json", 400), (True, "[1, 2]", 400), (True, "\udcff", 400)],
+)  # fmt: skip
+def test_the_signature_is_checked_before_the_body_is_read(bot, fake, caplog, signed, body,
+                                                           status):  # fmt: skip
+    """An unsigned request is refused 401 and a signed one that is not a payload 400, each
+    with one warning line: no traceback, nothing logged at ERROR, no listener reached."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    url = urlsplit(bot)
+    raw = body.encode("utf-8", "surrogateescape")
+    headers = {"Content-Type": "application/json"}
+    if signed:  # as Slack signs: HMAC-SHA256 of "v0:<timestamp>:<the bytes sent>"
+        ts = str(int(time.time()))
+        digest = hmac.new(SECRET.encode(), f"v0:{ts}:".encode() + raw, hashlib.sha256)
+        headers |= {
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": f"v0={digest.hexdigest()}",
+        }
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.request("POST", "/slack/events", body=raw, headers=headers)
+    got = conn.getresponse().status
+    conn.close()
+    assert got == status
+    assert wait_until(lambda: "refused a request to /slack/events" in caplog.text)
+    lines = [r for r in caplog.records if "refused a request" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING"
+    assert not [r for r in caplog.records if r.levelno >= 40] and "Traceback" not in caplog.text
     assert fake.calls == []
 
 

@@ -3,6 +3,9 @@ connection, the retention purge and reloads; `serve` runs them until stopped."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import json
 import logging
 import signal
@@ -12,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.client import RemoteDisconnected
 from urllib.error import URLError
+from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -34,6 +38,10 @@ log = logging.getLogger("bot.slack")
 
 #: Requests larger than this are refused (Slack's own payloads are far smaller).
 MAX_BODY_BYTES = 1_000_000
+#: What the HTTP server takes in before it gives up on a body: up to this, a body over
+#: MAX_BODY_BYTES is read to the end (spooled to disk) and answered 413; cutting it off
+#: earlier resets the connection under the client, which then sees no answer at all.
+SPOOL_BYTES = 16 * 1024 * 1024
 
 
 @dataclass
@@ -52,10 +60,65 @@ class Health:
         return (200 if ok else 503), body
 
 
+#: Slack's rule: a request signed more than five minutes ago is refused (a replay).
+SIGNATURE_MAX_AGE = 300
+
+
+def signed(raw: bytes, timestamp: str | None, signature: str | None, secret: str,
+           now: float | None = None) -> bool:  # fmt: skip
+    """Whether ``raw`` carries Slack's signature (v0 HMAC-SHA256 of "v0:ts:body" with the
+    signing secret) from the last five minutes; on the bytes as sent, whatever they hold."""
+    if not timestamp or not signature or not timestamp.isdigit():
+        return False
+    if abs((time.time() if now is None else now) - int(timestamp)) > SIGNATURE_MAX_AGE:
+        return False
+    digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + raw, hashlib.sha256)
+    return hmac.compare_digest("v0=" + digest.hexdigest(), signature)
+
+
+def front_door(environ: dict, secret: str) -> tuple[str, str] | None:
+    """Refuse a request to /slack/events before anything reads it as Slack's: too large
+    (413), not signed with the signing secret or stale (401), or signed but not a payload
+    Bolt can read (400). None when it may go on; its body is then ready to read again.
+
+    The signature is checked on the raw bytes first, so an unsigned request costs a read
+    and one HMAC, whatever it holds.
+    """
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "400 Bad Request", "Content-Length is not a number"
+    if length > MAX_BODY_BYTES:
+        return "413 Content Too Large", f"body of {length} bytes, over {MAX_BODY_BYTES}"
+    raw = environ["wsgi.input"].read(length) if length else b""
+    timestamp = environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP")
+    if not signed(raw, timestamp, environ.get("HTTP_X_SLACK_SIGNATURE"), secret):
+        return "401 Unauthorized", "signature missing, wrong or stale"
+    kind = environ.get("CONTENT_TYPE") or ""
+    try:
+        text = raw.decode("utf-8")
+        if "json" in kind:  # events
+            data = json.loads(text)
+        else:  # a slash command's form, or an interaction's form with a JSON `payload`
+            payload = parse_qs(text).get("payload")
+            data = json.loads(payload[-1]) if payload else {}
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return "400 Bad Request", f"signed, but not a payload: {type(err).__name__}"
+    environ["wsgi.input"] = io.BytesIO(raw)
+    environ["CONTENT_LENGTH"] = str(len(raw))
+    return None
+
+
 def make_wsgi(
-    health: Health, handler: SlackRequestHandler | None, metrics: Metrics | None = None
+    health: Health,
+    handler: SlackRequestHandler | None,
+    metrics: Metrics | None = None,
+    secret: str | None = None,
 ) -> Callable:
-    """The WSGI app: GET /healthz and /metrics, and POST /slack/events in HTTP mode."""
+    """The WSGI app: GET /healthz and /metrics, and POST /slack/events in HTTP mode (past
+    ``front_door`` when the signing secret is given)."""
 
     def wsgi(environ: dict, start_response: Callable) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
@@ -69,6 +132,12 @@ def make_wsgi(
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [metrics.exposition()]
         if handler is not None and path == "/slack/events" and method == "POST":
+            refused = front_door(environ, secret) if secret is not None else None
+            if refused is not None:
+                status, why = refused
+                log.warning("refused a request to /slack/events: %s %s", status, why)
+                start_response(status, [("Content-Type", "text/plain")])
+                return [status.encode() + b"\n"]
             return handler(environ, start_response)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found\n"]
@@ -92,13 +161,13 @@ def create_server(
         wsgi = make_wsgi(health, None, metrics)
     else:
         health = Health("http", live)
-        wsgi = make_wsgi(health, SlackRequestHandler(app), metrics)
+        wsgi = make_wsgi(health, SlackRequestHandler(app), metrics, settings.signing_secret or "")
     server = waitress_server(
         wsgi,
         host=settings.host,
         port=settings.port,
         threads=8,
-        max_request_body_size=MAX_BODY_BYTES,
+        max_request_body_size=SPOOL_BYTES,
         ident="devops-role-bot",
     )
     return server, socket
