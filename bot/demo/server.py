@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import signal
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -134,8 +135,16 @@ def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> 
     return Demo(standin, live, store, stop_event)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_demo(content: ContentSettings, library: Library, *, port: int, out: TextIO) -> int:
     """Run the demo until Ctrl-C."""
+    # Ctrl-C and kill stop it cleanly even where SIGINT came in ignored (a shell's background
+    # job): the demo is a foreground tool.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _interrupt)
     demo = start_demo(content, library, port=port)
     demo.live.watch()
     print(f"devops-role-bot demo: open {demo.url}  (Ctrl-C to stop)", file=out, flush=True)
