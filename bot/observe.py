@@ -6,7 +6,7 @@ import json
 import logging
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 #: Fields a log record may carry for the one-line-per-question log.
 QUESTION_FIELDS = ("entry", "decision", "section", "score", "latency_ms")
@@ -71,6 +71,17 @@ class Metrics:
             "devops_role_bot_slack_api_errors", "Slack Web API errors after retries",
             registry=self.registry,
         )  # fmt: skip
+
+        self.store_up = Gauge(
+            "devops_role_bot_store_up",
+            "1 while the history store answers (claims, records), 0 while it does not",
+            registry=self.registry,
+        )
+        self.recovered = Counter(
+            "devops_role_bot_recovered",
+            "Questions answered after the process that took them died (a lapsed lease)",
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

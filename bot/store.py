@@ -51,6 +51,12 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX questions_asked_at ON questions (asked_at)",
         "CREATE INDEX handled_at ON handled (at)",
     ],
+    [  # 3: a claim is a lease until the reply is delivered; what to answer if its holder dies
+        "ALTER TABLE handled ADD COLUMN done INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE handled ADD COLUMN lease_until DOUBLE PRECISION NOT NULL DEFAULT 0",
+        "ALTER TABLE handled ADD COLUMN payload TEXT",
+        "CREATE INDEX handled_open ON handled (done, lease_until)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -191,8 +197,54 @@ class Store:
         return hashlib.sha256(f"{self._salt}:{user_id}".encode()).hexdigest()[:32]
 
     def claim(self, key: str) -> bool:
-        """True for the first caller to claim a key, in this process or any replica."""
+        """True for the first caller to claim a key, in this process or any replica (a
+        claim for good: for what is done at once, or must never be done twice)."""
         return self._insert_once("INSERT INTO handled (key, at) VALUES (?, ?)", (key, time.time()))
+
+    def lease(self, key: str, seconds: float, payload: str | None = None) -> str:
+        """Claim a key for ``seconds``, until ``finish``: "mine" for the first caller, or for
+        the first after a lease ran out unfinished (its holder died); "done" once finished;
+        "busy" while another holds it. ``payload`` is what a taker needs to do the work."""
+        now = time.time()
+        if self._insert_once(
+            "INSERT INTO handled (key, at, done, lease_until, payload) VALUES (?, ?, 0, ?, ?)",
+            (key, now, now + seconds, payload),
+        ):
+            return "mine"
+        with self._tx() as cur:  # take over a lease that ran out; one taker wins the update
+            cur.execute(
+                self._sql("UPDATE handled SET lease_until = ?, at = ? WHERE key = ? AND done = 0"
+                          " AND lease_until < ?"),
+                (now + seconds, now, key, now),
+            )  # fmt: skip
+            if cur.rowcount == 1:
+                return "mine"
+            cur.execute(self._sql("SELECT done FROM handled WHERE key = ?"), (key,))
+            row = cur.fetchone()
+        return "done" if row is None or row[0] else "busy"
+
+    def finish(self, key: str) -> None:
+        """Mark a leased key done: its work will not be taken over or done again."""
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("UPDATE handled SET done = 1, payload = NULL WHERE key = ?"), (key,)
+            )
+
+    def lapsed(self, limit: int = 20) -> list[tuple[str, str]]:
+        """Keys whose lease ran out unfinished, with their payloads: work a holder that died
+        left undone (oldest first, at most ``limit``)."""
+        return [
+            (str(k), str(p))
+            for k, p in self._rows(
+                "SELECT key, payload FROM handled WHERE done = 0 AND lease_until < ?"
+                " AND payload IS NOT NULL ORDER BY lease_until LIMIT ?",
+                (time.time(), limit),
+            )
+        ]
+
+    def ping(self) -> None:
+        """One round trip to the database; raises when it cannot be reached."""
+        self._rows("SELECT 1")
 
     def record(self, r: Record) -> None:
         """Store one question's outcome."""

@@ -208,7 +208,7 @@ def test_report_is_for_admins_only(served, fake):
     form_for = {"U1": 2, "U2": 3}
     for user, n in form_for.items():
         body = (f"command=%2Fdevops-role&text=report&user_id={user}&channel_id=C1&team_id=T1"
-                f"&response_url={fake.url}/response/{n}&trigger_id=t")  # fmt: skip
+                f"&response_url={fake.url}/response/{n}&trigger_id=t{n}")  # fmt: skip
         signed_post(url + "/slack/events", body, SECRET,
                     content_type="application/x-www-form-urlencoded")  # fmt: skip
     admin = texts(fake.wait_for_path("/response/2").params["blocks"])

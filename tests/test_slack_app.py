@@ -65,7 +65,8 @@ def post_event(base: str, event: dict, event_id: str = "Ev1", headers: dict | No
     )
 
 
-def post_command(base: str, fake: FakeSlack, text: str, n: int = 1):
+def post_command(base: str, fake: FakeSlack, text: str, n: int = 1, trigger: str | None = None):
+    """A signed slash command; Slack gives each invocation its own trigger_id."""
     form = {
         "command": COMMAND,
         "text": text,
@@ -73,7 +74,7 @@ def post_command(base: str, fake: FakeSlack, text: str, n: int = 1):
         "channel_id": "C1",
         "team_id": "T1",
         "response_url": f"{fake.url}/response/{n}",
-        "trigger_id": "t",
+        "trigger_id": trigger or f"trigger-{n}-{time.monotonic_ns()}",
     }
     return signed_post(
         base + "/slack/events",
@@ -1093,3 +1094,14 @@ def test_a_decline_on_a_large_folder_offers_the_most_asked(fake, tmp_path):
     assert "couldn't find that in the Salesforce DevOps hub" in texts(blocks)
     assert "Home" in texts(blocks)
     assert fake.refused == []
+
+
+def test_a_replayed_slash_command_is_answered_once(bot, fake):
+    """The same signed slash command sent twice (a replay: same trigger_id, within the five
+    minutes its signature holds) is answered once; another invocation is answered."""
+    for _ in range(3):
+        assert post_command(bot, fake, "the coach", 1, trigger="trigger-same")[0] == 200
+    post_command(bot, fake, "the coach", 2)
+    fake.wait_for("response_url", 2)
+    time.sleep(0.5)  # room for a wrong third answer to arrive
+    assert sorted(c.path for c in fake.of("response_url")) == ["/response/1", "/response/2"]

@@ -101,3 +101,26 @@ def test_unusable_data_dir_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(StoreError, match="DATA_DIR"):
         open_store(None, blocker / "sub")
+
+
+def test_a_lease_is_taken_over_only_once_it_runs_out_unfinished(store_url):
+    """A leased key is "mine" for its first caller, "busy" for others while the lease runs,
+    "mine" again for one taker once it ran out unfinished (its holder died), and "done"
+    for everyone after finish. Lapsed leases are listed with their payload."""
+    store = open_store(*store_url)
+    assert store.lease("msg:D1:1", 0.3, '{"q": 1}') == "mine"
+    assert store.lease("msg:D1:1", 0.3) == "busy"
+    assert store.lapsed() == []
+    time.sleep(0.4)
+    assert store.lapsed() == [("msg:D1:1", '{"q": 1}')]
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(store.lease("msg:D1:1", 30)))
+               for _ in range(6)]  # fmt: skip
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == ["busy"] * 5 + ["mine"]
+    store.finish("msg:D1:1")
+    assert store.lease("msg:D1:1", 30) == "done" and store.lapsed() == []
+    assert store.claim("event:E1") is True and store.lease("event:E1", 30) == "done"

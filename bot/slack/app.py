@@ -34,7 +34,7 @@ from bot.slack.actions import register_actions, register_stale
 from bot.slack.commands import register_commands
 from bot.slack.feedback import register_feedback
 from bot.slack.home import register_home
-from bot.slack.messages import register_messages
+from bot.slack.messages import LEASE_SECONDS, register_messages
 from bot.slack.reply import SORRY
 from bot.store import Store
 
@@ -92,12 +92,51 @@ class Bot:
     metrics: Metrics
     seen: Seen
     _popular: tuple[float, tuple[str, ...]] | None = None
+    store_up: bool = True
 
     def first(self, key: str) -> bool:
         """True the first time this key is handled, here or (with a shared store) anywhere."""
         if not self.seen.first(key):
             return False
         return self.store is None or self._claim(key)
+
+    def hold(self, key: str, payload: str) -> bool:
+        """Take a key for LEASE_SECONDS, until ``done``: True for the first here and in any
+        replica, or for the first after its holder died (its lease ran out). With the store
+        down, True: a reply that may be doubled beats none (/healthz and the metric say so)."""
+        if not self.seen.first(key):
+            return False
+        if self.store is None:
+            return True
+        try:
+            outcome = self.store.lease(key, LEASE_SECONDS, payload)
+        except Exception:  # the store is down: answering beats staying silent
+            self.store_failed(f"could not claim {key}")
+            return True
+        self.store_answered()
+        return outcome == "mine"
+
+    def done(self, key: str) -> None:
+        """Mark a held key done: delivered (or given up on), never to be taken over."""
+        if self.store is None:
+            return
+        try:
+            self.store.finish(key)
+        except Exception:
+            self.store_failed(f"could not mark {key} done")
+
+    def store_failed(self, what: str) -> None:
+        """Log a store failure and note the store as down."""
+        log.exception("%s in %s; answering anyway", what, getattr(self.store, "name", "?"))
+        self.store_up = False
+        self.metrics.store_up.set(0)
+
+    def store_answered(self) -> None:
+        """Note the store as up."""
+        if not self.store_up:
+            log.info("the history store answers again")
+        self.store_up = True
+        self.metrics.store_up.set(1)
 
     def popular(self) -> tuple[Section, ...]:
         """The sections asked about most in the last 30 days (answers, best guesses, picks),
@@ -124,10 +163,12 @@ class Bot:
 
     def _claim(self, key: str) -> bool:
         try:
-            return self.store.claim(key)  # type: ignore[union-attr]
+            claimed = self.store.claim(key)  # type: ignore[union-attr]
         except Exception:  # the store is down: answering beats staying silent
-            log.exception("could not claim %s in the store; answering anyway", key)
+            self.store_failed(f"could not claim {key}")
             return True
+        self.store_answered()
+        return claimed
 
 
 def build_app(
@@ -163,7 +204,15 @@ def register_dedupe(app: App, bot: Bot) -> None:
     @app.middleware
     def drop_repeats(body: dict, next: Callable[[], BoltResponse]) -> BoltResponse | None:
         event_id = body.get("event_id") if isinstance(body, dict) else None
-        if event_id and not bot.first(f"event:{event_id}"):
+        event = body.get("event") if isinstance(body, dict) else None
+        kind = event.get("type") if isinstance(event, dict) else None
+        # A message is claimed by its listener with a lease (bot.hold), so that a retry is
+        # answered if the process that took it died; other events are claimed here for good.
+        if event_id and kind in ("message", "app_mention"):
+            repeated = not bot.seen.first(f"event:{event_id}")
+        else:
+            repeated = bool(event_id) and not bot.first(f"event:{event_id}")
+        if repeated:
             log.info("ignoring repeated event %s", event_id)
             return BoltResponse(status=200, body="")
         return next()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,8 @@ from bot.slack.reply import Reply, builtin_reply, deliver, notice, reply_for
 if TYPE_CHECKING:
     from bot.slack.app import Bot
 
+log = logging.getLogger("bot.slack")
+
 
 def register_commands(app: App, bot: Bot) -> None:
     """`/devops-role <question>`, `help`, `topics` and (for admins) `report`: ephemeral."""
@@ -25,6 +28,12 @@ def register_commands(app: App, bot: Bot) -> None:
     @app.command(COMMAND)
     def handle_command(ack: Ack, command: dict, respond: Respond, context: dict) -> None:
         ack()
+        # A slash command has no event id: its trigger_id (one per invocation) tells a
+        # replay of the same signed request, within the five minutes its signature holds.
+        trigger = command.get("trigger_id")
+        if trigger and not bot.first(f"slash:{trigger}"):
+            log.info("ignoring a repeated slash command (trigger %s)", trigger)
+            return
         docs = bot.live.current
         text = (command.get("text") or "").strip()
         reply = builtin_reply(text, docs.library, context.get("bot_user_id"))

@@ -1,22 +1,75 @@
-"""Events with a question: mentions in channels (answered in a thread) and direct messages."""
+"""Events with a question: mentions in channels (answered in a thread) and direct messages.
+
+Each message is held with a lease (``Bot.hold``) until its reply is delivered, with what it
+takes to answer it: if the process dies in between, ``recover_lapsed`` in another replica
+(or this one, restarted) answers it once the lease runs out. A message is answered once,
+however often Slack sends it.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 from typing import TYPE_CHECKING
 
-from slack_bolt import App, Say
+from slack_bolt import App
+from slack_sdk import WebClient
 
 from bot.slack.reply import FILES_ONLY, builtin_reply, deliver, notice, question_of, reply_for
 
 if TYPE_CHECKING:
     from bot.slack.app import Bot
 
+log = logging.getLogger("bot.slack")
+
+#: How long a message's claim holds before another replica (or this one, restarted) may take
+#: it over and answer: far longer than an answer takes, short enough that a question whose
+#: process died is answered within a minute or so.
+LEASE_SECONDS = 30.0
+
 
 def register_messages(app: App, bot: Bot) -> None:
     """Mentions (answered in a thread) and direct messages (answered in the DM)."""
 
-    def answer_once(event: dict, say: Say, *, entry: str) -> None:
-        if not bot.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
+    @app.event("app_mention")
+    def handle_mention(event: dict, client: WebClient) -> None:
+        if event.get("bot_id") or event.get("subtype"):
+            return
+        entry = "dm" if event.get("channel_type") == "im" else "mention"
+        answer_message(bot, client, event, entry)
+
+    @app.event("message")
+    def handle_message(event: dict, client: WebClient) -> None:
+        # Edits, deletions, joins and bot messages all carry a subtype or a bot_id; a DM with
+        # a file attached (file_share) is a message the person typed, and is answered.
+        subtype = event.get("subtype")
+        if subtype not in (None, "file_share") or event.get("bot_id"):
+            return
+        if event.get("channel_type") != "im":
+            return
+        answer_message(bot, client, event, "dm")
+
+
+def message_key(event: dict) -> str:
+    """What identifies a message whichever event brought it (a mention in a DM comes twice)."""
+    return f"msg:{event.get('channel')}:{event.get('ts')}"
+
+
+def answer_message(bot: Bot, client: WebClient, event: dict, entry: str) -> None:
+    """Answer a message once: hold it, reply, and mark it done."""
+    key = message_key(event)
+    if bot.hold(key, json.dumps({"event": event, "entry": entry})):
+        reply_to(bot, client, event, entry, key)
+
+
+def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str) -> None:
+    """Reply to a held message and mark it done, delivered or not (a failure is the error
+    handler's to report; taking it over again would only fail again)."""
+    try:
+        channel = event.get("channel")
+        if event.get("subtype") == "file_share" and not question_of(event.get("text", "")):
+            deliver(client.chat_postMessage, notice(FILES_ONLY), bot, channel=channel,
+                    thread_ts=event.get("thread_ts"))  # fmt: skip
             return
         question = question_of(event.get("text", ""))
         reply = builtin_reply(question, bot.live.current.library) or reply_for(
@@ -26,25 +79,29 @@ def register_messages(app: App, bot: Bot) -> None:
             thread_ts = event.get("thread_ts") or event.get("ts")
         else:
             thread_ts = event.get("thread_ts")
-        deliver(say, reply, bot, thread_ts=thread_ts)
+        deliver(client.chat_postMessage, reply, bot, channel=channel, thread_ts=thread_ts)
+    finally:
+        bot.done(key)
 
-    @app.event("app_mention")
-    def handle_mention(event: dict, say: Say) -> None:
-        if event.get("bot_id") or event.get("subtype"):
-            return
-        answer_once(event, say, entry="dm" if event.get("channel_type") == "im" else "mention")
 
-    @app.event("message")
-    def handle_message(event: dict, say: Say) -> None:
-        # Edits, deletions, joins and bot messages all carry a subtype or a bot_id; a DM with
-        # a file attached (file_share) is a message the person typed, and is answered.
-        subtype = event.get("subtype")
-        if subtype not in (None, "file_share") or event.get("bot_id"):
-            return
-        if event.get("channel_type") != "im":
-            return
-        if subtype == "file_share" and not question_of(event.get("text", "")):
-            if bot.first(f"msg:{event.get('channel')}:{event.get('ts')}"):
-                deliver(say, notice(FILES_ONLY), bot, thread_ts=event.get("thread_ts"))
-            return
-        answer_once(event, say, entry="dm")
+def recover_lapsed(bot: Bot, client: WebClient) -> int:
+    """Answer the messages whose holder died before replying (their lease ran out): each
+    is taken over by one replica and answered once. How many were answered."""
+    if bot.store is None:
+        return 0
+    answered = 0
+    for key, payload in bot.store.lapsed():
+        if bot.store.lease(key, LEASE_SECONDS, None) != "mine":
+            continue  # another replica took it
+        try:
+            held = json.loads(payload)
+            event, entry = held["event"], held["entry"]
+        except (ValueError, KeyError, TypeError):
+            log.error("cannot read what %s needs to be answered; giving up on it", key)
+            bot.done(key)
+            continue
+        log.warning("answering %s, which a process that died had taken", key)
+        reply_to(bot, client, event, entry, key)
+        bot.metrics.recovered.inc()
+        answered += 1
+    return answered

@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import RemoteDisconnected
 from urllib.error import URLError
 from urllib.parse import parse_qs
@@ -30,7 +30,8 @@ from bot.content import Library
 from bot.live import LiveDocs
 from bot.observe import Metrics
 from bot.search import common_english_words
-from bot.slack.app import build_app
+from bot.slack.app import Bot, Seen, build_app, make_client
+from bot.slack.messages import recover_lapsed
 from bot.store import Store, open_store
 
 log = logging.getLogger("bot.slack")
@@ -44,6 +45,10 @@ MAX_BODY_BYTES = 1_000_000
 SPOOL_BYTES = 16 * 1024 * 1024
 
 
+#: How often /healthz asks the history store whether it answers, at most, in seconds.
+STORE_PING = 5.0
+
+
 @dataclass
 class Health:
     """What /healthz reports."""
@@ -51,13 +56,41 @@ class Health:
     mode: str
     live: LiveDocs
     connected: Callable[[], bool] = lambda: True
+    store: Store | None = None
+    metrics: Metrics | None = None
+    _pinged: tuple[float, bool] = (0.0, True)
+    _pinging: threading.Lock = field(default_factory=threading.Lock)
 
     def status(self) -> tuple[int, dict]:
-        """HTTP status and JSON body: 200 once ready, 503 otherwise."""
+        """HTTP status and JSON body: 200 once ready, 503 otherwise. With a history store,
+        ``store`` says whether it answers ("ok" or "down"): a bot whose store is down still
+        answers (200), but replicas may then both answer one message."""
         sections = len(self.live.current.library.sections)
         ok = sections > 0 and self.connected()
-        body = {"ok": ok, "mode": self.mode, "sections": sections}
+        body: dict = {"ok": ok, "mode": self.mode, "sections": sections}
+        if self.store is not None:
+            body["store"] = "ok" if self.store_answers() else "down"
         return (200 if ok else 503), body
+
+    def store_answers(self) -> bool:
+        """Whether the store answered a ping in the last STORE_PING seconds; one ping at a
+        time (a hung database holds one request, the others get the last result)."""
+        at, up = self._pinged
+        if time.monotonic() - at < STORE_PING or not self._pinging.acquire(blocking=False):
+            return up
+        try:
+            self.store.ping()  # type: ignore[union-attr]
+            up = True
+        except Exception as err:  # sqlite3 and psycopg errors alike
+            if self._pinged[1]:
+                log.error("the history store does not answer: %s: %s", type(err).__name__, err)
+            up = False
+        finally:
+            self._pinged = (time.monotonic(), up)
+            self._pinging.release()
+        if self.metrics is not None:
+            self.metrics.store_up.set(1 if up else 0)
+        return up
 
 
 #: Slack's rule: a request signed more than five minutes ago is refused (a replay).
@@ -163,10 +196,10 @@ def create_server(
     socket: SocketModeHandler | None = None
     if settings.socket_mode:
         socket = SocketModeHandler(app, app_token=settings.app_token)
-        health = Health("socket", live, socket.client.is_connected)
+        health = Health("socket", live, socket.client.is_connected, store, metrics)
         wsgi = make_wsgi(health, None, metrics)
     else:
-        health = Health("http", live)
+        health = Health("http", live, store=store, metrics=metrics)
         wsgi = make_wsgi(health, SlackRequestHandler(app), metrics, settings.signing_secret or "")
     server = waitress_server(
         wsgi,
@@ -203,6 +236,27 @@ def purge_regularly(store: Store, retention_days: int) -> threading.Thread:
     return thread
 
 
+#: How often lapsed leases (messages a process took and died before answering) are looked
+#: for, in seconds.
+RECOVER_EVERY = 10.0
+
+
+def recover_regularly(bot: Bot, client: WebClient, stopping: threading.Event,
+                      every: float = RECOVER_EVERY) -> threading.Thread:  # fmt: skip
+    """Answer, every ``every`` seconds, the messages whose holder died (recover_lapsed)."""
+
+    def loop() -> None:
+        while not stopping.wait(every):
+            try:
+                recover_lapsed(bot, client)
+            except Exception:  # the store is down, say: the next round tries again
+                log.exception("could not look for unanswered messages in %s", bot.store.name)
+
+    thread = threading.Thread(target=loop, name="recover", daemon=True)
+    thread.start()
+    return thread
+
+
 def reload_on_sighup(live: LiveDocs) -> None:
     """Reload the docs when the process gets SIGHUP (in a thread: handlers must be quick)."""
     signal.signal(
@@ -235,6 +289,7 @@ def serve(settings: Settings, library: Library) -> int:
         server.effective_port,
     )
     stopping = threading.Event()
+    recover_regularly(Bot(settings, live, store, metrics, Seen()), make_client(settings), stopping)
     refused: list[str] = []
     if socket is not None:
 

@@ -1,0 +1,121 @@
+"""Exactly one answer per message through crashes: leases, their recovery, and the store's
+state in /healthz, over the wire against the Slack stand-in, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from bot.live import LiveDocs
+from bot.observe import Metrics
+from bot.slack.app import Bot, Seen, make_client
+from bot.slack.messages import recover_lapsed
+from bot.slack.server import create_server
+from bot.store import open_store
+from tests.slack_standin import running
+from tests.test_slack_app import post_event, settings_for, texts
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def history(request, tmp_path):
+    """(DATABASE_URL or None, DATA_DIR) for each backend."""
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_url"), tmp_path
+    return None, tmp_path
+
+
+def dm(ts: str, text: str = "what does the coach do") -> dict:
+    """A direct message event as Slack sends it."""
+    return {"type": "message", "channel_type": "im", "user": "U1", "text": text, "ts": ts,
+            "channel": "D1"}  # fmt: skip
+
+
+def test_a_message_whose_process_died_is_answered_once(fake, shipped_library, history):
+    """A message taken by a process that died before replying (its lease held, not done) is
+    not answered by a retry while the lease holds; once it runs out, one recovery answers
+    it, from what the lease kept; later retries and recoveries do nothing."""
+    database_url, data_dir = history
+    store = open_store(database_url, data_dir)
+    event = dm("1700000050.000100")
+    held = json.dumps({"event": event, "entry": "dm"})
+    assert store.lease("msg:D1:1700000050.000100", 0.5, held) == "mine"  # ... and it died
+    settings = settings_for(fake)
+    live = LiveDocs.load(settings.content, shipped_library)
+    server, _ = create_server(settings, live, store, Metrics())
+    with running(server) as port:
+        base = f"http://127.0.0.1:{port}"
+        assert post_event(base, event, "EvDied")[0] == 200  # Slack's retry, lease still held
+        time.sleep(0.7)
+        assert fake.of("chat.postMessage") == []
+        bots = [Bot(settings, live, store, Metrics(), Seen()) for _ in range(3)]
+        counts: list[int] = []
+        threads = [threading.Thread(target=lambda b=b: counts.append(
+            recover_lapsed(b, make_client(settings)))) for b in bots]  # fmt: skip
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(counts) == [0, 0, 1]
+        answer = fake.wait_for("chat.postMessage")[0].params
+        assert answer["channel"] == "D1" and "The Coach" in texts(answer["blocks"])
+        assert post_event(base, event, "EvDiedAgain")[0] == 200  # a later retry
+        assert recover_lapsed(bots[0], make_client(settings)) == 0
+        time.sleep(0.5)
+    assert len(fake.of("chat.postMessage")) == 1
+
+
+def test_a_delivered_message_is_done_for_every_replica(fake, shipped_library, history):
+    """A message answered by one bot is marked done: another bot on the same store (a
+    replica, or this one restarted) answers neither its retry nor a recovery."""
+    database_url, data_dir = history
+    settings = settings_for(fake)
+    live = LiveDocs.load(settings.content, shipped_library)
+    replies = []
+    for n in range(2):
+        store = open_store(database_url, data_dir)
+        server, _ = create_server(settings, live, store, Metrics())
+        with running(server) as port:
+            post_event(f"http://127.0.0.1:{port}", dm("1700000060.000100"), f"EvOnce{n}")
+            replies = fake.wait_for("chat.postMessage")
+            time.sleep(0.5)
+            bot = Bot(settings, live, store, Metrics(), Seen())
+            assert recover_lapsed(bot, make_client(settings)) == 0
+    assert len(replies) == len(fake.of("chat.postMessage")) == 1
+
+
+def healthz(port: int) -> dict:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_a_store_that_stops_answering_shows_in_healthz_and_metrics(
+    fake, shipped_library, postgres_server, tmp_path
+):
+    """With PostgreSQL gone, /healthz says "store": "down" (still 200: the bot answers) and
+    the store_up metric is 0; the bot still answers a message."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    store = open_store(f"{postgres_server}/{name}", tmp_path)
+    settings = settings_for(fake)
+    metrics = Metrics()
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library), store,
+                              metrics)  # fmt: skip
+    with running(server) as port:
+        assert healthz(port)["store"] == "ok"
+        with psycopg.connect(f"{postgres_server}/postgres", autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        time.sleep(5.2)  # past the ping interval
+        body = healthz(port)
+        assert body["store"] == "down" and body["ok"] is True
+        assert b"devops_role_bot_store_up 0.0" in metrics.exposition()
+        post_event(f"http://127.0.0.1:{port}", dm("1700000070.000100"), "EvDown")
+        assert "The Coach" in texts(fake.wait_for("chat.postMessage")[0].params["blocks"])
