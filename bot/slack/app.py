@@ -34,7 +34,7 @@ from bot.slack.actions import register_actions, register_stale
 from bot.slack.commands import register_commands
 from bot.slack.feedback import register_feedback
 from bot.slack.home import register_home
-from bot.slack.messages import LEASE_SECONDS, register_messages
+from bot.slack.messages import LEASE_SECONDS, hold_message, register_messages
 from bot.slack.reply import SORRY
 from bot.store import Store
 
@@ -206,10 +206,11 @@ def register_dedupe(app: App, bot: Bot) -> None:
         event_id = body.get("event_id") if isinstance(body, dict) else None
         event = body.get("event") if isinstance(body, dict) else None
         kind = event.get("type") if isinstance(event, dict) else None
-        # A message is claimed by its listener with a lease (bot.hold), so that a retry is
-        # answered if the process that took it died; other events are claimed here for good.
+        # Other events are claimed here for good.
         if event_id and kind in ("message", "app_mention"):
-            repeated = not bot.seen.first(f"event:{event_id}")
+            # Held with a lease before Slack hears back, so that if this process dies before
+            # the reply, the message is answered all the same (messages.recover_lapsed).
+            repeated = not bot.seen.first(f"event:{event_id}") or not hold_message(bot, event)
         else:
             repeated = bool(event_id) and not bot.first(f"event:{event_id}")
         if repeated:

@@ -26,40 +26,54 @@ log = logging.getLogger("bot.slack")
 #: it over and answer: far longer than an answer takes, short enough that a question whose
 #: process died is answered within a minute or so.
 LEASE_SECONDS = 30.0
+#: How many lapsed messages one recovery round takes on at most.
+RECOVER_BATCH = 500
 
 
 def register_messages(app: App, bot: Bot) -> None:
-    """Mentions (answered in a thread) and direct messages (answered in the DM)."""
+    """Mentions (answered in a thread) and direct messages (answered in the DM). The message
+    was held before Slack got its acknowledgement (``hold_message``, a middleware)."""
 
     @app.event("app_mention")
     def handle_mention(event: dict, client: WebClient) -> None:
-        if event.get("bot_id") or event.get("subtype"):
-            return
-        entry = "dm" if event.get("channel_type") == "im" else "mention"
-        answer_message(bot, client, event, entry)
+        entry = answerable(event)
+        if entry is not None:
+            reply_to(bot, client, event, entry, message_key(event))
 
     @app.event("message")
     def handle_message(event: dict, client: WebClient) -> None:
-        # Edits, deletions, joins and bot messages all carry a subtype or a bot_id; a DM with
-        # a file attached (file_share) is a message the person typed, and is answered.
-        subtype = event.get("subtype")
-        if subtype not in (None, "file_share") or event.get("bot_id"):
-            return
-        if event.get("channel_type") != "im":
-            return
-        answer_message(bot, client, event, "dm")
+        entry = answerable(event)
+        if entry is not None:
+            reply_to(bot, client, event, entry, message_key(event))
+
+
+def answerable(event: dict) -> str | None:
+    """The entry a message event is answered as ("mention" or "dm"), or None for one the bot
+    leaves alone: edits, deletions, joins and bot messages (a subtype or a bot_id; a DM with
+    a file attached, file_share, is a message the person typed), channel messages that do
+    not mention it."""
+    if event.get("bot_id"):
+        return None
+    if event.get("type") == "app_mention" and not event.get("subtype"):
+        return "dm" if event.get("channel_type") == "im" else "mention"
+    if event.get("type") == "message" and event.get("channel_type") == "im":
+        return "dm" if event.get("subtype") in (None, "file_share") else None
+    return None
+
+
+def hold_message(bot: Bot, event: dict) -> bool:
+    """Before Slack is told the event arrived: hold a message the bot will answer, keeping
+    what answering it takes. False when it is held or answered already (a retry, the other
+    event of a mention in a DM, a replica's)."""
+    entry = answerable(event)
+    if entry is None:
+        return True
+    return bot.hold(message_key(event), json.dumps({"event": event, "entry": entry}))
 
 
 def message_key(event: dict) -> str:
     """What identifies a message whichever event brought it (a mention in a DM comes twice)."""
     return f"msg:{event.get('channel')}:{event.get('ts')}"
-
-
-def answer_message(bot: Bot, client: WebClient, event: dict, entry: str) -> None:
-    """Answer a message once: hold it, reply, and mark it done."""
-    key = message_key(event)
-    if bot.hold(key, json.dumps({"event": event, "entry": entry})):
-        reply_to(bot, client, event, entry, key)
 
 
 def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str) -> None:
@@ -90,7 +104,7 @@ def recover_lapsed(bot: Bot, client: WebClient) -> int:
     if bot.store is None:
         return 0
     answered = 0
-    for key, payload in bot.store.lapsed():
+    for key, payload in bot.store.lapsed(RECOVER_BATCH):
         if bot.store.lease(key, LEASE_SECONDS, None) != "mine":
             continue  # another replica took it
         try:
