@@ -9,6 +9,7 @@ is answered in its thread, so thread_ts names the question):
 
     python bench/kill.py --events 5000                 # SQLite in a temporary DATA_DIR
     python bench/kill.py --events 5000 --postgres      # a throwaway Debian PostgreSQL
+    python bench/kill.py --events 5000 --rev ad566e9   # that revision's bot, for a baseline
 
 Prints events sent, kills, answers, lost (no answer) and duplicated (two or more). Loopback
 only; bounded in count and time.
@@ -54,15 +55,15 @@ def free_port() -> int:
 class Bot:
     """The bot as a child process that can be killed and started again on the same port."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env, self.log, self.port = env, log, int(env["PORT"])
+    def __init__(self, env: dict[str, str], log: Path, tree: Path = ROOT) -> None:
+        self.env, self.log, self.port, self.tree = env, log, int(env["PORT"]), tree
         self.proc: subprocess.Popen | None = None
         self.kills = 0
 
     def start(self) -> None:
         """Start it and wait until /healthz answers 200."""
         with self.log.open("ab") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT,
+            self.proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=self.tree,
                                          env=self.env, stdout=err, stderr=err)  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -117,14 +118,13 @@ def send(port: int, n: int, stop: threading.Event) -> int:
     return 0
 
 
-def start_postgres(where: Path) -> tuple[str, subprocess.Popen | None, list[str]]:
+def start_postgres() -> tuple[str, list[str]]:
     """A throwaway PostgreSQL (Debian's) on 127.0.0.1; its URL and how to stop it."""
     initdb = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
     if not initdb:
         raise SystemExit("no PostgreSQL: apt-get install postgresql")
     bin_dir, port = initdb[-1].parent, free_port()
-    data = where / "pg"
-    data.mkdir()
+    data = Path(tempfile.mkdtemp(prefix="kill-test-pg-", dir="/tmp"))  # postgres must reach it
     as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_pg:
         shutil.chown(data, "postgres", "postgres")
@@ -134,7 +134,7 @@ def start_postgres(where: Path) -> tuple[str, subprocess.Popen | None, list[str]
     subprocess.run([*as_pg, str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(data / "log"),
                     "-o", options, "-w", "start"], check=True, capture_output=True)  # fmt: skip
     stop = [*as_pg, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]
-    return f"postgresql://postgres@127.0.0.1:{port}/postgres", None, stop
+    return f"postgresql://postgres@127.0.0.1:{port}/postgres", stop
 
 
 def main() -> int:
@@ -145,6 +145,7 @@ def main() -> int:
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL")
     parser.add_argument("--seed", type=int, default=1, help="for the kill times")
     parser.add_argument("--rate", type=float, default=100.0, help="events a second (100)")
+    parser.add_argument("--rev", help="run that git revision's bot instead (a baseline)")
     args = parser.parse_args()
     random.seed(args.seed)
     work = Path(tempfile.mkdtemp(prefix="kill-test-"))
@@ -155,8 +156,16 @@ def main() -> int:
            "DATA_DIR": str(work / "data"), "LOG_LEVEL": "WARNING"}  # fmt: skip
     stop_pg: list[str] = []
     if args.postgres:
-        env["DATABASE_URL"], _, stop_pg = start_postgres(work)
-    bot = Bot(env, work / "bot.log")
+        env["DATABASE_URL"], stop_pg = start_postgres()
+    tree = ROOT
+    if args.rev:  # that revision's files, as `git archive` gives them
+        tree = work / "tree"
+        tree.mkdir()
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.rev], check=True,
+                                 capture_output=True).stdout  # fmt: skip
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        env["PYTHONPATH"] = str(tree)
+    bot = Bot(env, work / "bot.log", tree)
     bot.start()
     stop, sending = threading.Event(), threading.Event()
     sending.set()
@@ -203,7 +212,7 @@ def main() -> int:
     fake.close()
     if stop_pg:
         subprocess.run(stop_pg, capture_output=True)
-    store = "PostgreSQL" if args.postgres else "SQLite"
+    store = ("PostgreSQL" if args.postgres else "SQLite") + (f" at {args.rev}" if args.rev else "")
     resent = sum(k * (t - 1) for t, k in tries.items() if t)
     print(f"store {store}; events {args.events} sent in {sent_in:.0f} s by {args.senders}"
           f" threads; kills {bot.kills}; resent {resent} times; answers"
