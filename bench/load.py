@@ -97,7 +97,7 @@ def one_request(base: str, fake: FakeSlack, key: str, question: str, kind: str) 
     if kind == "command":
         form = {
             "command": "/devops-role", "text": question, "user_id": "U1", "channel_id": "C1",
-            "team_id": "T1", "response_url": f"{fake.url}/response/{key}", "trigger_id": "t",
+            "team_id": "T1", "response_url": f"{fake.url}/response/{key}", "trigger_id": f"t{key}",
         }  # fmt: skip
         status, _, ack = signed_post(base + "/slack/events", urlencode(form), SECRET,
                                      content_type="application/x-www-form-urlencoded")  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, Respond
@@ -25,9 +26,15 @@ log = logging.getLogger("bot.slack")
 def register_commands(app: App, bot: Bot) -> None:
     """`/devops-role <question>`, `help`, `topics` and (for admins) `report`: ephemeral."""
 
-    @app.command(COMMAND)
-    def handle_command(ack: Ack, command: dict, respond: Respond, context: dict) -> None:
+    def ack_first(ack: Ack, next: Callable[[], None]) -> None:
+        # Acknowledged here, in the request's own thread, before the listener is started:
+        # Bolt otherwise waits for the listener's ack() in 10 ms steps while the answer is
+        # being computed, and the acknowledgement comes late under load.
         ack()
+        next()
+
+    @app.command(COMMAND, middleware=[ack_first])
+    def handle_command(command: dict, respond: Respond, context: dict) -> None:
         # A slash command has no event id: its trigger_id (one per invocation) tells a
         # replay of the same signed request, within the five minutes its signature holds.
         trigger = command.get("trigger_id")
