@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
+from load import free_port  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from bot.demo.standin import FakeSlack  # noqa: E402
@@ -43,13 +44,6 @@ from bot.demo.standin import FakeSlack  # noqa: E402
 SECRET = "kill-test-secret"
 #: After the last kill: a lease (30 s) runs out and a recovery round (every 10 s) comes.
 SETTLE_SECONDS = 50
-
-
-def free_port() -> int:
-    """A free port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Bot:
