@@ -8,6 +8,8 @@ machine), with the floor those put under the mean time per request. Bounded: REQ
 level, and at most ANSWER_WAIT seconds waiting for answers.
 
 Run from the repository root:  python bench/load.py
+Open loop (requests at a fixed rate, as Slack sends them), beside a baseline revision:
+    python bench/load.py --open 100 20 --rev ad566e9
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_bot(fake: FakeSlack, content: Path) -> tuple[subprocess.Popen, str]:
+def start_bot(fake: FakeSlack, content: Path, tree: Path = ROOT) -> tuple[subprocess.Popen, str]:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="load-history-")  # the bot records every question
     env = {
@@ -76,8 +78,9 @@ def start_bot(fake: FakeSlack, content: Path) -> tuple[subprocess.Popen, str]:
         "CONTENT_DIR": str(content),
         "DATA_DIR": data_dir,
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(tree),
     }
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tree)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -211,6 +214,78 @@ def run_corpus(name: str, content: Path, questions: list[str]) -> list[dict]:
     ]
 
 
+def run_open(label: str, tree: Path, rate: float, seconds: float) -> list[dict]:
+    """Open loop on the role doc: requests go out at ``rate`` a second for ``seconds``,
+    alternately slash commands and DM events, each at its time whatever the ones before it
+    got (as Slack sends them), from as many threads as it takes; a row per kind."""
+    fake = FakeSlack()
+    proc, base = start_bot(fake, ROOT / "content", tree)
+    total = int(rate * seconds)
+    jobs = [(f"open-{i}", ROLE_QUESTIONS[i % len(ROLE_QUESTIONS)],
+             "command" if i % 2 else "event") for i in range(total)]  # fmt: skip
+    start = time.monotonic() + 0.5
+
+    def at_its_time(n: int) -> dict:
+        time.sleep(max(0.0, start + n / rate - time.monotonic()))
+        return one_request(base, fake, *jobs[n])
+
+    try:
+        bot_cpu = cpu_seconds(proc.pid)
+        with ThreadPoolExecutor(64) as pool:
+            sent = list(pool.map(at_its_time, range(total)))
+        bot_cpu = (cpu_seconds(proc.pid) - bot_cpu) / total * 1000
+        deadline = time.monotonic() + ANSWER_WAIT
+        while time.monotonic() < deadline:
+            answered = {c.path.removeprefix("/response/") for c in fake.of("response_url")} | {
+                str(c.params.get("channel", "")).removeprefix("D")
+                for c in fake.of("chat.postMessage")}  # fmt: skip
+            if all(s["key"] in answered for s in sent if s["ok"]):
+                break
+            time.sleep(0.2)
+        time.sleep(0.5)
+        counts: dict[str, int] = {}
+        for c in fake.of("response_url"):
+            key = c.path.removeprefix("/response/")
+            counts[key] = counts.get(key, 0) + 1
+        for c in fake.of("chat.postMessage"):
+            key = str(c.params.get("channel", "")).removeprefix("D")
+            counts[key] = counts.get(key, 0) + 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        fake.close()
+    rows = []
+    for kind, name in (("command", "slash command"), ("event", "DM event")):
+        mine = [s for s in sent if s["kind"] == kind]
+        acks = sorted(s["ack"] * 1000 for s in mine)
+        rows.append({"tree": label, "kind": name, "rate": rate, "requests": len(mine),
+                     "ack_p50": statistics.median(acks), "ack_p99": acks[int(len(acks) * .99) - 1],
+                     "errors": sum(not s["ok"] for s in mine),
+                     "lost": sum(counts.get(s["key"], 0) == 0 for s in mine),
+                     "duplicated": sum(counts.get(s["key"], 0) > 1 for s in mine),
+                     "bot_cpu_ms": bot_cpu})  # fmt: skip
+    return rows
+
+
+def tree_at(rev: str) -> Path:
+    """``rev``'s files in a temporary folder (git archive), to run its bot as a baseline."""
+    where = Path(tempfile.mkdtemp(prefix=f"load-{rev}-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
+    return where
+
+
+def print_open(rows: list[dict]) -> None:
+    """The open-loop rows as a table."""
+    print("open loop     tree            kind            rate  requests  ack p50/p99 ms"
+          "  errors lost dup  bot CPU ms/req")  # fmt: skip
+    for r in rows:
+        print(f"{'':<13} {r['tree']:<15} {r['kind']:<14} {r['rate']:>5.0f} {r['requests']:>9}"
+              f"  {r['ack_p50']:>6.1f}/{r['ack_p99']:<7.1f} {r['errors']:>6} {r['lost']:>4}"
+              f" {r['duplicated']:>3}  {r['bot_cpu_ms']:>14.2f}")  # fmt: skip
+
+
 def run_synthetic() -> list[dict]:
     """The levels on a 10,000-section synthetic corpus, asking for its sections by name."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,7 +303,22 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=REQUESTS)
     parser.add_argument("--clients", type=int, nargs="+", default=LEVELS, help="levels to run")
     parser.add_argument("--role-only", action="store_true", help="skip the 10k-section corpus")
+    parser.add_argument(
+        "--open",
+        type=float,
+        nargs=2,
+        metavar=("RATE", "SECONDS"),
+        help="only the open loop: RATE requests a second for SECONDS",
+    )
+    parser.add_argument("--rev", help="with --open: also that git revision's bot, side by side")
     args = parser.parse_args()
+    if args.open:
+        rate, seconds = args.open
+        rows = run_open("working tree", ROOT, rate, seconds)
+        if args.rev:
+            rows += run_open(args.rev, tree_at(args.rev), rate, seconds)
+        print_open(rows)
+        return
     globals()["REQUESTS"] = args.requests
     LEVELS[:] = args.clients
     rows = run_corpus("role doc", ROOT / "content", ROLE_QUESTIONS)
