@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from load import cpu_seconds, free_port  # noqa: E402
+from load import cpu_seconds, free_port, tree_at  # noqa: E402
 
 SIZES = {"small": 100, "large": 929_000}
 
@@ -76,15 +76,6 @@ def measure(tree: Path, requests: int) -> dict[str, tuple[float, set[int]]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-
-
-def tree_at(rev: str) -> Path:
-    """A checkout of ``rev``'s files in a temporary folder (git archive)."""
-    where = Path(tempfile.mkdtemp(prefix=f"front-door-{rev}-"))
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True,
-                             capture_output=True).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(where)], input=archive, check=True)
-    return where
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from load import free_port  # noqa: E402
+from load import free_port, tree_at  # noqa: E402
 from slack_sdk.signature import SignatureVerifier  # noqa: E402
 
 from bot.demo.standin import FakeSlack  # noqa: E402
@@ -152,12 +152,8 @@ def main() -> int:
     if args.postgres:
         env["DATABASE_URL"], stop_pg = start_postgres()
     tree = ROOT
-    if args.rev:  # that revision's files, as `git archive` gives them
-        tree = work / "tree"
-        tree.mkdir()
-        archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.rev], check=True,
-                                 capture_output=True).stdout  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    if args.rev:
+        tree = tree_at(args.rev)
         env["PYTHONPATH"] = str(tree)
     bot = Bot(env, work / "bot.log", tree)
     bot.start()

@@ -144,6 +144,8 @@ class Library:
     #: How many sections and documents bear each name (case ignored): a button names the page
     #: too where the name alone is ambiguous.
     name_counts: dict[str, int] = field(default_factory=dict)
+    #: How many documents bear each title (case ignored): a page's folder tells two apart.
+    title_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -217,14 +219,16 @@ def load_library(
     if owner is not None:
         problems += unmatched_questions(owner, found, documents)
     counts: dict[str, int] = {}
+    titles: dict[str, int] = {}
     for doc in documents:
+        titles[doc.title.casefold()] = titles.get(doc.title.casefold(), 0) + 1
         in_doc: dict[str, int] = {}
         for s in doc.sections:
             in_doc[s.name.casefold()] = in_doc.get(s.name.casefold(), 0) + 1
         in_doc[doc.title.casefold()] = max(in_doc.get(doc.title.casefold(), 0), 1)
         for key, n in in_doc.items():  # twice in one page counts too ('Conclusion' x 2)
             counts[key] = counts.get(key, 0) + n
-    return Library(tuple(documents), synonyms, tuple(problems), owner, name or "", counts)
+    return Library(tuple(documents), synonyms, tuple(problems), owner, name or "", counts, titles)
 
 
 def previous_document(previous: Library | None, rel: str) -> Document | None:

@@ -11,7 +11,7 @@ from functools import lru_cache
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.content import Document, Library, Section
+from bot.content import Document, Library, Section, plain_text
 from bot.search import Answer, Match, clean_question
 
 
@@ -51,7 +51,7 @@ def button_label(section: Section, library: Library | None, limit: int = 75) -> 
     # above that differs, else the line.
     above = [h for h in reversed(section.heading_path[:-1]) if h.casefold() != name.casefold()]
     where = section.document
-    if sum(d.title.casefold() == where.casefold() for d in library.documents[:1000]) > 1:
+    if library.title_counts.get(where.casefold(), 0) > 1:
         where = folder_name(section.path)  # two pages of that title: the folder tells them apart
     if len(same) > 1:
         parents = {s.heading_path[:-1] for s in same}
@@ -414,11 +414,10 @@ def blocks_text(blocks: object) -> int:
 
 def notification_text(title: str, markdown: str) -> str:
     """A section's notification text: its title and the start of its words, no markup."""
-    from bot.content import plain_text
-
     words = " ".join(plain_text(markdown).split())
     if len(words) > NOTIFICATION_TEXT:
-        words = words[: words.rfind(" ", 0, NOTIFICATION_TEXT) if " " in words else 0] + " …"
+        cut = words.rfind(" ", 0, NOTIFICATION_TEXT)
+        words = words[: cut if cut > 0 else NOTIFICATION_TEXT] + " …"
     return escape(f"{title}: {words}" if words else title)
 
 
@@ -738,16 +737,13 @@ def home_view(library: Library, popular: Sequence[Section] = ()) -> dict:
         return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}
     blocks.append(_section(f"*{len(library.documents)} pages* (a page opens its sections)"))
     docs = list(library.documents)
-    titles: dict[str, int] = {}
-    for d in docs:
-        titles[d.title.casefold()] = titles.get(d.title.casefold(), 0) + 1
     for k in range(0, len(docs), ACTIONS_LIMIT):
         if len(blocks) >= HOME_BLOCKS - 1:
             blocks.append(_context(f"More pages: ask `{COMMAND} topics`."))
             break
         chunk = docs[k : k + ACTIONS_LIMIT]
         blocks.append({"type": "actions", "elements": [
-            _button(page_label(d, titles), page_action(n), d.path)
+            _button(page_label(d, library), page_action(n), d.path)
             for n, d in enumerate(chunk)]})  # fmt: skip
     return {"type": "home", "blocks": blocks[:HOME_BLOCKS]}
 
@@ -757,11 +753,11 @@ def page_action(n: int) -> str:
     return f"{ACTION_PAGE}:{n}"
 
 
-def page_label(doc: Document, titles: dict[str, int]) -> str:
-    """A page's title for a button, with its folder where two pages share the title
-    (``titles``: how many pages bear each title, case ignored)."""
+def page_label(doc: Document, library: Library) -> str:
+    """A page's title for a button, with its folder where two pages share the title."""
     folder = folder_name(doc.path)
-    if titles.get(doc.title.casefold(), 0) > 1 and folder.casefold() != doc.title.casefold():
+    title_shared = library.title_counts.get(doc.title.casefold(), 0) > 1
+    if title_shared and folder.casefold() != doc.title.casefold():
         return _cut(f"{doc.title} · {folder}", BUTTON_TEXT)
     return _cut(doc.title, BUTTON_TEXT)
 
