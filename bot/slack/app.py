@@ -206,12 +206,11 @@ def register_dedupe(app: App, bot: Bot) -> None:
         event_id = body.get("event_id") if isinstance(body, dict) else None
         event = body.get("event") if isinstance(body, dict) else None
         kind = event.get("type") if isinstance(event, dict) else None
-        # Other events are claimed here for good.
         if event_id and kind in ("message", "app_mention"):
             # Held with a lease before Slack hears back, so that if this process dies before
             # the reply, the message is answered all the same (messages.recover_lapsed).
             repeated = not bot.seen.first(f"event:{event_id}") or not hold_message(bot, event)
-        else:
+        else:  # other events are claimed here for good
             repeated = bool(event_id) and not bot.first(f"event:{event_id}")
         if repeated:
             log.info("ignoring repeated event %s", event_id)
