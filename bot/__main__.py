@@ -21,11 +21,11 @@ from bot.config import (
     Settings,
 )
 from bot.content import ContentError, Library, load_library, phrasing_place
-from bot.decision import CalibrationError, shipped_calibration
+from bot.engine.decision import CalibrationError, shipped_calibration
+from bot.engine.search import Answer, Index, build_index, leaning_phrasings
 from bot.observe import setup_logging
 from bot.render import answer_json, answer_text, small_talk_text, topics_text
 from bot.report import build_report, parse_since, render_report
-from bot.search import Answer, Index, build_index, leaning_phrasings
 from bot.smalltalk import small_talk
 from bot.store import Record, Store, StoreError, open_store
 

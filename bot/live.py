@@ -18,7 +18,7 @@ from bot.content import (
     Library,
     load_library,
 )
-from bot.search import Index, build_index
+from bot.engine.search import Index, build_index
 
 log = logging.getLogger("bot.live")
 

@@ -12,7 +12,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from bot.content import Document, Library, Section, plain_text
-from bot.search import Answer, Match, clean_question
+from bot.engine.search import Answer, Match, clean_question
 
 
 def display_path(section: Section) -> tuple[str, ...]:

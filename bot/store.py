@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.search import Answer, clean_question
+from bot.engine.search import Answer, clean_question
 
 #: Each migration is a list of statements; the schema version is its position (1-based).
 MIGRATIONS: list[list[str]] = [

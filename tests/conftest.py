@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import SHIPPED_CONTENT
 from bot.content import Library, load_library
-from bot.search import Index, build_index
+from bot.engine.search import Index, build_index
 
 # The shared corpora sit next to the checkout (../shared); CI clones elsewhere, so also
 # look where the workplace keeps them.

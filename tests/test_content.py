@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import SHIPPED_CONTENT
 from bot.content import ContentError, doc_url_for, load_library, slugify, strip_number_prefix
-from bot.search import build_index
+from bot.engine.search import build_index
 from tests.conftest import CORPUS, KNOWLEDGEHUB
 
 SEED = CORPUS.parent / "seed" / "devops-role.md"
@@ -280,8 +280,8 @@ def test_check_reports_what_startup_skips(make_content):
 
 def test_last_update_shown_as_freshness(make_content):
     """Docusaurus' last_update (a date or {date: ...}) becomes 'Updated YYYY-MM-DD'."""
+    from bot.engine.search import Match
     from bot.render import section_blocks
-    from bot.search import Match
 
     root = make_content(
         {

@@ -7,6 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.content import Section
+from bot.engine.search import Match
 from bot.render import (
     BUTTON_TEXT,
     HEADER_LIMIT,
@@ -16,7 +17,6 @@ from bot.render import (
     section_blocks,
     to_mrkdwn,
 )
-from bot.search import Match
 
 SLACK_MARKUP = [
     "<!channel>", "<!here>", "<!everyone>", "<@U123ABC>", "<@W1|bob>",
@@ -179,8 +179,8 @@ def test_any_docs_abbreviations_and_long_questions_never_crash(tmp_path_factory,
     question (abbreviations typed in capitals, long ones read sentence by sentence) gets a
     decision; a long form holds its abbreviation's letters in order."""
     from bot.content import load_library
-    from bot.index import long_form
-    from bot.search import build_index
+    from bot.engine.index import long_form
+    from bot.engine.search import build_index
 
     root = tmp_path_factory.mktemp("abbr")
     (root / "doc.md").write_text("# Doc\n\nIntro text.\n\n" + " ".join(doc) + "\n")

@@ -13,6 +13,7 @@ import yaml
 
 from bot.content import Library, load_library
 from bot.demo.standin import DM, GENERAL, FakeSlack
+from bot.engine.search import Index, Match, build_index
 from bot.render import (
     HEDGE_TEXT,
     SHOW_ACTIONS,
@@ -31,7 +32,6 @@ from bot.render import (
     thanked,
     topic_blocks,
 )
-from bot.search import Index, Match, build_index
 from tests.conftest import KNOWLEDGEHUB
 
 #: Vague questions a newcomer sends first: on the role doc most end in a did-you-mean.

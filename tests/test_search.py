@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from bot.content import load_library
-from bot.search import (
+from bot.engine.search import (
     MAX_ALTERNATIVES,
     build_index,
     clean_question,
@@ -56,7 +56,7 @@ def test_two_unrelated_sections_tied_get_a_did_you_mean(make_content):
 def test_the_decision_follows_the_calibrated_probability():
     """answer at answer_at or more, a best guess from hedge_at, a did-you-mean for a tie with
     an unrelated section however likely, a decline below hedge_at."""
-    from bot.decision import Calibration, decide
+    from bot.engine.decision import Calibration, decide
 
     cal = Calibration((0.0,) * 7, 0.0, answer_at=0.8, hedge_at=0.4)
     assert [decide(p, False, cal) for p in (0.9, 0.8, 0.5, 0.4, 0.39)] == [
@@ -65,14 +65,14 @@ def test_the_decision_follows_the_calibrated_probability():
 
 
 def test_the_shipped_calibration_is_what_bench_calibrate_writes():
-    """bot/calibration.json names the features the engine computes and the rule and command
+    """bot/engine/calibration.json names the features the engine computes and the rule and command
     that fitted it; its probabilities are probabilities."""
     import json
     from importlib import resources
 
-    from bot.decision import FEATURES, shipped_calibration
+    from bot.engine.decision import FEATURES, shipped_calibration
 
-    data = json.loads(resources.files("bot").joinpath("calibration.json").read_text())
+    data = json.loads(resources.files("bot.engine").joinpath("calibration.json").read_text())
     assert tuple(data["features"]) == FEATURES
     assert data["command"] == "python bench/calibrate.py --write" and "logistic" in data["rule"]
     cal = shipped_calibration()
@@ -234,8 +234,8 @@ def _reference_postings(library):
     heading, the title or a folder label) and BM25's saturating term frequency in its text."""
     from collections import Counter
 
-    from bot import index as search
-    from bot import words
+    from bot.engine import index as search
+    from bot.engine import words
 
     texts = [
         [w for w in words.words_of(s.own_text) if w not in words.FILLER] for s in library.sections
@@ -320,7 +320,7 @@ def test_a_question_with_no_key_words_is_not_asked_word_for_word(make_content):
 def test_heading_aliases(heading, aliases):
     """A heading's parenthesis names its section too, and so does the heading without it, or
     without a word like 'Overview'; numbers and filler alone name nothing."""
-    from bot.words import heading_aliases
+    from bot.engine.words import heading_aliases
 
     assert heading_aliases(heading) == aliases
 
@@ -459,7 +459,7 @@ def test_abbreviations_the_docs_define_are_synonyms(make_content):
     # Shouted, every word is in capitals: none is read as an abbreviation.
     assert "am" in {c.label for c in index.concepts("who is my AM")[0]}
     assert "am" not in {c.label for c in index.concepts("WHO IS MY AM")[0]}
-    from bot.index import defined_abbreviations
+    from bot.engine.index import defined_abbreviations
 
     found = defined_abbreviations(index.sections)
     assert found.plain == {
@@ -486,7 +486,7 @@ def test_an_initialism_typed_in_capitals_asks_for_the_heading_it_abbreviates(mak
     assert index.search("what does an SRE do")[0].section.name == "IT Site Reliability Engineer"
     assert index.search("what does an sre do")[0].section.name == "IT Site Reliability Engineer"
     assert index.search("who is the VP")[0].section.name == "Vice President, Operations"
-    from bot.index import heading_initialisms
+    from bot.engine.index import heading_initialisms
 
     found = heading_initialisms(index.sections)
     assert found["site reliability engineer"] == "sre"
@@ -521,7 +521,7 @@ def test_shipped_synonyms_cover_the_words_docs_use_for_their_parts(make_content)
 def test_sentences_end_at_stops_and_line_ends_not_inside_numbers():
     """A section's text splits into sentences at . ! ? : ; before a space and at line ends
     (list items are sentences), not at the dot of "1.2"; words as words_of gives them."""
-    from bot.words import sentences_of
+    from bot.engine.words import sentences_of
 
     text = "Hello there. A list:\n- item one\n- item two; and more! Version 1.2 is out."
     text += " It\u2019s ok?"
@@ -579,7 +579,7 @@ def test_front_matter_describing_a_document_is_context_for_it(make_content):
 def test_a_broken_calibration_is_named(data, problem):
     """A calibration file that is not one, or was made for other features, is refused with a
     message naming the file and what is wrong (the CLI turns it into exit code 2)."""
-    from bot.decision import Calibration, CalibrationError
+    from bot.engine.decision import Calibration, CalibrationError
 
     with pytest.raises(CalibrationError, match=problem) as err:
         Calibration.from_json(data, "x/calibration.json")

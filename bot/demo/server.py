@@ -13,8 +13,8 @@ from typing import TextIO
 
 from bot.config import ContentSettings, Settings
 from bot.content import Library
-from bot.decision import shipped_calibration
 from bot.demo.standin import FakeSlack
+from bot.engine.decision import shipped_calibration
 from bot.live import LiveDocs
 from bot.render import SHOW_ACTIONS, Shown, display_path, heading_path_text
 from bot.slack.reply import question_of

@@ -12,6 +12,7 @@ from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 
 from bot.content import Section
+from bot.engine.search import Match
 from bot.render import (
     ACTION_MORE,
     ACTION_SHARE,
@@ -24,7 +25,6 @@ from bot.render import (
     section_modal,
     section_text,
 )
-from bot.search import Match
 from bot.slack.home import publish_home
 from bot.slack.reply import GONE, STALE, deliver, record_pick, refusal_of, section_reply
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from slack_sdk.errors import SlackApiError
 
 from bot.content import Library, Section
+from bot.engine.search import Match
 from bot.render import (
     COMMAND,
     Shown,
@@ -29,7 +30,6 @@ from bot.render import (
     topic_blocks,
     topics_text,
 )
-from bot.search import Match
 from bot.smalltalk import small_talk
 from bot.store import Record
 

@@ -27,9 +27,9 @@ from waitress.server import BaseWSGIServer
 
 from bot.config import Settings
 from bot.content import Library
+from bot.engine.search import common_english_words
 from bot.live import LiveDocs
 from bot.observe import Metrics
-from bot.search import common_english_words
 from bot.slack.app import Bot, Seen, build_app, make_client
 from bot.slack.messages import recover_lapsed
 from bot.store import Store, open_store

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from bot.index import SectionIndex
-from bot.words import (
+from bot.engine.index import SectionIndex
+from bot.engine.words import (
     ASKING_WORDS,
     FILLER,
     MAX_QUESTION_CHARS,

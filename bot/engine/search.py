@@ -12,10 +12,11 @@ import numpy as np
 from rapidfuzz import fuzz
 
 from bot.content import Library, Section
-from bot.decision import Calibration, decide, shipped_calibration
-from bot.index import SectionIndex, titles
-from bot.question import Concept, read_question
-from bot.words import (
+from bot.engine.decision import Calibration, Fusion, decide, shipped_calibration
+from bot.engine.embed import Model, SectionVectors
+from bot.engine.index import SectionIndex, titles
+from bot.engine.question import Concept, read_question
+from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
     ROLE_WORDS,
@@ -27,7 +28,7 @@ from bot.words import (
 )
 
 __all__ = [
-    "Answer", "Index", "Match", "build_index", "clean_question", "common_english_words",
+    "Answer", "Dense", "Index", "Match", "build_index", "clean_question", "common_english_words",
     "leaning_phrasings", "words_of",
 ]  # fmt: skip
 
@@ -104,11 +105,23 @@ class Answer:
         return self.probability if self.best else 0
 
 
+@dataclass(frozen=True, slots=True)
+class Dense:
+    """A sentence model and the vectors it gave a library's sections: the dense evidence."""
+
+    model: Model
+    vectors: SectionVectors
+
+    def similarities(self, question: str) -> np.ndarray:
+        """Each section's cosine similarity to the question (its best window)."""
+        return self.vectors.similarities(self.model.embed([question])[0])
+
+
 class Index(SectionIndex):
     """Sections indexed for fuzzy question matching; immutable once built."""
 
     def concepts(self, question: str) -> tuple[list[Concept], set[str]]:
-        """What a question asks about, as ``bot.question.read_question`` reads it."""
+        """What a question asks about, as ``bot.engine.question.read_question`` reads it."""
         return read_question(self, question)
 
     def _strength(self, alt: tuple[str, ...], n: int) -> np.ndarray:
@@ -278,11 +291,24 @@ class Index(SectionIndex):
                 mask ^= low
         return max(said.values(), default=0.0)
 
-    def answer(self, question: str, calibration: Calibration | None = None) -> Answer:
+    def answer(
+        self,
+        question: str,
+        calibration: Calibration | None = None,
+        dense: Dense | None = None,
+    ) -> Answer:
         """Answer a question: the best section (outright or as a best guess), a 'did you
-        mean', or a decline, chosen on the calibrated probability that the best is right."""
-        calibration = calibration or shipped_calibration()
-        features, matches, tied = self.features(question)
+        mean', or a decline, chosen on the calibrated probability that the best is right.
+        With ``dense`` (a sentence model's vectors of these sections), the model's
+        similarity joins the ranking and the decision (the hybrid calibration)."""
+        if dense is None:
+            calibration = calibration or shipped_calibration()
+            features, matches, tied = self.features(question)
+        else:
+            calibration = calibration or shipped_calibration(hybrid=True)
+            lexical = self.lexical(question)
+            sims = dense.similarities(question)
+            features, matches, tied = self.fuse(lexical, sims, calibration.fusion)
         if not matches:
             return Answer(question, "decline", None, ())
         p = calibration.probability(features)
@@ -291,11 +317,68 @@ class Index(SectionIndex):
         return Answer(question, decision, matches[0], rest, round(100 * p))
 
     def features(self, question: str) -> tuple[list[float], list[Match], bool]:
-        """What the calibrated probability is computed from (see bot.decision.FEATURES), the
-        matches, best first, and whether an unrelated section scores as high as the best.
-        With no match at all, every feature but the folder's size is 0."""
+        """What the calibrated probability is computed from (see
+        bot.engine.decision.FEATURES), the matches, best first, and whether an unrelated
+        section scores as high as the best. With no match at all, every feature but the
+        folder's size is 0."""
         read = read_question(self, question)
         matches = self._search(question, read, LEAD_CANDIDATES)
+        return self._features(question, read, matches)
+
+    def lexical(self, question: str, calibration: Calibration | None = None) -> Lexical:
+        """The lexical evidence on a question, for ``fuse``: its candidates (up to RERANK)
+        and the probability that the lexical best is right (by the lexical ``calibration``,
+        the shipped one unless given)."""
+        read = read_question(self, question)
+        matches = self._search(question, read, RERANK)
+        features, top, _ = self._features(question, read, matches[:LEAD_CANDIDATES])
+        calibration = calibration or shipped_calibration()
+        p = calibration.probability(features) if top else 0.0
+        return Lexical(question, read, tuple(matches), p)
+
+    def fuse(
+        self, lexical: Lexical, sims: np.ndarray, fusion: Fusion | None
+    ) -> tuple[list[float], list[Match], bool]:
+        """The hybrid features (bot.engine.decision.HYBRID_FEATURES), the matches best first
+        and the tie flag, with the sections' similarities to the question joining the lexical
+        candidates' scores as ``fusion`` says. A match's score is then the fused score on
+        0-100."""
+        fusion = fusion or shipped_calibration(hybrid=True).fusion
+        gain = fusion.share * (1 - lexical.probability) ** fusion.power
+        scores = {self.ids[m.section.id]: m.score / 100 for m in lexical.matches}
+        if fusion.candidates and len(sims):
+            k = min(fusion.candidates, len(sims))
+            for i in np.argpartition(-sims, k - 1)[:k]:
+                scores.setdefault(int(i), 0.0)
+        fused = sorted(
+            ((lex + gain * float(sims[i])) / (1 + gain), lex, i) for i, lex in scores.items()
+        )
+        fused.sort(key=lambda t: (-round(t[0], 6), -t[1], self.sections[t[2]].level, t[2]))
+        top = fused[:LEAD_CANDIDATES]
+        # The features read the lexical scores, in the fused order: the dense evidence has
+        # features of its own.
+        lexical_scores = [Match(self.sections[i], round(100 * lex)) for _, lex, i in top]
+        features, _, _ = self._features(lexical.question, lexical.read, lexical_scores)
+        matches = [Match(self.sections[i], round(100 * f)) for f, _, i in top]
+        _, _, tied = self._features(lexical.question, lexical.read, matches)
+        if not matches:
+            return [*features, 0.0, 0.0], matches, tied
+        best = self.ids[matches[0].section.id]
+        cosine = float(sims[best])
+        k = min(LEAD_CANDIDATES, len(sims))
+        others = [
+            float(sims[i])
+            for i in np.argpartition(-sims, k - 1)[:k]
+            if not self.is_ancestor(self.sections[int(i)], self.sections[best])
+            and not self.is_ancestor(self.sections[best], self.sections[int(i)])
+        ]
+        lead = cosine - max(others) if others else 0.0
+        return [*features, cosine, lead], matches, tied
+
+    def _features(
+        self, question: str, read: tuple[list[Concept], set[str]], matches: list[Match]
+    ) -> tuple[list[float], list[Match], bool]:
+        """``features`` on matches already ranked, best first."""
         sections = math.log10(max(1, len(self.sections)))
         if not matches:
             return [0.0, 0.0, 0.0, 0.0, 0.0, sections, 0.0], [], False
@@ -355,6 +438,15 @@ class Index(SectionIndex):
         return sum(self.idf.get(stem(w), self.max_idf) for w in words if w not in FILLER) >= (
             EXACT_IDF
         )
+
+
+class Lexical(NamedTuple):
+    """A question's lexical evidence (``Index.lexical``)."""
+
+    question: str
+    read: tuple[list[Concept], set[str]]
+    matches: tuple[Match, ...]  # up to RERANK, best first
+    probability: float  # that the lexical best is right (the lexical calibration)
 
 
 class Leaning(NamedTuple):

@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bot.content import Library, Section
-from bot.words import (
+from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
     ROLE_STEMS,
@@ -52,7 +52,7 @@ class Keys(NamedTuple):
 
 
 class SectionIndex:
-    """Sections indexed for fuzzy question matching (see bot.search.Index for the matching)."""
+    """Sections indexed for fuzzy question matching (bot.engine.search.Index matches)."""
 
     def __init__(self, library: Library) -> None:
         # The build makes millions of small objects and frees few: the cyclic collector would

@@ -3,7 +3,8 @@ calls for (answer, hedged best guess, did-you-mean or decline).
 
 The probability is a logistic regression over what the engine knows of a question (see
 FEATURES), fitted by ``bench/calibrate.py`` on question sets written by others, one docs
-folder left out at a time, and shipped as ``bot/calibration.json`` with the rule that made it.
+folder left out at a time, and shipped as ``bot/engine/calibration.json`` with the rule that
+made it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,26 @@ FEATURES = (
     "sections",  # log10 of the number of sections in the docs folder
     "related",  # 1 when the runner-up is the best section's ancestor or descendant
 )
+#: With a sentence model (bot.engine.embed), the same and the dense evidence.
+HYBRID_FEATURES = (
+    *FEATURES,
+    "cosine",  # the best section's cosine similarity to the question
+    "cosine_lead",  # its lead over the most similar section not its ancestor or descendant
+)
 CALIBRATION_FILE = "calibration.json"
+HYBRID_FILE = "calibration-hybrid.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """How the dense similarity joins the lexical score of a candidate:
+    ``score / 100 + share * (1 - p) ** power * cosine``, p being the lexical probability that
+    the lexical best is right (a sure lexical answer is left alone), over the lexical
+    candidates and the ``candidates`` sections most similar to the question."""
+
+    share: float
+    power: float
+    candidates: int
 
 
 class CalibrationError(Exception):
@@ -41,24 +61,34 @@ class Calibration:
     bias: float
     answer_at: float  # at least this: the section, as the answer
     hedge_at: float  # at least this (below answer_at): the section as a best guess
+    features: tuple[str, ...] = FEATURES
+    fusion: Fusion | None = None  # with HYBRID_FEATURES
 
     @classmethod
     def from_json(cls, data: dict, where: str = CALIBRATION_FILE) -> Calibration:
         """A calibration from its JSON form; raises CalibrationError naming what is wrong."""
         try:
-            if tuple(data["features"]) != FEATURES:
+            features = tuple(data["features"])
+            if features not in (FEATURES, HYBRID_FEATURES):
                 raise CalibrationError(
                     f"{where}: made for features {data['features']}, the engine has {FEATURES}"
+                    f" or {HYBRID_FEATURES}"
                 )
+            fusion = None
+            if features == HYBRID_FEATURES:
+                f = data["fusion"]
+                fusion = Fusion(float(f["share"]), float(f["power"]), int(f["candidates"]))
             cal = cls(
                 tuple(float(w) for w in data["weights"]),
                 float(data["bias"]),
                 float(data["answer_at"]),
                 float(data["hedge_at"]),
+                features,
+                fusion,
             )
         except (KeyError, TypeError, ValueError) as err:
             raise CalibrationError(f"{where}: not a calibration ({err!r})") from err
-        if len(cal.weights) != len(FEATURES) or not 0 <= cal.hedge_at <= cal.answer_at <= 1:
+        if len(cal.weights) != len(features) or not 0 <= cal.hedge_at <= cal.answer_at <= 1:
             raise CalibrationError(f"{where}: {len(cal.weights)} weights or thresholds out of 0-1")
         return cal
 
@@ -68,11 +98,16 @@ class Calibration:
         return 1 / (1 + math.exp(-z)) if z > -700 else 0.0
 
 
-@lru_cache(maxsize=1)
-def shipped_calibration() -> Calibration:
-    """The calibration shipped with the package (read once, on the first answer)."""
-    path = resources.files("bot").joinpath(CALIBRATION_FILE)
-    return Calibration.from_json(json.loads(path.read_text(encoding="utf-8")))
+@lru_cache(maxsize=2)
+def shipped_calibration(hybrid: bool = False) -> Calibration:
+    """The calibration shipped with the package (read once, on the first answer): the
+    lexical one, or with ``hybrid`` the one for a sentence model's evidence too."""
+    name = HYBRID_FILE if hybrid else CALIBRATION_FILE
+    path = resources.files("bot.engine").joinpath(name)
+    cal = Calibration.from_json(json.loads(path.read_text(encoding="utf-8")), name)
+    if (cal.features == HYBRID_FEATURES) != hybrid:
+        raise CalibrationError(f"{name}: made for features {cal.features}")
+    return cal
 
 
 def decide(probability: float, tied: bool, calibration: Calibration) -> str:
