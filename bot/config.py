@@ -28,6 +28,7 @@ SERVE_VARIABLES = (
     ("INCLUDE_DRAFTS", "true to read documents marked draft: true"),
     ("DOCS_BASE_URL", "adds a link to each section, e.g. https://docs.example.com/docs"),
     ("DOCS_NAME", "what replies call the docs (default: 'the <title> docs' or 'the docs')"),
+    ("EMBEDDING_MODEL", "default (all-MiniLM-L6-v2), off, or a folder: model.onnx, tokenizer.json"),
     ("HOST, PORT", "HTTP listener for /slack/events, /healthz, /metrics (0.0.0.0:3000)"),
     ("LOG_LEVEL, LOG_FORMAT", "INFO (default), DEBUG, ...; text (default) or json"),
     ("DATA_DIR", "the SQLite history (default ~/.local/share/devops-role-bot)"),
@@ -49,11 +50,14 @@ class ContentSettings:
     include_drafts: bool = False
     docs_base_url: str | None = None
     docs_name: str | None = None
+    # "default", "off" or a folder. From the environment the default is "default"; built in
+    # code (tests, benchmarks) it is "off": the lexical engine alone, no model loaded.
+    embedding_model: str = "off"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ContentSettings:
-        """Read CONTENT_DIR, INCLUDE_DRAFTS, DOCS_BASE_URL and DOCS_NAME; raise ConfigError
-        naming bad ones."""
+        """Read CONTENT_DIR, INCLUDE_DRAFTS, DOCS_BASE_URL, DOCS_NAME and EMBEDDING_MODEL;
+        raise ConfigError naming bad ones."""
         return _checked(_content_from_env, environ)
 
 
@@ -74,7 +78,16 @@ def _content_from_env(environ: Mapping[str, str], errors: list[str]) -> ContentS
             f" handbook' (it is {len(name)})"
         )
         name = None
-    return ContentSettings(content_dir, include_drafts, base, name)
+    model = (environ.get("EMBEDDING_MODEL") or "").strip() or "default"
+    if model.lower() in ("default", "off"):
+        model = model.lower()
+    elif not Path(model).is_dir():
+        errors.append(
+            f"EMBEDDING_MODEL must be default, off, or a folder holding model.onnx and"
+            f" tokenizer.json; {model!r} is not a folder"
+        )
+        model = "off"
+    return ContentSettings(content_dir, include_drafts, base, name, model)
 
 
 def default_data_dir(environ: Mapping[str, str]) -> Path:

@@ -1,12 +1,15 @@
-"""The docs in service: the current library and index, reloaded when the content changes."""
+"""The docs in service: the current library, its index and (with a sentence model) its
+sections' vectors, reloaded when the content changes. Vectors the cache lacks are embedded
+in the background; until they are ready the docs are answered lexically."""
 
 from __future__ import annotations
 
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.config import ContentSettings
@@ -18,7 +21,16 @@ from bot.content import (
     Library,
     load_library,
 )
-from bot.engine.search import Index, build_index
+from bot.engine.embed import (
+    OFF,
+    Model,
+    ModelError,
+    VectorCache,
+    embed_library,
+    load_model,
+    missing_texts,
+)
+from bot.engine.search import Answer, Dense, Index, build_index
 
 log = logging.getLogger("bot.live")
 
@@ -26,12 +38,49 @@ log = logging.getLogger("bot.live")
 WATCH_INTERVAL = 2.0
 
 
+#: While embedding, progress is logged at most this often, in seconds.
+PROGRESS_EVERY = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A library and the index built from it, always swapped together."""
+    """A library, the index built from it and its sections' vectors (once embedded), always
+    swapped together."""
 
     library: Library
     index: Index
+    dense: Dense | None = None
+
+    def answer(self, question: str) -> Answer:
+        """The engine's answer: hybrid once the vectors are ready, lexical until then."""
+        return self.index.answer(question, dense=self.dense)
+
+
+class _Superseded(Exception):
+    """The docs being embedded were replaced by a reload."""
+
+
+class Semantic:
+    """A sentence model and its vector cache, shared by every snapshot of the docs."""
+
+    def __init__(self, model: Model, cache_dir: Path | None) -> None:
+        self.model = model
+        self.cache = VectorCache(cache_dir, model.digest)
+        self.embedded, self.total = 0, 0  # texts of the docs being embedded
+
+    def vectors(self, library: Library, progress: Callable[[int, int], None] | None = None):
+        """The library's section vectors (embedding what the cache lacks)."""
+
+        def tick(done: int, total: int) -> None:
+            self.embedded, self.total = done, total
+            if progress:
+                progress(done, total)
+
+        return embed_library(self.model, library, self.cache, tick)
+
+    def share(self) -> float:
+        """The share of the current docs' texts embedded (1.0 when nothing is left)."""
+        return self.embedded / self.total if self.total else 1.0
 
 
 def fingerprint(root: Path) -> tuple:
@@ -51,12 +100,38 @@ def fingerprint(root: Path) -> tuple:
     return tuple(items)
 
 
+def open_semantic(
+    settings: ContentSettings,
+    data_dir: Path | None,
+    threads: int = 1,
+    warn: Callable[[str], None] | None = None,
+) -> Semantic | None:
+    """The sentence model EMBEDDING_MODEL names, with its vector cache in
+    ``data_dir/embeddings``; None, said in one line (to the log, or to ``warn``), when it is
+    off or cannot be used."""
+    if settings.embedding_model == OFF:
+        log.info("semantic search off (EMBEDDING_MODEL=off): answering lexically")
+        return None
+    try:
+        model = load_model(settings.embedding_model, threads)
+    except ModelError as err:
+        message = f"semantic search off, answering lexically: {err}"
+        (warn or log.warning)(message)
+        return None
+    log.info("semantic search with %s", model.name)
+    return Semantic(model, data_dir / "embeddings" if data_dir else None)
+
+
 class LiveDocs:
     """Serves the last good snapshot; a reload that fails keeps it and logs why."""
 
-    def __init__(self, settings: ContentSettings, snapshot: Snapshot) -> None:
+    def __init__(
+        self, settings: ContentSettings, snapshot: Snapshot, semantic: Semantic | None = None
+    ) -> None:
         self._settings = settings
         self._snapshot = snapshot
+        self.semantic = semantic
+        self._embedding = threading.Lock()  # one embedding run at a time
         self._lock = threading.Lock()  # one reload at a time; readers never wait
         self._stop = threading.Event()
         self._seen = fingerprint(settings.content_dir)
@@ -64,9 +139,79 @@ class LiveDocs:
         self.on_reload: Callable[[bool], None] = lambda ok: None
 
     @classmethod
-    def load(cls, settings: ContentSettings, library: Library) -> LiveDocs:
-        """Start serving an already loaded library."""
-        return cls(settings, Snapshot(library, build_index(library)))
+    def load(
+        cls,
+        settings: ContentSettings,
+        library: Library,
+        semantic: Semantic | None = None,
+        *,
+        wait: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> LiveDocs:
+        """Start serving an already loaded library. With a sentence model, its vectors are
+        embedded now (``wait``: one-shot commands, so that they answer as the warm bot does)
+        or in the background (``serve``: answered lexically meanwhile)."""
+        live = cls(settings, Snapshot(library, build_index(library)), semantic)
+        if semantic is not None:
+            if wait:
+                live._embed(live._snapshot, progress)
+            else:
+                live._embed_later(live._snapshot)
+        return live
+
+    @property
+    def semantic_state(self) -> str:
+        """ "off" (no sentence model), "warming" (vectors being embedded) or "ready"."""
+        if self.semantic is None:
+            return "off"
+        return "ready" if self._snapshot.dense is not None else "warming"
+
+    def _embed_later(self, snapshot: Snapshot) -> None:
+        """Embed a snapshot's sections in a daemon thread (or at once when all are cached)."""
+        assert self.semantic is not None
+        if not missing_texts(snapshot.library, self.semantic.cache):
+            self._embed(snapshot)
+            return
+        threading.Thread(target=self._embed, args=(snapshot,), name="embedder", daemon=True).start()
+
+    def _embed(
+        self, snapshot: Snapshot, progress: Callable[[int, int], None] | None = None
+    ) -> None:
+        """Embed a snapshot's sections and swap its vectors in, unless a reload replaced it
+        meanwhile. Progress goes to the log (and to ``progress``)."""
+        assert self.semantic is not None
+        start = last = time.monotonic()
+
+        def tick(done: int, total: int) -> None:
+            nonlocal last
+            if self._snapshot.library is not snapshot.library:
+                raise _Superseded
+            if progress:
+                progress(done, total)
+            if total and time.monotonic() - last >= PROGRESS_EVERY:
+                last = time.monotonic()
+                log.info("embedding sections: %d of %d texts (%d%%)", done, total,
+                         100 * done // total)  # fmt: skip
+
+        with self._embedding:
+            try:
+                vectors = self.semantic.vectors(snapshot.library, tick)
+            except _Superseded:
+                return
+            except Exception:  # a model that fails leaves the docs answered lexically
+                log.exception("embedding the sections failed; answering lexically")
+                return
+            with self._lock:
+                if self._snapshot is not snapshot:
+                    return
+                self._snapshot = replace(snapshot, dense=Dense(self.semantic.model, vectors))
+        log.info(
+            "semantic search ready: %d sections, %d vectors (%.1f MB) in %.1f s",
+            len(snapshot.library.sections),
+            vectors.matrix.shape[0],
+            vectors.nbytes / 1e6,
+            time.monotonic() - start,
+        )
 
     @property
     def current(self) -> Snapshot:
@@ -106,7 +251,9 @@ class LiveDocs:
             self._snapshot = Snapshot(library, build_index(library))
             self.reloads += 1
             log.info("reloaded (%s): %d sections", reason, len(library.sections))
-            return True
+        if self.semantic is not None:
+            self._embed_later(self._snapshot)
+        return True
 
     def watch(self, interval: float = WATCH_INTERVAL) -> threading.Thread:
         """Poll the content folder in a daemon thread and reload when it changes."""

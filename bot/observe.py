@@ -77,6 +77,11 @@ class Metrics:
             "1 while the history store answers (claims, records), 0 while it does not",
             registry=self.registry,
         )
+        self.embedded = Gauge(
+            "devops_role_bot_sections_embedded_ratio",
+            "Share of the docs' texts embedded by the sentence model (1 once ready; 0 when off)",
+            registry=self.registry,
+        )
         self.recovered = Counter(
             "devops_role_bot_recovered",
             "Questions answered after the process that took them died (a lapsed lease)",

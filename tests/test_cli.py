@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -22,9 +23,12 @@ FIELDS = {
 
 
 def run(argv, *, env=None, stdin=""):
-    """Run main() with captured streams; return (code, stdout, stderr)."""
+    """Run main() with captured streams; return (code, stdout, stderr). The lexical engine
+    (EMBEDDING_MODEL=off) unless env names a model: the case table is the lexical engine's;
+    the hybrid engine has tests of its own (tests/test_embed.py)."""
     out, err = io.StringIO(), io.StringIO()
-    code = main(argv, environ=env or {}, stdin=io.StringIO(stdin), stdout=out, stderr=err)
+    environ = {"EMBEDDING_MODEL": "off", **(env or {})}
+    code = main(argv, environ=environ, stdin=io.StringIO(stdin), stdout=out, stderr=err)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -188,8 +192,9 @@ def test_json_lines_flush_per_line():
 @pytest.mark.parametrize("argv", [["ask", "coach"], ["topics"]])
 def test_console_script_equals_module(argv):
     """`python -m bot` runs the same CLI as main()."""
+    env = {**os.environ, "EMBEDDING_MODEL": "off"}  # as run() has it
     out = subprocess.run(
-        [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "bot", *argv], capture_output=True, text=True, check=True, env=env
     ).stdout
     assert out == run(argv)[1]
 

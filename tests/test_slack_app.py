@@ -109,7 +109,9 @@ def test_healthz_http_mode(bot):
     """GET /healthz is 200 with sections and mode once loaded."""
     with urllib.request.urlopen(bot + "/healthz", timeout=5) as resp:
         assert resp.status == 200
-        assert json.loads(resp.read()) == {"ok": True, "mode": "http", "sections": 9}
+        assert json.loads(resp.read()) == {
+            "ok": True, "mode": "http", "sections": 9, "semantic": "off"
+        }  # fmt: skip
 
 
 def test_slash_command_answers_ephemerally_with_share_button(bot, fake):

@@ -7,6 +7,7 @@ import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -15,7 +16,7 @@ from bot.config import ContentSettings, Settings
 from bot.content import Library
 from bot.demo.standin import FakeSlack
 from bot.engine.decision import shipped_calibration
-from bot.live import LiveDocs
+from bot.live import LiveDocs, Semantic
 from bot.render import SHOW_ACTIONS, Shown, display_path, heading_path_text
 from bot.slack.reply import question_of
 from bot.slack.server import create_server
@@ -39,9 +40,9 @@ class Demo:
         return self.standin.url + "/"
 
 
-def thresholds() -> dict:
+def thresholds(hybrid: bool = False) -> dict:
     """The calibrated decision's thresholds, in percent, for the side panel."""
-    cal = shipped_calibration()
+    cal = shipped_calibration(hybrid)
     return {"answer_at": round(100 * cal.answer_at), "hedge_at": round(100 * cal.hedge_at)}
 
 
@@ -49,7 +50,8 @@ def explainer(live: LiveDocs):
     """What the side panel shows for a question: the engine's decision and alternatives."""
 
     def explain(question: str) -> dict:
-        answer = live.current.index.answer(question_of(question))
+        docs = live.current
+        answer = docs.answer(question_of(question))
         best = answer.best.section if answer.best else None
         return {
             "question": question_of(question),
@@ -61,7 +63,7 @@ def explainer(live: LiveDocs):
                 {"section": heading_path_text(m.section), "relevance": m.score}
                 for m in answer.alternatives
             ],
-            **thresholds(),
+            **thresholds(docs.dense is not None),
         }
 
     return explain
@@ -84,14 +86,22 @@ def click_explainer(live: LiveDocs):
             "relevance": shown.score,
             "heading_path": list(display_path(section)),
             "alternatives": [],
-            **thresholds(),
+            **thresholds(live.current.dense is not None),
         }
 
     return explain
 
 
-def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> Demo:
-    """Start the stand-in (page on 127.0.0.1:port) and the bot, wired to each other."""
+def start_demo(
+    content: ContentSettings,
+    library: Library,
+    *,
+    port: int = 0,
+    semantic: Semantic | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Demo:
+    """Start the stand-in (page on 127.0.0.1:port) and the bot, wired to each other (with a
+    sentence model: the docs embedded first)."""
     standin = FakeSlack(host="127.0.0.1", port=port)
     secret = secrets.token_hex(16)
     settings = Settings.from_env(
@@ -103,7 +113,7 @@ def start_demo(content: ContentSettings, library: Library, *, port: int = 0) -> 
             "PORT": "0",
         }
     )
-    live = LiveDocs.load(content, library)
+    live = LiveDocs.load(content, library, semantic, wait=True, progress=progress)
     # The demo's votes and questions go to a throwaway history, not the real one.
     history = tempfile.mkdtemp(prefix="devops-role-bot-demo-")
     store = open_store(None, Path(history))
@@ -139,13 +149,21 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run_demo(content: ContentSettings, library: Library, *, port: int, out: TextIO) -> int:
-    """Run the demo until Ctrl-C."""
+def run_demo(
+    content: ContentSettings,
+    library: Library,
+    *,
+    port: int,
+    out: TextIO,
+    semantic: Semantic | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Run the demo until Ctrl-C (with a sentence model: once the docs are embedded)."""
     # Ctrl-C and kill stop it cleanly even where SIGINT came in ignored (a shell's background
     # job): the demo is a foreground tool.
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _interrupt)
-    demo = start_demo(content, library, port=port)
+    demo = start_demo(content, library, port=port, semantic=semantic, progress=progress)
     demo.live.watch()
     print(f"devops-role-bot demo: open {demo.url}  (Ctrl-C to stop)", file=out, flush=True)
     try:

@@ -238,6 +238,11 @@ class VectorCache:
                 tmp.unlink(missing_ok=True)
 
 
+def missing_texts(library: Library, cache: VectorCache) -> int:
+    """How many of a library's texts to embed are not in the cache."""
+    return sum(text_key(t) not in cache.vectors for s in library.sections for t in section_texts(s))
+
+
 #: Called with (embedded so far, to embed) while the docs are embedded.
 Progress = Callable[[int, int], None]
 

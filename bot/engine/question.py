@@ -147,6 +147,18 @@ def read_question(index: SectionIndex, question: str) -> tuple[list[Concept], se
     return out, wh
 
 
+def corrected_text(index: SectionIndex, question: str) -> str:
+    """The question's words with typos corrected to the docs' words, as the sentence model
+    reads it ('secuirty expert' -> 'security expert'): the model has no idea of the docs'
+    spellings."""
+    out = []
+    for w in question_words(question):
+        if stem(w) not in index.vocab_stems:
+            w = correct(index, w) or w
+        out.append(w)
+    return " ".join(out)
+
+
 def typed_in_capitals(question: str) -> frozenset[str]:
     """The words a question types in capitals ('what does an AM do'), lower-cased; none when
     it is all in capitals (shouted, every word would be)."""

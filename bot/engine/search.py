@@ -15,7 +15,7 @@ from bot.content import Library, Section
 from bot.engine.decision import Calibration, Fusion, decide, shipped_calibration
 from bot.engine.embed import Model, SectionVectors
 from bot.engine.index import SectionIndex, titles
-from bot.engine.question import Concept, read_question
+from bot.engine.question import Concept, corrected_text, read_question
 from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
@@ -113,7 +113,8 @@ class Dense:
     vectors: SectionVectors
 
     def similarities(self, question: str) -> np.ndarray:
-        """Each section's cosine similarity to the question (its best window)."""
+        """Each section's cosine similarity to the question (its best window); the engine
+        gives it the question as ``bot.engine.question.corrected_text`` reads it."""
         return self.vectors.similarities(self.model.embed([question])[0])
 
 
@@ -307,7 +308,7 @@ class Index(SectionIndex):
         else:
             calibration = calibration or shipped_calibration(hybrid=True)
             lexical = self.lexical(question)
-            sims = dense.similarities(question)
+            sims = dense.similarities(corrected_text(self, question))
             features, matches, tied = self.fuse(lexical, sims, calibration.fusion)
         if not matches:
             return Answer(question, "decline", None, ())

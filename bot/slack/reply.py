@@ -118,7 +118,7 @@ def reply_for(question: str, bot: Bot, *, entry: str, user_id: str | None, share
     """The reply to a question; the outcome is recorded and logged."""
     docs = bot.live.current
     t0 = time.perf_counter()
-    answer = docs.index.answer(question)
+    answer = docs.answer(question)
     latency_ms = (time.perf_counter() - t0) * 1000
     best = answer.best.section if answer.best else None
     question_id = None

@@ -28,7 +28,7 @@ from waitress.server import BaseWSGIServer
 from bot.config import Settings
 from bot.content import Library
 from bot.engine.search import common_english_words
-from bot.live import LiveDocs
+from bot.live import LiveDocs, open_semantic
 from bot.observe import Metrics
 from bot.slack.app import Bot, Seen, build_app, make_client
 from bot.slack.messages import recover_lapsed
@@ -67,7 +67,12 @@ class Health:
         answers (200), but replicas may then both answer one message."""
         sections = len(self.live.current.library.sections)
         ok = sections > 0 and self.connected()
-        body: dict = {"ok": ok, "mode": self.mode, "sections": sections}
+        body: dict = {
+            "ok": ok,
+            "mode": self.mode,
+            "sections": sections,
+            "semantic": self.live.semantic_state,
+        }
         if self.store is not None:
             body["store"] = "ok" if self.store_answers() else "down"
         return (200 if ok else 503), body
@@ -198,6 +203,8 @@ def create_server(
 ) -> tuple[BaseWSGIServer, SocketModeHandler | None]:
     """The HTTP server (waitress) and, in Socket Mode, the socket handler (not yet connected)."""
     metrics = metrics or Metrics()
+    if live.semantic is not None:
+        metrics.embedded.set_function(live.semantic.share)
     app = build_app(settings, live, store, metrics)
     socket: SocketModeHandler | None = None
     if settings.socket_mode:
@@ -279,7 +286,10 @@ def serve(settings: Settings, library: Library) -> int:
     store = open_store(settings.history.database_url, settings.history.data_dir)
     purge_regularly(store, settings.history.retention_days)
     metrics = Metrics()
-    live = LiveDocs.load(settings.content, library)
+    # The model embeds on one thread: the other core stays with the Slack listener, whose
+    # acknowledgements must not wait on the embedding.
+    semantic = open_semantic(settings.content, settings.history.data_dir, threads=1)
+    live = LiveDocs.load(settings.content, library, semantic)
     common_english_words()  # loaded now, not by the first question with a typo in it
     live.on_reload = lambda ok: metrics.reloads.labels("ok" if ok else "failed").inc()
     live.watch()
