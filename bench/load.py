@@ -10,6 +10,9 @@ level, and at most ANSWER_WAIT seconds waiting for answers.
 Run from the repository root:  python bench/load.py
 Open loop (requests at a fixed rate, as Slack sends them), beside a baseline revision:
     python bench/load.py --open 100 20 --rev ad566e9
+Open loop during a cold start of the sentence model (a new DATA_DIR, so every section is
+embedded while the requests come), beside the same bot with EMBEDDING_MODEL=off:
+    python bench/load.py --open 100 20 --cold ../shared/corpus/knowledgehub/docs
 """
 
 from __future__ import annotations
@@ -65,7 +68,9 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_bot(fake: FakeSlack, content: Path, tree: Path = ROOT) -> tuple[subprocess.Popen, str]:
+def start_bot(
+    fake: FakeSlack, content: Path, tree: Path = ROOT, extra: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="load-history-")  # the bot records every question
     env = {
@@ -79,6 +84,7 @@ def start_bot(fake: FakeSlack, content: Path, tree: Path = ROOT) -> tuple[subpro
         "DATA_DIR": data_dir,
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(tree),
+        **(extra or {}),
     }
     proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, cwd=tree)
     base = f"http://127.0.0.1:{port}"
@@ -214,12 +220,21 @@ def run_corpus(name: str, content: Path, questions: list[str]) -> list[dict]:
     ]
 
 
-def run_open(label: str, tree: Path, rate: float, seconds: float) -> list[dict]:
-    """Open loop on the role doc: requests go out at ``rate`` a second for ``seconds``,
-    alternately slash commands and DM events, each at its time whatever the ones before it
-    got (as Slack sends them), from as many threads as it takes; a row per kind."""
+def run_open(
+    label: str,
+    tree: Path,
+    rate: float,
+    seconds: float,
+    content: Path = ROOT / "content",
+    extra: dict[str, str] | None = None,
+) -> list[dict]:
+    """Open loop on a docs folder (the role doc): requests go out at ``rate`` a second for
+    ``seconds``, alternately slash commands and DM events, each at its time whatever the
+    ones before it got (as Slack sends them), from as many threads as it takes; a row per
+    kind, with what /healthz said of semantic search before and after."""
     fake = FakeSlack()
-    proc, base = start_bot(fake, ROOT / "content", tree)
+    proc, base = start_bot(fake, content, tree, extra)
+    semantic = [_semantic(base)]
     total = int(rate * seconds)
     jobs = [(f"open-{i}", ROLE_QUESTIONS[i % len(ROLE_QUESTIONS)],
              "command" if i % 2 else "event") for i in range(total)]  # fmt: skip
@@ -234,6 +249,7 @@ def run_open(label: str, tree: Path, rate: float, seconds: float) -> list[dict]:
         with ThreadPoolExecutor(64) as pool:
             sent = list(pool.map(at_its_time, range(total)))
         bot_cpu = (cpu_seconds(proc.pid) - bot_cpu) / total * 1000
+        semantic.append(_semantic(base))
         deadline = time.monotonic() + ANSWER_WAIT
         while time.monotonic() < deadline:
             answered = {c.path.removeprefix("/response/") for c in fake.of("response_url")} | {
@@ -263,8 +279,14 @@ def run_open(label: str, tree: Path, rate: float, seconds: float) -> list[dict]:
                      "errors": sum(not s["ok"] for s in mine),
                      "lost": sum(counts.get(s["key"], 0) == 0 for s in mine),
                      "duplicated": sum(counts.get(s["key"], 0) > 1 for s in mine),
-                     "bot_cpu_ms": bot_cpu})  # fmt: skip
+                     "bot_cpu_ms": bot_cpu, "semantic": " -> ".join(semantic)})  # fmt: skip
     return rows
+
+
+def _semantic(base: str) -> str:
+    """What /healthz says of semantic search (older versions say nothing: "-")."""
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as resp:
+        return str(json.loads(resp.read()).get("semantic", "-"))
 
 
 def tree_at(rev: str) -> Path:
@@ -279,11 +301,11 @@ def tree_at(rev: str) -> Path:
 def print_open(rows: list[dict]) -> None:
     """The open-loop rows as a table."""
     print("open loop     tree            kind            rate  requests  ack p50/p99 ms"
-          "  errors lost dup  bot CPU ms/req")  # fmt: skip
+          "  errors lost dup  bot CPU ms/req  semantic (start -> end of load)")  # fmt: skip
     for r in rows:
         print(f"{'':<13} {r['tree']:<15} {r['kind']:<14} {r['rate']:>5.0f} {r['requests']:>9}"
               f"  {r['ack_p50']:>6.1f}/{r['ack_p99']:<7.1f} {r['errors']:>6} {r['lost']:>4}"
-              f" {r['duplicated']:>3}  {r['bot_cpu_ms']:>14.2f}")  # fmt: skip
+              f" {r['duplicated']:>3}  {r['bot_cpu_ms']:>14.2f}  {r['semantic']}")  # fmt: skip
 
 
 def run_synthetic() -> list[dict]:
@@ -311,7 +333,19 @@ def main() -> None:
         help="only the open loop: RATE requests a second for SECONDS",
     )
     parser.add_argument("--rev", help="with --open: also that git revision's bot, side by side")
+    parser.add_argument(
+        "--cold", type=Path, metavar="DOCS",
+        help="with --open: on DOCS, the bot embedding every section meanwhile (a new cache),"
+        " beside the bot with EMBEDDING_MODEL=off",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.open and args.cold:
+        rate, seconds = args.open
+        rows = run_open("cold start", ROOT, rate, seconds, args.cold.resolve())
+        rows += run_open("model off", ROOT, rate, seconds, args.cold.resolve(),
+                         {"EMBEDDING_MODEL": "off"})  # fmt: skip
+        print_open(rows)
+        return
     if args.open:
         rate, seconds = args.open
         rows = run_open("working tree", ROOT, rate, seconds)
