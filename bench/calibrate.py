@@ -297,6 +297,14 @@ def report(rows: list[Row], cal: Calibration) -> dict:
         "hedged": share(sum(o[0] == "hedged" for _, o in ins), len(ins)),
         "dym": share(sum(o[0] == "suggest" for _, o in ins), len(ins)),
         "answer_wrong": share(sum(o[0] == "answer" and not r.right for r, o in ins), len(ins)),
+        # Of every outright answer, in-scope or not: wrong section, or an off-topic answered.
+        "wrong_of_answers": share(
+            sum(
+                o[0] == "answer" and not (r.in_scope and r.right)
+                for r, o in zip(rows, outs, strict=True)
+            ),
+            sum(o[0] == "answer" for o in outs),
+        ),
         "off_declined": share(sum(o[0] == "decline" for _, o in off), len(off)),
         "ece": ece([o[1] for o in outs], [r.right for r in rows])[0],
         "ece_floor": ece_floor([o[1] for o in outs]),
@@ -305,7 +313,7 @@ def report(rows: list[Row], cal: Calibration) -> dict:
 
 HEADER = (
     "folder  engine   n    overall%  top1%  top3%  shown-right%  hedged%  dym%  answer-wrong%"
-    "  off-declined%  ECE pts  floor (p90)  hedge_at answer_at"
+    " (of answers%)  off-declined%  ECE pts  floor (p90)  hedge_at answer_at"
 )
 
 
@@ -314,7 +322,8 @@ def line(folder: str, engine: str, m: dict, cal: Calibration) -> str:
     return (
         f"{folder:<7} {engine:<7} {m['n']:>4} {m['overall']:>8.1f} {m['top1']:>6.1f}"
         f" {m['top3']:>6.1f} {m['shown_right']:>13.1f} {m['hedged']:>8.1f} {m['dym']:>5.1f}"
-        f" {m['answer_wrong']:>14.1f} {m['off_declined']:>14.1f} {m['ece']:>8.1f}"
+        f" {m['answer_wrong']:>14.1f} ({m['wrong_of_answers']:>11.1f}) {m['off_declined']:>14.1f}"
+        f" {m['ece']:>8.1f}"
         f" {m['ece_floor'][0]:>5.1f} ({m['ece_floor'][1]:>4.1f})"
         f" {cal.hedge_at:>9.2f} {cal.answer_at:>9.2f}"
     )

@@ -4,6 +4,7 @@ in the background; until they are ready the docs are answered lexically."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -134,6 +135,7 @@ class LiveDocs:
         self._embedding = threading.Lock()  # one embedding run at a time
         self._lock = threading.Lock()  # one reload at a time; readers never wait
         self._stop = threading.Event()
+        self._embedder: threading.Thread | None = None
         self._seen = fingerprint(settings.content_dir)
         self.reloads = 0
         self.on_reload: Callable[[bool], None] = lambda ok: None
@@ -172,7 +174,14 @@ class LiveDocs:
         if not missing_texts(snapshot.library, self.semantic.cache):
             self._embed(snapshot)
             return
-        threading.Thread(target=self._embed, args=(snapshot,), name="embedder", daemon=True).start()
+        if self._embedder is None:
+            # The model must not be running when the interpreter exits (onnxruntime then
+            # aborts the process): stop and wait for the embedder first.
+            atexit.register(self.stop)
+        self._embedder = threading.Thread(
+            target=self._embed, args=(snapshot,), name="embedder", daemon=True
+        )
+        self._embedder.start()
 
     def _embed(
         self, snapshot: Snapshot, progress: Callable[[int, int], None] | None = None
@@ -184,7 +193,7 @@ class LiveDocs:
 
         def tick(done: int, total: int) -> None:
             nonlocal last
-            if self._snapshot.library is not snapshot.library:
+            if self._snapshot.library is not snapshot.library or self._stop.is_set():
                 raise _Superseded
             if progress:
                 progress(done, total)
@@ -271,5 +280,8 @@ class LiveDocs:
         return thread
 
     def stop(self) -> None:
-        """Stop watching."""
+        """Stop watching, and embedding (waiting for the batch the model is on)."""
         self._stop.set()
+        embedder = self._embedder
+        if embedder is not None and embedder is not threading.current_thread():
+            embedder.join(timeout=30)

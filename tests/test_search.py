@@ -65,18 +65,27 @@ def test_the_decision_follows_the_calibrated_probability():
 
 
 def test_the_shipped_calibration_is_what_bench_calibrate_writes():
-    """bot/engine/calibration.json names the features the engine computes and the rule and command
-    that fitted it; its probabilities are probabilities."""
+    """bot/engine/calibration.json (and calibration-hybrid.json, with the fusion) name the
+    features the engine computes and the rule and command that fitted them; their
+    probabilities are probabilities."""
     import json
     from importlib import resources
 
-    from bot.engine.decision import FEATURES, shipped_calibration
+    from bot.engine.decision import FEATURES, HYBRID_FEATURES, shipped_calibration
 
     data = json.loads(resources.files("bot.engine").joinpath("calibration.json").read_text())
     assert tuple(data["features"]) == FEATURES
     assert data["command"] == "python bench/calibrate.py --write" and "logistic" in data["rule"]
     cal = shipped_calibration()
     assert 0 < cal.hedge_at <= cal.answer_at < 1
+    hybrid = json.loads(
+        resources.files("bot.engine").joinpath("calibration-hybrid.json").read_text()
+    )
+    assert tuple(hybrid["features"]) == HYBRID_FEATURES
+    assert hybrid["command"] == "python bench/calibrate.py --write --hybrid"
+    cal = shipped_calibration(hybrid=True)
+    assert 0 < cal.hedge_at <= cal.answer_at < 1
+    assert cal.fusion is not None and cal.fusion.share > 0 and cal.fusion.candidates >= 0
 
 
 def test_decline_keeps_best_candidate_when_there_is_one(shipped_index):
