@@ -455,12 +455,17 @@ def main() -> None:
             if (name, "ours", half) not in report:
                 continue
             ours, base = report[(name, "ours", half)], report[(name, "bm25", half)]
+            hybrid = report[(name, "hybrid", half)]
             low, high = wilson(ours["accuracy"] / 100, ours["n"])
+            hlow, hhigh = wilson(hybrid["accuracy"] / 100, hybrid["n"])
             print(
                 f"{name}: {label} overall ours {ours['accuracy']:.1f}% (95% CI"
-                f" {low:.1f}-{high:.1f} over {ours['n']} questions) vs BM25"
-                f" {base['accuracy']:.1f}% ({ours['accuracy'] - base['accuracy']:+.1f} points);"
-                f" p50 latency ratio ours/BM25 {ours['p50_ms'] / base['p50_ms']:.2f}"
+                f" {low:.1f}-{high:.1f} over {ours['n']} questions), hybrid"
+                f" {hybrid['accuracy']:.1f}% ({hlow:.1f}-{hhigh:.1f}) vs BM25"
+                f" {base['accuracy']:.1f}% ({ours['accuracy'] - base['accuracy']:+.1f},"
+                f" {hybrid['accuracy'] - base['accuracy']:+.1f} points); p50 latency ratio"
+                f" ours/BM25 {ours['p50_ms'] / base['p50_ms']:.2f},"
+                f" hybrid/BM25 {hybrid['p50_ms'] / base['p50_ms']:.2f}"
             )
     if args.quick:
         return
