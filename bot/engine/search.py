@@ -355,6 +355,7 @@ class Index(SectionIndex):
             ((lex + gain * float(sims[i])) / (1 + gain), lex, i) for i, lex in scores.items()
         )
         fused.sort(key=lambda t: (-round(t[0], 6), -t[1], self.sections[t[2]].level, t[2]))
+        fused = self._children_first(fused)
         top = fused[:LEAD_CANDIDATES]
         # The features read the lexical scores, in the fused order: the dense evidence has
         # features of its own.
@@ -375,6 +376,26 @@ class Index(SectionIndex):
         ]
         lead = cosine - max(others) if others else 0.0
         return [*features, cosine, lead], matches, tied
+
+    def _children_first(self, fused: list[tuple[float, float, int]]) -> list[tuple]:
+        """A section never comes before its own descendant on meaning alone: a parent's text
+        overviews its children's topics, so it is similar to their questions, but the child
+        that matches a question's words at least as well is the one it asks for. Each
+        (fused, lexical, index) is moved above the first ancestor placed above it whose
+        lexical score is not higher."""
+        out: list[tuple[float, float, int]] = []
+        for item in fused:
+            child = self.sections[item[2]]
+            at = next(
+                (
+                    j
+                    for j, (_, lex, i) in enumerate(out)
+                    if lex <= item[1] and self.is_ancestor(self.sections[i], child)
+                ),
+                len(out),
+            )
+            out.insert(at, item)
+        return out
 
     def _features(
         self, question: str, read: tuple[list[Concept], set[str]], matches: list[Match]
