@@ -247,3 +247,21 @@ def test_the_hybrid_engine_ranks_more_18f_questions_right(model, tmp_path):
                 best and best.path.endswith(path) and best.name == name for path, name in gold
             )
     assert right["hybrid"] >= right["lexical"] + 10, right
+
+
+def test_a_reload_embeds_the_changed_section_and_keeps_answering(tmp_path, make_content):
+    """After an edit, the reloaded docs get their vectors (only the new text is embedded),
+    and the answers use them."""
+    root = make_content({"team.md": TEAM})
+    settings = ContentSettings(root, embedding_model="default")
+    semantic = open_semantic(settings, tmp_path)
+    live = LiveDocs.load(settings, load_library(root), semantic, wait=True)
+    assert live.semantic_state == "ready"
+    (root / "team.md").write_text(TEAM + "\n## Parking\n\nThe garage under the office has bays.\n")
+    assert live.reload("test")
+    assert wait_until(lambda: live.current.dense is not None, timeout=30)
+    assert semantic.total == 2  # the new section only: its heading path, alone and with its text
+    docs = live.current
+    assert docs.dense.vectors.starts.shape[0] == len(docs.library.sections) + 1
+    assert docs.answer("where do I park my car").best.section.name == "Parking"
+    live.stop()
