@@ -78,10 +78,27 @@ class Row:
     top3: bool
     tied: bool = False
 
+    @classmethod
+    def of(cls, folder: str, features: list[float], matches: list, tied: bool,
+           gold: list[str]) -> Row:  # fmt: skip
+        """A question's row from what the engine gave it (its matches best first) and its
+        gold sections (none: off-topic)."""
+        from run import is_gold
+
+        ranked = [m.section for m in matches[:3]]
+        return cls(
+            folder,
+            features,
+            bool(gold) and bool(ranked) and is_gold(ranked[0], gold),
+            bool(gold),
+            bool(gold) and any(is_gold(s, gold) for s in ranked),
+            tied,
+        )
+
 
 def collect() -> list[Row]:
     """Every question of every folder, with its features and whether the best is right."""
-    from run import is_gold, load_set  # the question sets (and rank-bm25, a bench extra)
+    from run import load_set  # the question sets (and rank-bm25, a bench extra)
 
     rows = []
     for folder, sets in FOLDERS.items():
@@ -89,18 +106,7 @@ def collect() -> list[Row]:
             library, qs = load_set(name)
             index = build_index(library)
             for q, gold in qs:
-                features, matches, tied = index.features(q)
-                ranked = [m.section for m in matches[:3]]
-                rows.append(
-                    Row(
-                        folder,
-                        features,
-                        bool(gold) and bool(ranked) and is_gold(ranked[0], gold),
-                        bool(gold),
-                        bool(gold) and any(is_gold(s, gold) for s in ranked),
-                        tied,
-                    )
-                )
+                rows.append(Row.of(folder, *index.features(q), gold))
     return rows
 
 
@@ -152,25 +158,13 @@ def collect_hybrid(rows: list[Row], model_setting: str = "default") -> list[Ques
 def hybrid_rows(questions: list[Question], lexical: Calibration, fusion: Fusion) -> list[Row]:
     """The questions as the hybrid calibration sees them, ranked with this fusion and gated by
     this lexical calibration."""
-    from run import is_gold
 
     rows = []
     for q in questions:
         features = q.lexical_row.features
         p = lexical.probability(features) if features[0] > 0 else 0.0
-        hybrid, matches, tied = q.index.fuse(q.lexical._replace(probability=p), q.sims, fusion)
-        ranked = [m.section for m in matches[:3]]
-        gold = q.gold
-        rows.append(
-            Row(
-                q.folder,
-                hybrid,
-                bool(gold) and bool(ranked) and is_gold(ranked[0], gold),
-                bool(gold),
-                bool(gold) and any(is_gold(s, gold) for s in ranked),
-                tied,
-            )
-        )
+        fused = q.index.fuse(q.lexical._replace(probability=p), q.sims, fusion)
+        rows.append(Row.of(q.folder, *fused, q.gold))
     return rows
 
 
