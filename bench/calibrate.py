@@ -77,6 +77,7 @@ class Row:
     in_scope: bool
     top3: bool
     tied: bool = False
+    matched: bool = True  # the engine found a section at all (else it declines outright)
 
     @classmethod
     def of(cls, folder: str, features: list[float], matches: list, tied: bool,
@@ -93,6 +94,7 @@ class Row:
             bool(gold),
             bool(gold) and any(is_gold(s, gold) for s in ranked),
             tied,
+            bool(matches),
         )
 
 
@@ -162,7 +164,7 @@ def hybrid_rows(questions: list[Question], lexical: Calibration, fusion: Fusion)
     rows = []
     for q in questions:
         features = q.lexical_row.features
-        p = lexical.probability(features) if features[0] > 0 else 0.0
+        p = lexical.probability(features) if q.lexical_row.matched else 0.0
         fused = q.index.fuse(q.lexical._replace(probability=p), q.sims, fusion)
         rows.append(Row.of(q.folder, *fused, q.gold))
     return rows
@@ -202,7 +204,8 @@ def fit(rows: list[Row]) -> tuple[np.ndarray, float]:
 
 def outcome(row: Row, cal: Calibration) -> tuple[str, float]:
     """The decision and probability the calibration gives a row."""
-    p = cal.probability(row.features) if row.features[0] > 0 else 0.0
+    # As Index.answer: no section found is a decline; any found gets its probability.
+    p = cal.probability(row.features) if row.matched else 0.0
     return decide(p, row.tied, cal), p
 
 
