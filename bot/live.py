@@ -53,8 +53,14 @@ class Snapshot:
     dense: Dense | None = None
 
     def answer(self, question: str) -> Answer:
-        """The engine's answer: hybrid once the vectors are ready, lexical until then."""
-        return self.index.answer(question, dense=self.dense)
+        """The engine's answer: hybrid once the vectors are ready, lexical until then (and
+        for a question the model fails on, logged)."""
+        if self.dense is not None:
+            try:
+                return self.index.answer(question, dense=self.dense)
+            except Exception:  # onnxruntime's and tokenizers' own errors: answer anyway
+                log.exception("the sentence model failed on a question; answered lexically")
+        return self.index.answer(question)
 
 
 class _Superseded(Exception):
@@ -68,6 +74,7 @@ class Semantic:
         self.model = model
         self.cache = VectorCache(cache_dir, model.digest)
         self.embedded, self.total = 0, 0  # texts of the docs being embedded
+        self.failed = False  # the model failed on the docs: answered lexically from then on
 
     def vectors(self, library: Library, progress: Callable[[int, int], None] | None = None):
         """The library's section vectors (embedding what the cache lacks)."""
@@ -164,16 +171,18 @@ class LiveDocs:
     @property
     def semantic_state(self) -> str:
         """ "off" (no sentence model), "warming" (vectors being embedded) or "ready"."""
-        if self.semantic is None:
+        if self.semantic is None or self.semantic.failed:
             return "off"
         return "ready" if self._snapshot.dense is not None else "warming"
 
     def _embed_later(self, snapshot: Snapshot) -> None:
         """Embed a snapshot's sections in a daemon thread (or at once when all are cached)."""
         assert self.semantic is not None
-        if not missing_texts(snapshot.library, self.semantic.cache):
+        missing = missing_texts(snapshot.library, self.semantic.cache)
+        if not missing:
             self._embed(snapshot)
             return
+        self.semantic.embedded, self.semantic.total = 0, missing
         if self._embedder is None:
             # The model must not be running when the interpreter exits (onnxruntime then
             # aborts the process): stop and wait for the embedder first.
@@ -208,7 +217,8 @@ class LiveDocs:
             except _Superseded:
                 return
             except Exception:  # a model that fails leaves the docs answered lexically
-                log.exception("embedding the sections failed; answering lexically")
+                log.exception("embedding the sections failed; semantic search off")
+                self.semantic.failed = True
                 return
             with self._lock:
                 if self._snapshot is not snapshot:

@@ -265,3 +265,33 @@ def test_a_reload_embeds_the_changed_section_and_keeps_answering(tmp_path, make_
     assert docs.dense.vectors.starts.shape[0] == len(docs.library.sections) + 1
     assert docs.answer("where do I park my car").best.section.name == "Parking"
     live.stop()
+
+
+def test_a_model_that_fails_leaves_the_bot_answering(tmp_path, make_content, caplog):
+    """A model that fails on the docs turns semantic search off (said in /healthz's terms and
+    the log); one that fails on a question gets that question answered on words alone."""
+    root = make_content({"team.md": TEAM})
+    settings = ContentSettings(root, embedding_model="default")
+    semantic = open_semantic(settings, tmp_path)
+    live = LiveDocs.load(settings, load_library(root), semantic, wait=True)
+    assert live.semantic_state == "ready"
+
+    class Broken:  # a real model whose runtime fails, as onnxruntime does on a bad input
+        def run(self, *args, **kwargs):
+            raise RuntimeError("Non-zero status code returned while running Add node")
+
+    real = semantic.model.session
+    object.__setattr__(semantic.model, "session", Broken())
+    try:
+        with caplog.at_level(logging.ERROR, logger="bot.live"):
+            answer = live.current.answer("laptop broken screen")
+            assert answer.best.section.name == "Laptops"
+            assert "answered lexically" in caplog.text
+            (root / "team.md").write_text(TEAM + "\n## Parking\n\nBays in the garage.\n")
+            live.reload("test")
+            assert wait_until(lambda: live.semantic_state == "off", timeout=30)
+            assert "semantic search off" in caplog.text
+        assert live.current.answer("parking").best.section.name == "Parking"
+    finally:
+        object.__setattr__(semantic.model, "session", real)
+        live.stop()
