@@ -3,6 +3,7 @@ nothing the user typed ever pings anyone. Over 10,000 generated inputs in all.""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -193,3 +194,30 @@ def test_any_docs_abbreviations_and_long_questions_never_crash(tmp_path_factory,
         if long is not None:
             letters = iter(long)
             assert all(c in letters for c in short.lower())
+
+
+@pytest.fixture(scope="module")
+def hybrid_docs(shipped_library, tmp_path_factory):
+    """The shipped docs with the default sentence model's vectors, as the warm bot has them."""
+    from bot.config import SHIPPED_CONTENT, ContentSettings
+    from bot.live import LiveDocs, open_semantic
+
+    settings = ContentSettings(SHIPPED_CONTENT, embedding_model="default")
+    semantic = open_semantic(settings, tmp_path_factory.mktemp("data"))
+    docs = LiveDocs.load(settings, shipped_library, semantic, wait=True).current
+    assert docs.dense is not None
+    return docs
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+          HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(question=questions)
+def test_hybrid_answer_path_never_crashes(hybrid_docs, question):
+    """Any question, through the sentence model too, gets a decision, a 0-100 score and a
+    reply within Slack's limits."""
+    answer = hybrid_docs.answer(question)
+    assert answer.decision in ("answer", "hedged", "suggest", "decline")
+    assert 0 <= answer.score <= 100
+    blocks, text = answer_blocks(answer, hybrid_docs.library, shareable=True)
+    assert_within_slack_limits(blocks)
+    assert_pings_nobody(blocks, text)
