@@ -425,7 +425,7 @@ def test_front_matter_keys_yaml_reads_as_booleans_numbers_or_null_are_warnings(m
     out = io.StringIO()
     assert main(["ask", "who is on call", "--content", str(root)], environ={}, stdout=out,
                 stderr=err) == 0  # fmt: skip
-    assert "\nRota\n" in out.getvalue() and "Who is on call." in out.getvalue()
+    assert "Rota" in out.getvalue().splitlines() and "Who is on call." in out.getvalue()
 
 
 def _load_in_time(root, seconds: float = 20):
