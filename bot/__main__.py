@@ -262,12 +262,17 @@ def run_check(
         return EXIT_USAGE
     semantic = open_semantic(content, data_dir, ONE_SHOT_THREADS, warner(stderr))
     if semantic is not None:
-        vectors = semantic.vectors(library, ProgressBar(stderr or sys.stderr))
-        print(
-            f"semantic search: {n_sections} section(s) embedded as {vectors.matrix.shape[0]}"
-            f" vector(s) with {semantic.model.name}; cache {semantic.cache.path}",
-            file=stdout,
-        )
+        try:
+            vectors = semantic.vectors(library, ProgressBar(stderr or sys.stderr))
+        except Exception as err:  # onnxruntime's and tokenizers' own errors
+            warner(stderr)(f"semantic search off: the model failed on the docs: {err}")
+        else:
+            print(
+                f"semantic search: {n_sections} section(s) embedded as"
+                f" {vectors.matrix.shape[0]} vector(s) with {semantic.model.name};"
+                f" cache {semantic.cache.path}",
+                file=stdout,
+            )
     notes = [f"{warned} warning(s)"] * bool(warned) + [f"{len(hints)} hint(s)"] * bool(hints)
     noted = f" ({', '.join(notes)})" if notes else ""
     print(
