@@ -129,7 +129,7 @@ class Question:
 #: question, which a question sharing no word with the docs needs).
 FUSIONS = [
     Fusion(share, power, candidates)
-    for share in (0.5, 1.0, 1.5, 2.0, 3.0)
+    for share in (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
     for power in (0.0, 0.5, 1.0, 2.0)
     for candidates in (8, 0)
 ]
