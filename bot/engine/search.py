@@ -326,15 +326,14 @@ class Index(SectionIndex):
         matches = self._search(question, read, LEAD_CANDIDATES)
         return self._features(question, read, matches)
 
-    def lexical(self, question: str, calibration: Calibration | None = None) -> Lexical:
+    def lexical(self, question: str) -> Lexical:
         """The lexical evidence on a question, for ``fuse``: its candidates (up to RERANK)
-        and the probability that the lexical best is right (by the lexical ``calibration``,
-        the shipped one unless given)."""
+        and the probability, by the shipped lexical calibration, that the lexical best is
+        right."""
         read = read_question(self, question)
         matches = self._search(question, read, RERANK)
         features, top, _ = self._features(question, read, matches[:LEAD_CANDIDATES])
-        calibration = calibration or shipped_calibration()
-        p = calibration.probability(features) if top else 0.0
+        p = shipped_calibration().probability(features) if top else 0.0
         return Lexical(question, read, tuple(matches), p)
 
     def fuse(
@@ -351,20 +350,18 @@ class Index(SectionIndex):
             k = min(fusion.candidates, len(sims))
             for i in np.argpartition(-sims, k - 1)[:k]:
                 scores.setdefault(int(i), 0.0)
-        fused = sorted(
-            ((lex + gain * float(sims[i])) / (1 + gain), lex, i) for i, lex in scores.items()
-        )
+        fused = [((lex + gain * float(sims[i])) / (1 + gain), lex, i) for i, lex in scores.items()]
         fused.sort(key=lambda t: (-round(t[0], 6), -t[1], self.sections[t[2]].level, t[2]))
-        fused = self._children_first(fused)
-        top = fused[:LEAD_CANDIDATES]
+        top = self._children_first(fused)[:LEAD_CANDIDATES]
         # The features read the lexical scores, in the fused order: the dense evidence has
         # features of its own.
         lexical_scores = [Match(self.sections[i], round(100 * lex)) for _, lex, i in top]
         features, _, _ = self._features(lexical.question, lexical.read, lexical_scores)
         matches = [Match(self.sections[i], round(100 * f)) for f, _, i in top]
-        _, _, tied = self._features(lexical.question, lexical.read, matches)
         if not matches:
-            return [*features, 0.0, 0.0], matches, tied
+            return [*features, 0.0, 0.0], matches, False
+        lead, unrelated = self._lead(matches)
+        tied = unrelated and lead <= 0
         best = self.ids[matches[0].section.id]
         cosine = float(sims[best])
         k = min(LEAD_CANDIDATES, len(sims))
@@ -374,8 +371,8 @@ class Index(SectionIndex):
             if not self.is_ancestor(self.sections[int(i)], self.sections[best])
             and not self.is_ancestor(self.sections[best], self.sections[int(i)])
         ]
-        lead = cosine - max(others) if others else 0.0
-        return [*features, cosine, lead], matches, tied
+        cosine_lead = cosine - max(others) if others else 0.0
+        return [*features, cosine, cosine_lead], matches, tied
 
     def _children_first(self, fused: list[tuple[float, float, int]]) -> list[tuple]:
         """A section never comes before its own descendant on meaning alone: a parent's text
@@ -404,23 +401,15 @@ class Index(SectionIndex):
         sections = math.log10(max(1, len(self.sections)))
         if not matches:
             return [0.0, 0.0, 0.0, 0.0, 0.0, sections, 0.0], [], False
-        best = matches[0]
-        unrelated = [
-            m
-            for m in matches[1:]
-            if not self.is_ancestor(m.section, best.section)
-            and not self.is_ancestor(best.section, m.section)
-        ]
-        # Nothing else matched: no lead to tell (a lone weak match is as likely off-topic).
-        lead = best.score - unrelated[0].score if unrelated else 0
-        related = len(matches) > 1 and matches[1] not in unrelated
+        lead, unrelated = self._lead(matches)
+        related = len(matches) > 1 and not self.unrelated(matches[0], matches[1])
         concepts = read[0]
         total = sum(c.weight for c in concepts) or 1.0
         as_typed = sum(c.weight for c in concepts if c.known and c.strength >= 1)
         corrected = sum(c.weight for c in concepts if c.known and c.strength < 1)
         return (
             [
-                best.score / 100,
+                matches[0].score / 100,
                 lead / 100,
                 float(self.asked_word_for_word(question, matches)),
                 as_typed / total,
@@ -429,8 +418,20 @@ class Index(SectionIndex):
                 float(related),
             ],
             matches,
-            bool(unrelated) and lead <= 0,
+            unrelated and lead <= 0,
         )
+
+    def unrelated(self, a: Match, b: Match) -> bool:
+        """True when neither section is the other's ancestor."""
+        return not self.is_ancestor(a.section, b.section) and not self.is_ancestor(
+            b.section, a.section
+        )
+
+    def _lead(self, matches: list[Match]) -> tuple[int, bool]:
+        """The best match's lead over the best one unrelated to it, and whether there is one
+        (none: no lead to tell, 0; a lone weak match is as likely off-topic)."""
+        other = next((m for m in matches[1:] if self.unrelated(matches[0], m)), None)
+        return (matches[0].score - other.score, True) if other else (0, False)
 
     def asked_word_for_word(self, question: str, matches: list[Match]) -> bool:
         """True when the question is the best match's heading (or another name the heading
