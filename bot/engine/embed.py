@@ -35,9 +35,9 @@ MAX_TOKENS = 256
 #: question is the best of them.
 WINDOW_CHARS = 1000
 MAX_WINDOWS = 8
-#: Texts embedded per model call when embedding the docs (8 against 32: the knowledge hub
-#: embedded in 14 s instead of 23, peak memory 645 MB instead of 1,108: a batch is padded
-#: to its longest text).
+#: Texts embedded per model call when embedding the docs: a batch is padded to its longest
+#: text (`bench/model_cost.py` on the knowledge hub: 15.7 s at a peak of 601 MB in batches
+#: of 8, 24.2 s and 1,041 MB in batches of 32).
 BATCH = 8
 #: The vectors' dtype on disk (384 dimensions: 768 bytes a vector); in memory they are
 #: float32, which numpy multiplies 8 times faster (BLAS has no float16).
@@ -134,7 +134,8 @@ def load_model(setting: str, threads: int = 1) -> Model:
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     # Without onnxruntime's memory arena, what a batch of long texts takes is given back
-    # after it (with it, 576 MB stayed held after embedding the knowledge hub, 224 without).
+    # after it (`bench/model_cost.py`: after embedding the knowledge hub, 580 MB stayed
+    # resident with the arena, 228 without; the arena saved 3 s of 15.7).
     options.enable_cpu_mem_arena = False
     try:
         session = onnxruntime.InferenceSession(
