@@ -295,3 +295,39 @@ def test_a_model_that_fails_leaves_the_bot_answering(tmp_path, make_content, cap
     finally:
         object.__setattr__(semantic.model, "session", real)
         live.stop()
+
+
+def test_one_model_serves_many_threads_at_once(model):
+    """The embedder and the listener's threads share one model: embedding from several
+    threads at once gives each the vectors it gives alone."""
+    import threading
+
+    texts = [f"who approves release {i} of the payments service" for i in range(6)]
+    alone = [model.embed([t]) for t in texts]
+    long_batch = ["deployments and rollbacks, step by step " * 40] * 8
+    results: dict[int, np.ndarray] = {}
+    errors: list[BaseException] = []
+
+    def ask(i: int) -> None:
+        try:
+            for _ in range(20):
+                results[i] = model.embed([texts[i]])
+        except BaseException as err:  # any failure fails the test
+            errors.append(err)
+
+    def bulk() -> None:
+        try:
+            for _ in range(5):
+                model.embed(long_batch)
+        except BaseException as err:  # any failure fails the test
+            errors.append(err)
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(texts))]
+    threads.append(threading.Thread(target=bulk))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, vector in enumerate(alone):
+        assert np.allclose(results[i], vector, atol=1e-5)
