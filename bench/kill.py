@@ -11,7 +11,8 @@ is answered in its thread, so thread_ts names the question):
     python bench/kill.py --events 5000 --postgres      # a throwaway Debian PostgreSQL
     python bench/kill.py --events 5000 --rev ad566e9   # that revision's bot, for a baseline
 
-Prints events sent, kills, answers, lost (no answer) and duplicated (two or more). Loopback
+Prints events sent, kills, messages taken over from a dead process (each read back from the
+stand-in before answering), answers, lost (no answer) and duplicated (two or more). Loopback
 only; bounded in count and time.
 """
 
@@ -42,8 +43,9 @@ from slack_sdk.signature import SignatureVerifier  # noqa: E402
 from bot.demo.standin import FakeSlack  # noqa: E402
 
 SECRET = "kill-test-secret"
-#: After the last kill: a lease (30 s) runs out and a recovery round (every 10 s) comes.
-SETTLE_SECONDS = 50
+#: Once sending (and killing) ends: a lease (30 s) runs out and a recovery round (every
+#: 10 s) comes; then the count waits while answers still come, up to SETTLE_LIMIT.
+SETTLE_SECONDS, SETTLE_LIMIT = 50, 300
 
 
 class Bot:
@@ -86,11 +88,13 @@ class Bot:
             self.proc.wait(timeout=30)
 
 
-def send(port: int, n: int, stop: threading.Event) -> int:
-    """Send mention n until the bot answers 200, as Slack retries; how many tries it took."""
+def send(fake: FakeSlack, port: int, n: int, stop: threading.Event) -> int:
+    """Post mention n to the channel and send its event until the bot answers 200, as Slack
+    retries; how many tries it took."""
     ts = f"{1_700_000_000 + n}.{n:06d}"
     event = {"type": "app_mention", "user": "U1", "text": "<@UBOT> what does the coach do",
              "ts": ts, "channel": "C1"}  # fmt: skip
+    fake.add_message(channel="C1", user="U1", text=event["text"], ts=ts)
     body = json.dumps({"type": "event_callback", "event_id": f"EvKill{n}", "event": event})
     for attempt in range(1, 200):
         if stop.is_set():
@@ -178,7 +182,7 @@ def main() -> int:
                 n = queue.pop(0)
             # Open loop: event n goes out at its time, whatever happened to the ones before.
             time.sleep(max(0.0, started + n / args.rate - time.monotonic()))
-            tries[send(bot.port, n, stop)] += 1
+            tries[send(fake, bot.port, n, stop)] += 1
 
     started = time.monotonic()
     threading.Thread(target=killer, daemon=True).start()
@@ -189,13 +193,18 @@ def main() -> int:
         t.join()
     sending.clear()
     sent_in = time.monotonic() - started
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while time.monotonic() < deadline:
-        time.sleep(1)
-    answers = Counter(
-        c.params.get("thread_ts") for c in fake.of("chat.postMessage") if c.params.get("thread_ts")
-    )
+    sent_end = time.monotonic()
     expected = {f"{1_700_000_000 + n}.{n:06d}" for n in range(args.events)}
+    while time.monotonic() < sent_end + SETTLE_LIMIT:
+        time.sleep(1)
+        posts = fake.of("chat.postMessage")
+        quiet = not posts or time.monotonic() - posts[-1].at > 15
+        answered = {c.params.get("thread_ts") for c in posts}
+        if time.monotonic() > sent_end + SETTLE_SECONDS and quiet and expected <= answered:
+            break
+    posts = fake.of("chat.postMessage")
+    last_answer = max(0.0, posts[-1].at - sent_end) if posts else 0.0
+    answers = Counter(c.params.get("thread_ts") for c in posts if c.params.get("thread_ts"))
     lost = sorted(expected - set(answers))
     doubled = sorted(ts for ts, k in answers.items() if k > 1)
     bot.stop()
@@ -204,9 +213,11 @@ def main() -> int:
         subprocess.run(stop_pg, capture_output=True)
     store = ("PostgreSQL" if args.postgres else "SQLite") + (f" at {args.rev}" if args.rev else "")
     resent = sum(k * (t - 1) for t, k in tries.items() if t)
+    read_back = len(fake.of("conversations.replies"))
     print(f"store {store}; events {args.events} sent in {sent_in:.0f} s by {args.senders}"
-          f" threads; kills {bot.kills}; resent {resent} times; answers"
-          f" {sum(answers.values())}; lost {len(lost)}; duplicated {len(doubled)}")  # fmt: skip
+          f" threads; kills {bot.kills}; resent {resent} times; taken over and read back"
+          f" {read_back}; answers {sum(answers.values())}, the last {last_answer:.0f} s after"
+          f" the sending ended; lost {len(lost)}; duplicated {len(doubled)}")  # fmt: skip
     if lost or doubled:
         print(f"lost: {lost[:10]}  duplicated: {doubled[:10]}; the bot's log: {bot.log}")
         return 1

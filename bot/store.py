@@ -202,9 +202,10 @@ class Store:
         return self._insert_once("INSERT INTO handled (key, at) VALUES (?, ?)", (key, time.time()))
 
     def lease(self, key: str, seconds: float, payload: str | None = None) -> str:
-        """Claim a key for ``seconds``, until ``finish``: "mine" for the first caller, or for
-        the first after a lease ran out unfinished (its holder died); "done" once finished;
-        "busy" while another holds it. ``payload`` is what a taker needs to do the work."""
+        """Claim a key for ``seconds``, until ``finish``: "mine" for the first caller; "again"
+        for the first after a lease ran out unfinished (its holder died, perhaps after doing
+        the work); "done" once finished; "busy" while another holds it. ``payload`` is what a
+        taker needs to do the work."""
         now = time.time()
         if self._insert_once(
             "INSERT INTO handled (key, at, done, lease_until, payload) VALUES (?, ?, 0, ?, ?)",
@@ -218,7 +219,7 @@ class Store:
                 (now + seconds, now, key, now),
             )  # fmt: skip
             if cur.rowcount == 1:
-                return "mine"
+                return "again"
             cur.execute(self._sql("SELECT done FROM handled WHERE key = ?"), (key,))
             row = cur.fetchone()
         return "done" if row is None or row[0] else "busy"

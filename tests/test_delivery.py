@@ -10,10 +10,11 @@ import urllib.request
 
 import pytest
 
+from bot.demo.standin import SCOPES, FakeSlack
 from bot.live import LiveDocs
 from bot.observe import Metrics
 from bot.slack.app import Bot, Seen, make_client
-from bot.slack.messages import recover_lapsed
+from bot.slack.messages import REPLY_EVENT, recover_lapsed, reply_to
 from bot.slack.server import create_server
 from bot.store import open_store
 from tests.slack_standin import running
@@ -62,10 +63,86 @@ def test_a_message_whose_process_died_is_answered_once(fake, shipped_library, hi
         assert sorted(counts) == [0, 0, 1]
         answer = fake.wait_for("chat.postMessage")[0].params
         assert answer["channel"] == "D1" and "The Coach" in texts(answer["blocks"])
+        # The taker looked for a reply in the DM first, and found none.
+        assert [c.params["channel"] for c in fake.of("conversations.history")] == ["D1"]
+        assert answer["metadata"] == {
+            "event_type": REPLY_EVENT,
+            "event_payload": {"key": "msg:D1:1700000050.000100"},
+        }
         assert post_event(base, event, "EvDiedAgain")[0] == 200  # a later retry
         assert recover_lapsed(bots[0], make_client(settings)) == 0
         time.sleep(0.5)
     assert len(fake.of("chat.postMessage")) == 1
+
+
+def mention(ts: str) -> dict:
+    """A mention in channel C1 as Slack sends it (Slack has the message already)."""
+    return {"type": "app_mention", "user": "U1", "text": "<@UBOT> what does the coach do",
+            "ts": ts, "channel": "C1"}  # fmt: skip
+
+
+def died_after_replying(fake: FakeSlack, settings, live, store, event: dict, entry: str) -> str:
+    """A process that held a message, posted its reply and died before marking it done:
+    its lease (0.5 s) held, the reply in Slack from the bot's own reply path (a bot with no
+    store: nothing is marked). The message's key."""
+    key = f"msg:{event['channel']}:{event['ts']}"
+    if entry == "mention":
+        fake.add_message(channel=event["channel"], user="U1", text=event["text"], ts=event["ts"])
+    assert store.lease(key, 0.5, json.dumps({"event": event, "entry": entry})) == "mine"
+    reply_to(Bot(settings, live, None, Metrics(), Seen()), make_client(settings), event, entry,
+             key)  # fmt: skip
+    return key
+
+
+def test_a_reply_that_went_out_before_its_process_died_is_not_sent_again(
+    fake, shipped_library, history
+):
+    """A process posted its reply and died before marking the message done. Whoever takes
+    the message over once the lease runs out (Slack's retry of a DM, a replica's recovery of
+    a mention) reads the conversation back, finds the reply by its metadata, does not answer
+    again, and marks the message done."""
+    database_url, data_dir = history
+    store = open_store(database_url, data_dir)
+    settings = settings_for(fake)
+    live = LiveDocs.load(settings.content, shipped_library)
+    in_dm = dm("1700000080.000100")
+    in_channel = mention("1700000080.000200")
+    keys = [died_after_replying(fake, settings, live, store, in_dm, "dm"),
+            died_after_replying(fake, settings, live, store, in_channel, "mention")]  # fmt: skip
+    assert len(fake.of("chat.postMessage")) == 2
+    time.sleep(0.7)
+    server, _ = create_server(settings, live, store, Metrics())
+    with running(server) as port:
+        assert post_event(f"http://127.0.0.1:{port}", in_dm, "EvRetried")[0] == 200
+        fake.wait_for("conversations.history")
+        bots = [Bot(settings, live, store, Metrics(), Seen()) for _ in range(2)]
+        assert [recover_lapsed(b, make_client(settings)) for b in bots] == [1, 0]
+        time.sleep(0.5)
+    assert len(fake.of("chat.postMessage")) == 2  # each message answered once, by the dead
+    assert [c.params["ts"] for c in fake.of("conversations.replies")] == ["1700000080.000200"]
+    assert all(store.lease(k, 30) == "done" for k in keys)
+
+
+def test_without_history_scopes_a_taken_over_message_is_answered_and_the_log_says_why(
+    shipped_library, tmp_path, monkeypatch, caplog
+):
+    """A workspace that did not grant channels:history: the taker cannot read the thread
+    back, says which scope it needs, and answers (twice beats never)."""
+    for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    fake = FakeSlack(scopes=SCOPES - {"channels:history"})
+    try:
+        store = open_store(None, tmp_path)
+        settings = settings_for(fake)
+        live = LiveDocs.load(settings.content, shipped_library)
+        died_after_replying(fake, settings, live, store, mention("1700000090.000100"), "mention")
+        time.sleep(0.7)
+        bot = Bot(settings, live, store, Metrics(), Seen())
+        assert recover_lapsed(bot, make_client(settings)) == 1
+        assert len(fake.of("chat.postMessage")) == 2
+        assert "needs the channels:history scope" in caplog.text
+    finally:
+        fake.close()
 
 
 def test_a_delivered_message_is_done_for_every_replica(fake, shipped_library, history):

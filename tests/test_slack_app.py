@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from bot.__main__ import main
 from bot.config import Settings
 from bot.content import load_library
+from bot.demo.standin import SCOPES
 from bot.live import LiveDocs
 from bot.render import ACTION_SHARE, ACTION_SHOW, COMMAND, SHOW_ACTIONS
 from bot.slack.server import create_server
@@ -591,7 +592,8 @@ def test_error_handler_tells_user_and_keeps_running(bot, fake, monkeypatch):
 
 
 def test_manifest_matches_what_the_bot_listens_to():
-    """manifest.yml declares exactly the command, events and scopes the bot uses."""
+    """manifest.yml declares exactly the command, events and scopes the bot uses, and the
+    Slack stand-in grants the bot exactly those scopes."""
     from pathlib import Path
 
     import yaml
@@ -601,7 +603,9 @@ def test_manifest_matches_what_the_bot_listens_to():
     events = set(manifest["settings"]["event_subscriptions"]["bot_events"])
     assert events == {"app_home_opened", "app_mention", "message.im"}
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert scopes == {"app_mentions:read", "chat:write", "commands", "im:history"}
+    assert scopes == {"app_mentions:read", "chat:write", "commands", "im:history",
+                      "channels:history", "groups:history", "mpim:history"}  # fmt: skip
+    assert scopes == SCOPES
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
 

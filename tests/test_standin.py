@@ -136,3 +136,59 @@ def test_messages_threads_and_home_kept_for_the_page(standin):
     assert [m["text"] for m in state["messages"]] == ["hi", "re"]
     assert state["messages"][1]["thread_ts"] == first["ts"]
     assert state["home"] == {"type": "home", "blocks": []}
+
+
+def test_conversations_read_back_as_slack_answers(standin):
+    """conversations.replies and .history over slack-sdk's client (GET, as it sends them):
+    the thread oldest first with its parent, the conversation's top-level messages newest
+    first, ``oldest`` exclusive, metadata only when asked for, a missing message a
+    thread_not_found, a missing history scope a missing_scope naming it."""
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token="xoxb-standin", base_url=standin.api_url)
+    standin.add_message(channel="C1", user="U1", text="question", ts="1700000000.000001")
+    event = {"event_type": "devops_role_bot_reply", "event_payload": {"key": "k1"}}
+    first = client.chat_postMessage(channel="C1", thread_ts="1700000000.000001", text="a",
+                                    metadata=event)  # fmt: skip
+    client.chat_postMessage(channel="C1", text="top level")
+    thread = client.conversations_replies(channel="C1", ts="1700000000.000001")["messages"]
+    assert [m["text"] for m in thread] == ["question", "a"]
+    assert "metadata" not in thread[1]
+    since = client.conversations_replies(
+        channel="C1", ts="1700000000.000001", oldest="1700000000.000001", include_all_metadata=True
+    )
+    assert [m.get("metadata") for m in since["messages"]] == [None, event]
+    assert since["messages"][1]["ts"] == first["ts"] and since["messages"][1]["bot_id"]
+    history = client.conversations_history(channel="C1", include_all_metadata=True)["messages"]
+    assert [m["text"] for m in history] == ["top level", "question"]
+    later = client.conversations_history(channel="C1", oldest="1700000000.000001")
+    assert [m["text"] for m in later["messages"]] == ["top level"]
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_replies(channel="C1", ts="1700000099.000001")
+    assert err.value.response["error"] == "thread_not_found"
+    narrow = FakeSlack(scopes=frozenset({"chat:write", "im:history"}))
+    try:
+        other = WebClient(token="xoxb-standin", base_url=narrow.api_url)
+        assert other.conversations_history(channel="D1")["messages"] == []
+        with pytest.raises(SlackApiError) as err:
+            other.conversations_history(channel="C1")
+        assert err.value.response["error"] == "missing_scope"
+        assert err.value.response["needed"] == "channels:history"
+    finally:
+        narrow.close()
+
+
+def test_message_metadata_checked_as_slack_does(standin):
+    """Metadata that is not an event (an object with event_type and event_payload) is
+    refused with invalid_metadata_format; an event_type with characters Slack does not take
+    is dropped with an invalid_metadata_schema warning, the message posted."""
+    bad = api(standin, "chat.postMessage", {"channel": "C1", "text": "x",
+                                            "metadata": {"event_type": "x"}})  # fmt: skip
+    assert bad == {"ok": False, "error": "invalid_metadata_format"}
+    odd = api(standin, "chat.postMessage", {"channel": "C1", "text": "y", "metadata": {
+        "event_type": "reply.v1", "event_payload": {}}})  # fmt: skip
+    assert odd["ok"] and odd["warning"] == "invalid_metadata_schema"
+    kept = [m for m in standin.messages if m["text"] == "y"]
+    assert len(kept) == 1 and kept[0]["metadata"] is None
+    assert not [m for m in standin.messages if m["text"] == "x"]

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from urllib.request import Request, urlopen
 
 from slack_sdk.signature import SignatureVerifier
@@ -42,6 +44,15 @@ ID_LIMIT = 255  # block_id, action_id, callback_id
 VIEW_TITLE = 24  # a modal's title, submit and close labels
 METADATA_LIMIT = 3000  # a view's private_metadata
 REFUSED_RESPONSE = 400  # what a response_url answers to a reply Slack refuses
+#: The bot scopes the app's manifest (manifest.yml) asks for: what the stand-in grants.
+SCOPES = frozenset({"app_mentions:read", "chat:write", "commands", "im:history",
+                    "channels:history", "groups:history", "mpim:history"})  # fmt: skip
+#: The scope reading a conversation's messages needs, by the first letter of its id.
+HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
+#: Message metadata's event_type: letters, digits, underscores and hyphens; Slack drops
+#: metadata with any other (a warning, invalid_metadata_schema), and refuses metadata that
+#: is not a JSON object with an event_type and an event_payload (invalid_metadata_format).
+EVENT_TYPE = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass
@@ -213,6 +224,26 @@ def blocks_text_length(node: object) -> int:
     return total
 
 
+def metadata_of(value: object) -> tuple[dict | None, str | None]:
+    """A message's metadata as Slack keeps it, and Slack's warning or error code about it:
+    ``invalid_metadata_format`` (refused) for anything but a JSON object with a string
+    ``event_type`` and an object ``event_payload``; ``invalid_metadata_schema`` (dropped,
+    the message posted) for an event_type with characters Slack does not take."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None, "invalid_metadata_format"
+    if (not isinstance(value, dict) or not isinstance(value.get("event_type"), str)
+            or not isinstance(value.get("event_payload"), dict)):  # fmt: skip
+        return None, "invalid_metadata_format"
+    if not EVENT_TYPE.fullmatch(value["event_type"]):
+        return None, "invalid_metadata_schema"
+    return value, None
+
+
 def message_errors(params: dict, *, web_api: bool = True) -> tuple[str, list[str]] | None:
     """Slack's error code and reasons for a message it would refuse, or None.
 
@@ -235,12 +266,24 @@ def message_errors(params: dict, *, web_api: bool = True) -> tuple[str, list[str
     return None
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away mid-answer (a bot killed on purpose) is not an error."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeSlack:
     """Records Web API and response_url calls, keeps a small workspace, drives the bot."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, advertise: str = "") -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, advertise: str = "",
+                 scopes: frozenset[str] = SCOPES) -> None:  # fmt: skip
         """Listen on host:port; ``advertise`` is the host name the bot reaches us by (for a
-        bot in a container, say), used in the Web API URL and response_urls."""
+        bot in a container, say), used in the Web API URL and response_urls. ``scopes``:
+        what the bot's token is granted (reading conversations checks them)."""
+        self.scopes = scopes
         self.calls: list[Call] = []
         self.failures: dict[str, list[tuple[int, dict]]] = {}
         self.forced: dict[str, list[str]] = {}  # method -> error codes to answer next
@@ -258,8 +301,7 @@ class FakeSlack:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self.server = ThreadingHTTPServer((host, port), self._handler())
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), self._handler())
         self.url = f"http://{advertise or host}:{self.server.server_address[1]}"
         self.api_url = self.url + "/api/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
@@ -279,6 +321,12 @@ class FakeSlack:
                     return self.reply(200, page, "text/html; charset=utf-8")
                 if self.path == "/demo/state":
                     return self.reply(200, json.dumps(standin.state()).encode(), "application/json")
+                if self.path.startswith("/api/"):  # slack-sdk reads conversations with GET
+                    url = urlsplit(self.path)
+                    method, params = url.path.removeprefix("/api/"), dict(parse_qsl(url.query))
+                    standin.record(method, params)
+                    body = json.dumps(standin.answer(method, params)).encode()
+                    return self.reply(200, body, "application/json")
                 return self.reply(404, b"not found", "text/plain")
 
             def do_POST(self) -> None:
@@ -420,11 +468,18 @@ class FakeSlack:
                     view["id"] = f"VMODAL{next(self._ids)}"
                     self.modals.append(view)
             return {"ok": True, "view": view}
+        if method in ("conversations.replies", "conversations.history"):
+            return self.conversation(method, params)
+        warning = None
         if method in ("chat.postMessage", "chat.postEphemeral", "chat.update"):
             refused = message_errors(params)
             if refused:
                 self.refuse_shown(method, params, *refused)
                 return {"ok": False, "error": refused[0], "errors": refused[1]}
+            metadata, warning = metadata_of(params.get("metadata"))
+            if warning == "invalid_metadata_format":
+                self.refuse_shown(method, params, warning, ["metadata is not an event"])
+                return {"ok": False, "error": warning}
         ts = self.new_ts()
         if method in ("chat.postMessage", "chat.postEphemeral"):
             self.add_message(
@@ -435,11 +490,67 @@ class FakeSlack:
                 thread_ts=params.get("thread_ts"),
                 ephemeral=method == "chat.postEphemeral",
                 ts=ts,
+                metadata=metadata,
             )
         elif method == "chat.update":
             self.replace(str(params.get("ts")), params.get("text", ""), params.get("blocks"))
             ts = str(params.get("ts"))
-        return {"ok": True, "ts": ts, "channel": params.get("channel")}
+        answer = {"ok": True, "ts": ts, "channel": params.get("channel")}
+        return {**answer, "warning": warning} if warning else answer
+
+    def conversation(self, method: str, params: dict) -> dict:
+        """conversations.replies (a thread, oldest first, its parent first) and
+        conversations.history (the conversation's top-level messages, newest first), as Slack
+        answers them: the history scope of the conversation's kind, ``ts`` of an existing
+        message, oldest/latest (exclusive unless ``inclusive``), ``limit`` and metadata only
+        with ``include_all_metadata``."""
+        channel = str(params.get("channel") or "")
+        replies = method == "conversations.replies"
+        if not channel or (replies and not params.get("ts")):
+            return {"ok": False, "error": "invalid_arguments"}
+        needed = HISTORY_SCOPES.get(channel[:1])
+        if needed is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed,
+                    "provided": ",".join(sorted(self.scopes))}  # fmt: skip
+        with self._lock:
+            shown = [m for m in self.messages if m["channel"] == channel and not m.get("ephemeral")]
+        if replies:
+            first = next((m for m in shown if m["ts"] == params["ts"]), None)
+            if first is None:
+                return {"ok": False, "error": "thread_not_found"}
+            root = first.get("thread_ts") or first["ts"]  # a reply's ts names its thread too
+            found = sorted((m for m in shown if root in (m["ts"], m.get("thread_ts"))),
+                           key=lambda m: float(m["ts"]))  # fmt: skip
+        else:
+            found = sorted((m for m in shown if m.get("thread_ts") in (None, m["ts"])),
+                           key=lambda m: -float(m["ts"]))  # fmt: skip
+        inclusive = str(params.get("inclusive", "")).lower() in ("1", "true")
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or 9e18)
+
+        def within(m: dict) -> bool:
+            at = float(m["ts"])
+            if inclusive:
+                return oldest <= at <= latest
+            return oldest < at < latest
+
+        found = [m for m in found if within(m) or (replies and m["ts"] == root)]
+        limit = int(params.get("limit") or (1000 if replies else 100))
+        with_metadata = str(params.get("include_all_metadata", "")).lower() in ("1", "true")
+        out = []
+        for m in found[:limit]:
+            shown_m = {"type": "message", "user": m.get("user"), "text": m.get("text", ""),
+                       "ts": m["ts"]}  # fmt: skip
+            if m.get("user") == BOT_USER:
+                shown_m["bot_id"] = BOT_ID
+            for name in ("thread_ts", "blocks"):
+                if m.get(name):
+                    shown_m[name] = m[name]
+            if with_metadata and m.get("metadata"):
+                shown_m["metadata"] = m["metadata"]
+            out.append(shown_m)
+        return {"ok": True, "messages": out, "has_more": len(found) > limit}
 
     @property
     def modal(self) -> dict | None:

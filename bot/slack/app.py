@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.client import RemoteDisconnected
 from urllib.error import URLError
 
@@ -91,6 +91,8 @@ class Bot:
     store: Store | None
     metrics: Metrics
     seen: Seen
+    #: Keys held again after their holder died: Slack may have their reply already.
+    retaken: set[str] = field(default_factory=set)
     _popular: tuple[float, tuple[str, ...]] | None = None
     store_up: bool = True
 
@@ -102,8 +104,9 @@ class Bot:
 
     def hold(self, key: str, payload: str) -> bool:
         """Take a key for LEASE_SECONDS, until ``done``: True for the first here and in any
-        replica, or for the first after its holder died (its lease ran out). With the store
-        down, True: a reply that may be doubled beats none (/healthz and the metric say so)."""
+        replica, or for the first after its holder died (its lease ran out; the key is then
+        in ``retaken`` until ``taken_again`` is asked). With the store down, True: a reply
+        that may be doubled beats none (/healthz and the metric say so)."""
         if not self.seen.first(key):
             return False
         if self.store is None:
@@ -114,7 +117,17 @@ class Bot:
             self.store_failed(f"could not claim {key}")
             return True
         self.store_answered()
-        return outcome == "mine"
+        if outcome == "again":
+            self.retaken.add(key)
+        return outcome in ("mine", "again")
+
+    def taken_again(self, key: str) -> bool:
+        """Whether ``hold`` took this key over from a holder that died (asked once)."""
+        try:
+            self.retaken.remove(key)
+        except KeyError:
+            return False
+        return True
 
     def done(self, key: str) -> None:
         """Mark a held key done: delivered (or given up on), never to be taken over."""

@@ -3,17 +3,21 @@
 Each message is held with a lease (``Bot.hold``) until its reply is delivered, with what it
 takes to answer it: if the process dies in between, ``recover_lapsed`` in another replica
 (or this one, restarted) answers it once the lease runs out. A message is answered once,
-however often Slack sends it.
+however often Slack sends it: every reply carries the message's key in its metadata, and
+whoever takes a message over from a holder that died first reads the conversation back
+(``answered_before``), since the holder may have died after its reply went out.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from slack_bolt import App
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.slack.reply import FILES_ONLY, builtin_reply, deliver, notice, question_of, reply_for
 
@@ -26,8 +30,15 @@ log = logging.getLogger("bot.slack")
 #: it over and answer: far longer than an answer takes, short enough that a question whose
 #: process died is answered within a minute or so.
 LEASE_SECONDS = 30.0
-#: How many lapsed messages one recovery round takes on at most.
+#: How many lapsed messages one recovery round takes on at most, and how many at once.
 RECOVER_BATCH = 500
+RECOVER_THREADS = 4
+#: Threads that live as long as the process, so that each keeps its store connection.
+_RECOVERY = ThreadPoolExecutor(RECOVER_THREADS, thread_name_prefix="recover")
+#: The metadata event type of a reply to a message; its payload names the message.
+REPLY_EVENT = "devops_role_bot_reply"
+#: How many messages since the question are read back to look for its reply.
+READ_BACK = 200
 
 
 def register_messages(app: App, bot: Bot) -> None:
@@ -38,13 +49,15 @@ def register_messages(app: App, bot: Bot) -> None:
     def handle_mention(event: dict, client: WebClient) -> None:
         entry = answerable(event)
         if entry is not None:
-            reply_to(bot, client, event, entry, message_key(event))
+            key = message_key(event)
+            reply_to(bot, client, event, entry, key, check=bot.taken_again(key))
 
     @app.event("message")
     def handle_message(event: dict, client: WebClient) -> None:
         entry = answerable(event)
         if entry is not None:
-            reply_to(bot, client, event, entry, message_key(event))
+            key = message_key(event)
+            reply_to(bot, client, event, entry, key, check=bot.taken_again(key))
 
 
 def answerable(event: dict) -> str | None:
@@ -76,46 +89,87 @@ def message_key(event: dict) -> str:
     return f"msg:{event.get('channel')}:{event.get('ts')}"
 
 
-def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str) -> None:
+def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str, *,
+             check: bool = False) -> None:  # fmt: skip
     """Reply to a held message and mark it done, delivered or not (a failure is the error
-    handler's to report; taking it over again would only fail again)."""
+    handler's to report; taking it over again would only fail again). ``check``: the
+    message was taken over from a holder that died, so first look for its reply in Slack."""
     try:
         channel = event.get("channel")
+        if entry == "mention":
+            thread_ts = event.get("thread_ts") or event.get("ts")
+        else:
+            thread_ts = event.get("thread_ts")
+        if check and answered_before(client, channel, thread_ts, event.get("ts"), key):
+            log.warning("%s was answered before its holder died; not answering it again", key)
+            return
+        metadata = {"event_type": REPLY_EVENT, "event_payload": {"key": key}}
+        where = {"channel": channel, "thread_ts": thread_ts, "metadata": metadata}
         if event.get("subtype") == "file_share" and not question_of(event.get("text", "")):
-            deliver(client.chat_postMessage, notice(FILES_ONLY), bot, channel=channel,
-                    thread_ts=event.get("thread_ts"))  # fmt: skip
+            deliver(client.chat_postMessage, notice(FILES_ONLY), bot, **where)
             return
         question = question_of(event.get("text", ""))
         reply = builtin_reply(question, bot.live.current.library) or reply_for(
             question, bot, entry=entry, user_id=event.get("user"), shareable=False
         )
-        if entry == "mention":
-            thread_ts = event.get("thread_ts") or event.get("ts")
-        else:
-            thread_ts = event.get("thread_ts")
-        deliver(client.chat_postMessage, reply, bot, channel=channel, thread_ts=thread_ts)
+        deliver(client.chat_postMessage, reply, bot, **where)
     finally:
         bot.done(key)
 
 
+def answered_before(client: WebClient, channel: str | None, thread_ts: str | None,
+                    ts: str | None, key: str) -> bool:  # fmt: skip
+    """Whether Slack shows a reply to this message already: one carrying its key, in its
+    thread (or, for a DM outside a thread, the conversation) since the message. When Slack
+    cannot say (no history scope, an error), False: answering twice beats not at all."""
+    since = {"channel": channel, "oldest": ts, "include_all_metadata": True, "limit": READ_BACK}
+    try:
+        if thread_ts:
+            found = client.conversations_replies(ts=thread_ts, **since)
+        else:
+            found = client.conversations_history(**since)
+    except SlackApiError as err:
+        data = err.response.data if isinstance(err.response.data, dict) else {}
+        needed = f", needs the {data['needed']} scope" if data.get("needed") else ""
+        log.warning("could not read back whether %s was answered (%s%s); answering it",
+                    key, data.get("error"), needed)  # fmt: skip
+        return False
+    except Exception as err:  # unreachable after the client's retries
+        log.warning("could not read back whether %s was answered (%s); answering it",
+                    key, type(err).__name__)  # fmt: skip
+        return False
+    for message in found.get("messages") or []:
+        metadata = message.get("metadata") if isinstance(message, dict) else None
+        if isinstance(metadata, dict) and metadata.get("event_type") == REPLY_EVENT:
+            payload = metadata.get("event_payload")
+            if isinstance(payload, dict) and payload.get("key") == key:
+                return True
+    return False
+
+
 def recover_lapsed(bot: Bot, client: WebClient) -> int:
     """Answer the messages whose holder died before replying (their lease ran out): each
-    is taken over by one replica and answered once. How many were answered."""
+    is taken over by one replica and answered once, RECOVER_THREADS at a time (a process
+    killed under load leaves dozens). How many were answered."""
     if bot.store is None:
         return 0
-    answered = 0
-    for key, payload in bot.store.lapsed(RECOVER_BATCH):
-        if bot.store.lease(key, LEASE_SECONDS, None) != "mine":
-            continue  # another replica took it
-        try:
-            held = json.loads(payload)
-            event, entry = held["event"], held["entry"]
-        except (ValueError, KeyError, TypeError):
-            log.error("cannot read what %s needs to be answered; giving up on it", key)
-            bot.done(key)
-            continue
-        log.warning("answering %s, which a process that died had taken", key)
-        reply_to(bot, client, event, entry, key)
-        bot.metrics.recovered.inc()
-        answered += 1
-    return answered
+    lapsed = bot.store.lapsed(RECOVER_BATCH)
+    return sum(_RECOVERY.map(lambda held: recover_one(bot, client, *held), lapsed))
+
+
+def recover_one(bot: Bot, client: WebClient, key: str, payload: str) -> bool:
+    """Take over one lapsed message and answer it (unless Slack shows its reply already);
+    False when another replica took it first or what it needs cannot be read."""
+    if bot.store.lease(key, LEASE_SECONDS, None) not in ("mine", "again"):
+        return False  # another replica took it
+    try:
+        held = json.loads(payload)
+        event, entry = held["event"], held["entry"]
+    except (ValueError, KeyError, TypeError):
+        log.error("cannot read what %s needs to be answered; giving up on it", key)
+        bot.done(key)
+        return False
+    log.warning("answering %s, which a process that died had taken", key)
+    reply_to(bot, client, event, entry, key, check=True)
+    bot.metrics.recovered.inc()
+    return True
