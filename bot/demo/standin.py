@@ -8,9 +8,11 @@ with the bot), and sends the bot correctly signed events, slash commands and int
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
+import socket
 import sys
 import threading
 import time
@@ -284,6 +286,7 @@ class FakeSlack:
         bot in a container, say), used in the Web API URL and response_urls. ``scopes``:
         what the bot's token is granted (reading conversations checks them)."""
         self.scopes = scopes
+        self.connections: list[socket.socket] = []  # every connection a client opened
         self.calls: list[Call] = []
         self.failures: dict[str, list[tuple[int, dict]]] = {}
         self.forced: dict[str, list[str]] = {}  # method -> error codes to answer next
@@ -312,6 +315,15 @@ class FakeSlack:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            # Keep-alive, as Slack's Web API: a client may send many requests on one
+            # connection (each answer has its Content-Length).
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                with standin._lock:
+                    standin.connections.append(self.connection)
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -380,6 +392,14 @@ class FakeSlack:
         """Stop serving."""
         self.server.shutdown()
         self.server.server_close()
+        self.hang_up()
+
+    def hang_up(self) -> None:
+        """Close every open connection, as a load balancer drops idle ones."""
+        with self._lock:
+            for conn in self.connections:
+                with contextlib.suppress(OSError):  # closed already
+                    conn.shutdown(socket.SHUT_RDWR)
 
     # --- recording, for tests -----------------------------------------------------------
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from http.client import RemoteDisconnected
 from urllib.error import URLError
 
-from slack_bolt import App, BoltResponse
+from slack_bolt import App, BoltContext, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import (
@@ -36,6 +36,7 @@ from bot.slack.feedback import register_feedback
 from bot.slack.home import register_home
 from bot.slack.messages import LEASE_SECONDS, hold_message, register_messages
 from bot.slack.reply import SORRY
+from bot.slack.webapi import KeepAliveClient
 from bot.store import Store
 
 log = logging.getLogger("bot.slack")
@@ -65,8 +66,9 @@ class Seen:
 
 
 def make_client(settings: Settings) -> WebClient:
-    """A Web API client on SLACK_API_URL that retries 429 (Retry-After), 5xx, drops, timeouts."""
-    return WebClient(
+    """A Web API client on SLACK_API_URL that keeps its connections open (one per thread) and
+    retries 429 (Retry-After), 5xx, drops, timeouts."""
+    return KeepAliveClient(
         token=settings.bot_token,
         base_url=settings.api_url,
         timeout=settings.api_timeout,
@@ -200,6 +202,7 @@ def build_app(
         raise_error_for_unhandled_request=False,
     )
     bot = Bot(settings, live, store, metrics or Metrics(), Seen())
+    register_client(app)
     register_dedupe(app, bot)
     register_commands(app, bot)
     register_messages(app, bot)
@@ -209,6 +212,16 @@ def build_app(
     register_stale(app, bot)
     register_errors(app, bot)
     return app
+
+
+def register_client(app: App) -> None:
+    """Every listener gets the app's own client (``make_client``: kept connections), not the
+    plain one Bolt makes for each request (the same token: the bot never changes it)."""
+
+    @app.middleware
+    def shared_client(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
+        context["client"] = app.client
+        return next()
 
 
 def register_dedupe(app: App, bot: Bot) -> None:

@@ -1,0 +1,73 @@
+"""The Web API client keeps its connection to Slack open, over the wire against the Slack
+stand-in (which keeps connections alive as Slack does, and can drop them)."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.demo.standin import FakeSlack
+from bot.live import LiveDocs
+from bot.observe import Metrics
+from bot.slack.app import make_client
+from bot.slack.server import create_server
+from tests.slack_standin import running, wait_until
+from tests.test_delivery import dm
+from tests.test_slack_app import post_event, settings_for
+
+
+def test_one_connection_carries_many_calls_and_a_dropped_one_is_replaced(fake, caplog):
+    """Ten calls from one thread open one connection. Once Slack has closed it (as a load
+    balancer drops an idle connection) the next call notices before sending, opens a new
+    one and is delivered once, with no error logged."""
+    client = make_client(settings_for(fake))
+    for n in range(10):
+        assert client.chat_postMessage(channel="C1", text=f"hello {n}")["ok"]
+    assert len(fake.connections) == 1
+    fake.hang_up()
+    with caplog.at_level(logging.DEBUG):
+        assert client.chat_postMessage(channel="C1", text="after the drop")["ok"]
+    assert len(fake.connections) == 2
+    assert [c.params["text"] for c in fake.of("chat.postMessage")][-2:] == [
+        "hello 9", "after the drop"]  # fmt: skip
+    assert "Failed to send" not in caplog.text
+
+
+def test_errors_and_retries_behave_as_before(fake):
+    """A 429 with Retry-After and a 500 on a kept connection are retried by slack-sdk's
+    handlers as before; a refusal (ok: false) is the same SlackApiError."""
+    client = make_client(settings_for(fake))
+    fake.fail("chat.postMessage", (429, {"Retry-After": "1"}), (500, {}))
+    assert client.chat_postMessage(channel="C1", text="late")["ok"]
+    assert len(fake.of("chat.postMessage")) == 3
+    assert len(fake.connections) == 1
+    fake.refuse("chat.postMessage", "channel_not_found")
+    try:
+        client.chat_postMessage(channel="C1", text="refused")
+    except Exception as err:
+        assert type(err).__name__ == "SlackApiError"
+        assert err.response["error"] == "channel_not_found"
+    else:
+        raise AssertionError("a refusal must raise")
+
+
+def test_the_bot_answers_forty_messages_on_a_few_connections(fake, shipped_library):
+    """Forty DMs answered by the bot in HTTP mode: each answer posted once, on no more
+    connections than Bolt has listener threads (slack-sdk alone opened one a call)."""
+    settings = settings_for(fake)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library), None,
+                              Metrics())  # fmt: skip
+    with running(server) as port:
+        for n in range(40):
+            post_event(f"http://127.0.0.1:{port}", dm(f"1700000100.{n:06d}"), f"EvKeep{n}")
+            assert wait_until(lambda n=n: len(fake.of("chat.postMessage")) == n + 1, 10)
+    assert len(fake.of("chat.postMessage")) == 40
+    assert len(fake.connections) <= 11  # Bolt's 10 listener threads and its auth.test
+
+
+def test_a_new_standin_counts_no_connection():
+    """The stand-in's count starts at nothing (the tests above measure from it)."""
+    standin = FakeSlack()
+    try:
+        assert standin.connections == []
+    finally:
+        standin.close()
