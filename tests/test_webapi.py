@@ -12,7 +12,7 @@ from bot.slack.app import make_client
 from bot.slack.server import create_server
 from tests.slack_standin import running, wait_until
 from tests.test_delivery import dm
-from tests.test_slack_app import post_event, settings_for
+from tests.test_slack_app import post_command, post_event, settings_for, texts
 
 
 def test_one_connection_carries_many_calls_and_a_dropped_one_is_replaced(fake, caplog):
@@ -62,6 +62,31 @@ def test_the_bot_answers_forty_messages_on_a_few_connections(fake, shipped_libra
             assert wait_until(lambda n=n: len(fake.of("chat.postMessage")) == n + 1, 10)
     assert len(fake.of("chat.postMessage")) == 40
     assert len(fake.connections) <= 11  # Bolt's 10 listener threads and its auth.test
+
+
+def test_slash_commands_answered_on_a_few_connections_and_a_failing_hook_retried(
+    fake, shipped_library
+):
+    """Twenty slash commands: each answered once at its response_url, on no more
+    connections than Bolt has listener threads. A response_url that answers 500 once (a bad
+    moment at Slack's end) gets the answer on the retry: Bolt's own respond did not retry
+    it, and the answer was lost."""
+    settings = settings_for(fake)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library), None,
+                              Metrics())  # fmt: skip
+    with running(server) as port:
+        base = f"http://127.0.0.1:{port}"
+        for n in range(20):
+            assert post_command(base, fake, "what does the coach do", n)[0] == 200
+            fake.wait_for_path(f"/response/{n}")
+        assert len(fake.of("response_url")) == 20
+        assert len(fake.connections) <= 11
+        fake.fail("response_url", (500, {}))
+        assert post_command(base, fake, "what does the coach do", 99)[0] == 200
+        assert wait_until(lambda: len([c for c in fake.of("response_url")
+                                       if c.path == "/response/99"]) == 2, 10)  # fmt: skip
+        answer = [c for c in fake.of("response_url") if c.path == "/response/99"][-1]
+        assert "The Coach" in texts(answer.params["blocks"])
 
 
 def test_a_new_standin_counts_no_connection():

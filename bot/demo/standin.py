@@ -357,7 +357,10 @@ class FakeSlack:
                         if isinstance(params.get(key), str):
                             params[key] = json.loads(params[key])
                 if self.path.startswith("/response/"):
+                    failure = standin.next_failure("response_url")
                     standin.record("response_url", params, self.path)
+                    if failure:  # Slack's hooks have bad moments too
+                        return self.reply(failure[0], b"", "text/plain", failure[1])
                     refused = standin.on_response(self.path.removeprefix("/response/"), params)
                     if refused:
                         return self.reply(REFUSED_RESPONSE, refused.encode(), "text/plain")
@@ -414,8 +417,9 @@ class FakeSlack:
             return pending.pop(0) if pending else None
 
     def fail(self, method: str, *failures: tuple[int, dict]) -> None:
-        """Answer the next calls of a method with these (status, headers); status 0 with
-        {"delay": seconds} answers normally but only after that delay."""
+        """Answer the next calls of a method (or "response_url") with these (status,
+        headers); for a method, status 0 with {"delay": seconds} answers normally but only
+        after that delay."""
         with self._lock:
             self.failures.setdefault(method, []).extend(failures)
 

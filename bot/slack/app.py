@@ -20,7 +20,6 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
-from slack_sdk.webhook import WebhookClient
 
 from bot.config import Settings
 from bot.content import Section
@@ -36,7 +35,7 @@ from bot.slack.feedback import register_feedback
 from bot.slack.home import register_home
 from bot.slack.messages import LEASE_SECONDS, hold_message, register_messages
 from bot.slack.reply import SORRY
-from bot.slack.webapi import KeepAliveClient
+from bot.slack.webapi import KeepAliveClient, Responder
 from bot.store import Store
 
 log = logging.getLogger("bot.slack")
@@ -216,11 +215,14 @@ def build_app(
 
 def register_client(app: App) -> None:
     """Every listener gets the app's own client (``make_client``: kept connections), not the
-    plain one Bolt makes for each request (the same token: the bot never changes it)."""
+    plain one Bolt makes for each request (the same token: the bot never changes it), and a
+    ``respond`` that keeps its connection too and retries as that client does."""
 
     @app.middleware
     def shared_client(context: BoltContext, next: Callable[[], BoltResponse]) -> BoltResponse:
         context["client"] = app.client
+        if context.response_url:
+            context["respond"] = Responder(context.response_url, app.client)
         return next()
 
 
@@ -254,7 +256,7 @@ def register_errors(app: App, bot: Bot) -> None:
             bot.metrics.slack_errors.inc()
         try:
             if isinstance(body, dict) and body.get("response_url"):
-                WebhookClient(body["response_url"]).send(text=SORRY, response_type="ephemeral")
+                Responder(body["response_url"], app.client)(text=SORRY, response_type="ephemeral")
             elif isinstance(body, dict) and isinstance(body.get("event"), dict):
                 event = body["event"]
                 if event.get("channel") and not event.get("bot_id"):

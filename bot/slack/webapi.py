@@ -1,8 +1,9 @@
-"""The Web API client: slack-sdk's WebClient, keeping its connection to Slack open.
+"""The Web API and response_url clients: slack-sdk's, keeping their connection to Slack open.
 
 slack-sdk's client opens a new connection (a new TLS handshake, against slack.com) for every
-call. ``KeepAliveClient`` keeps one connection per thread and host instead (whichever client
-instance the thread uses), as browsers and urllib3 do. A connection the server closed while
+call, and Bolt's ``respond`` one for every post to a response_url. ``KeepAliveClient`` and
+``Responder`` keep one connection per thread and host instead (whichever client instance the
+thread uses), as browsers and urllib3 do. A connection the server closed while
 it sat idle is noticed before it is used (its socket reads as closed), and one idle longer
 than ``IDLE_SECONDS`` is not reused, so no request is sent into a dead connection. Errors
 reach slack-sdk's retry handlers as urllib's do (an ``OSError`` while sending wrapped in
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 from urllib.request import Request
 
 from slack_sdk import WebClient
+from slack_sdk.webhook import WebhookClient, WebhookResponse
 
 #: A connection idle this long is closed rather than reused (load balancers in front of
 #: Web APIs drop idle connections after about a minute).
@@ -36,31 +38,66 @@ class KeepAliveClient(WebClient):
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         """One request on this thread's kept connection: {status, headers, body}, or
         HTTPError for a 4xx/5xx answer, as slack-sdk's own method returns them."""
-        parts = urlsplit(url)
-        if self.proxy is not None or parts.scheme not in ("http", "https"):
+        if self.proxy is not None or not url.lower().startswith(("http://", "https://")):
             return super()._perform_urllib_http_request_internal(url, req)
-        conn = _connection(parts.scheme, parts.netloc, self.timeout, self.ssl)
-        headers = {k: v for k, v in req.header_items() if k.lower() != "connection"}
+        status, headers, body = _exchange(url, req, self.timeout, self.ssl)
+        if headers.get_content_type() == "application/gzip":
+            return {"status": status, "headers": headers, "body": body}
+        charset = headers.get_content_charset() or "utf-8"
+        return {"status": status, "headers": headers, "body": body.decode(charset)}
+
+
+class KeepAliveWebhook(WebhookClient):
+    """A WebhookClient (a response_url) on this thread's kept connection."""
+
+    def _perform_http_request_internal(self, url: str, req: Request) -> WebhookResponse:
+        if self.proxy is not None or not url.lower().startswith(("http://", "https://")):
+            return super()._perform_http_request_internal(url, req)
+        status, headers, body = _exchange(url, req, self.timeout, self.ssl)
+        charset = headers.get_content_charset() or "utf-8"
+        return WebhookResponse(url=url, status_code=status, body=body.decode(charset),
+                               headers=headers)  # fmt: skip
+
+
+class Responder:
+    """What Bolt's ``respond`` does for a response_url, on a kept connection and with the
+    Web API client's retries (Bolt's own opens a connection each time and retries only a
+    dropped one)."""
+
+    def __init__(self, response_url: str, client: WebClient) -> None:
+        self.response_url = response_url
+        self.webhook = KeepAliveWebhook(response_url, timeout=client.timeout, ssl=client.ssl,
+                                        proxy=client.proxy,
+                                        retry_handlers=list(client.retry_handlers))  # fmt: skip
+
+    def __call__(self, text: str = "", **message: Any) -> WebhookResponse:
+        """Post a message to the response_url (keywords as WebhookClient.send takes them)."""
+        return self.webhook.send(text=text, **message)
+
+
+def _exchange(url: str, req: Request, timeout: int, context: Any) -> tuple[int, Any, bytes]:
+    """Send a request on this thread's kept connection to its host: (status, headers, body);
+    an HTTPError for a 4xx/5xx answer, as urllib raises it."""
+    parts = urlsplit(url)
+    conn = _connection(parts.scheme.lower(), parts.netloc, timeout, context)
+    headers = {k: v for k, v in req.header_items() if k.lower() != "connection"}
+    try:
         try:
-            try:
-                conn.request(req.get_method(), req.selector, body=req.data, headers=headers)
-            except OSError as err:  # as urllib: a failure to send is a URLError
-                raise URLError(err) from err
-            resp = conn.getresponse()
-            body = resp.read()
-        except BaseException:
-            _close()
-            raise
-        if resp.will_close:
-            _close()
-        else:
-            _kept.used = time.monotonic()
-        if resp.status >= 400:
-            raise HTTPError(url, resp.status, resp.reason, resp.msg, io.BytesIO(body))
-        if resp.msg.get_content_type() == "application/gzip":
-            return {"status": resp.status, "headers": resp.msg, "body": body}
-        charset = resp.msg.get_content_charset() or "utf-8"
-        return {"status": resp.status, "headers": resp.msg, "body": body.decode(charset)}
+            conn.request(req.get_method(), req.selector, body=req.data, headers=headers)
+        except OSError as err:  # as urllib: a failure to send is a URLError
+            raise URLError(err) from err
+        resp = conn.getresponse()
+        body = resp.read()
+    except BaseException:
+        _close()
+        raise
+    if resp.will_close:
+        _close()
+    else:
+        _kept.used = time.monotonic()
+    if resp.status >= 400:
+        raise HTTPError(url, resp.status, resp.reason, resp.msg, io.BytesIO(body))
+    return resp.status, resp.msg, body
 
 
 def _connection(scheme: str, netloc: str, timeout: int, context: Any) -> http.client.HTTPConnection:
