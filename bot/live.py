@@ -5,6 +5,8 @@ in the background; until they are ready the docs are answered lexically."""
 from __future__ import annotations
 
 import atexit
+import ctypes
+import ctypes.util
 import logging
 import os
 import threading
@@ -41,6 +43,26 @@ WATCH_INTERVAL = 2.0
 
 #: While embedding, progress is logged at most this often, in seconds.
 PROGRESS_EVERY = 10.0
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another C library, say musl or macOS's)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back_memory() -> None:
+    """Return to the system the memory a build used and freed. glibc keeps freed memory for
+    the process's next allocations, so without this each reload (a new index built while
+    the old one still serves) left the process larger (`bench/memory.py`: +23% after the
+    first reload at 10,000 sections, +1% with it)."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +188,7 @@ class LiveDocs:
         embedded now (``wait``: one-shot commands, so that they answer as the warm bot does)
         or in the background (``serve``: answered lexically meanwhile)."""
         live = cls(settings, Snapshot(library, build_index(library)), semantic)
+        give_back_memory()
         if semantic is not None:
             if wait:
                 live._embed(live._snapshot, progress)
@@ -277,6 +300,7 @@ class LiveDocs:
                 )
                 return False
             self._snapshot = Snapshot(library, build_index(library))
+            give_back_memory()
             self.reloads += 1
             log.info("reloaded (%s): %d sections", reason, len(library.sections))
         if self.semantic is not None:
