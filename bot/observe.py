@@ -87,6 +87,12 @@ class Metrics:
             "Questions answered after the process that took them died (a lapsed lease)",
             registry=self.registry,
         )
+        self.answered_before = Counter(
+            "devops_role_bot_answered_before_takeover",
+            "Questions taken over from a process that died and found answered in Slack already"
+            " (read back; not answered again)",
+            registry=self.registry,
+        )
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

@@ -111,14 +111,19 @@ def test_a_reply_that_went_out_before_its_process_died_is_not_sent_again(
             died_after_replying(fake, settings, live, store, in_channel, "mention")]  # fmt: skip
     assert len(fake.of("chat.postMessage")) == 2
     time.sleep(0.7)
-    server, _ = create_server(settings, live, store, Metrics())
+    served, recovering = Metrics(), Metrics()
+    server, _ = create_server(settings, live, store, served)
     with running(server) as port:
         assert post_event(f"http://127.0.0.1:{port}", in_dm, "EvRetried")[0] == 200
         fake.wait_for("conversations.history")
-        bots = [Bot(settings, live, store, Metrics(), Seen()) for _ in range(2)]
-        assert [recover_lapsed(b, make_client(settings)) for b in bots] == [1, 0]
+        bots = [Bot(settings, live, store, m, Seen()) for m in (recovering, Metrics())]
+        assert [recover_lapsed(b, make_client(settings)) for b in bots] == [0, 0]
         time.sleep(0.5)
     assert len(fake.of("chat.postMessage")) == 2  # each message answered once, by the dead
+    for metrics in (served, recovering):  # the retry's takeover, and the recovery's
+        exposition = metrics.exposition().decode()
+        assert "devops_role_bot_answered_before_takeover_total 1.0" in exposition
+        assert "devops_role_bot_recovered_total 0.0" in exposition
     assert [c.params["ts"] for c in fake.of("conversations.replies")] == ["1700000080.000200"]
     assert all(store.lease(k, 30) == "done" for k in keys)
 

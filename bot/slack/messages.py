@@ -90,10 +90,11 @@ def message_key(event: dict) -> str:
 
 
 def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str, *,
-             check: bool = False) -> None:  # fmt: skip
+             check: bool = False) -> bool:  # fmt: skip
     """Reply to a held message and mark it done, delivered or not (a failure is the error
     handler's to report; taking it over again would only fail again). ``check``: the
-    message was taken over from a holder that died, so first look for its reply in Slack."""
+    message was taken over from a holder that died, so first look for its reply in Slack.
+    False when that reply was found (nothing sent)."""
     try:
         channel = event.get("channel")
         if entry == "mention":
@@ -102,17 +103,19 @@ def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str, *,
             thread_ts = event.get("thread_ts")
         if check and answered_before(client, channel, thread_ts, event.get("ts"), key):
             log.warning("%s was answered before its holder died; not answering it again", key)
-            return
+            bot.metrics.answered_before.inc()
+            return False
         metadata = {"event_type": REPLY_EVENT, "event_payload": {"key": key}}
         where = {"channel": channel, "thread_ts": thread_ts, "metadata": metadata}
         if event.get("subtype") == "file_share" and not question_of(event.get("text", "")):
             deliver(client.chat_postMessage, notice(FILES_ONLY), bot, **where)
-            return
+            return True
         question = question_of(event.get("text", ""))
         reply = builtin_reply(question, bot.live.current.library) or reply_for(
             question, bot, entry=entry, user_id=event.get("user"), shareable=False
         )
         deliver(client.chat_postMessage, reply, bot, **where)
+        return True
     finally:
         bot.done(key)
 
@@ -159,7 +162,8 @@ def recover_lapsed(bot: Bot, client: WebClient) -> int:
 
 def recover_one(bot: Bot, client: WebClient, key: str, payload: str) -> bool:
     """Take over one lapsed message and answer it (unless Slack shows its reply already);
-    False when another replica took it first or what it needs cannot be read."""
+    False when it was not answered here: another replica took it first, Slack has its
+    reply, or what it needs cannot be read."""
     if bot.store.lease(key, LEASE_SECONDS, None) not in ("mine", "again"):
         return False  # another replica took it
     try:
@@ -170,6 +174,7 @@ def recover_one(bot: Bot, client: WebClient, key: str, payload: str) -> bool:
         bot.done(key)
         return False
     log.warning("answering %s, which a process that died had taken", key)
-    reply_to(bot, client, event, entry, key, check=True)
+    if not reply_to(bot, client, event, entry, key, check=True):
+        return False
     bot.metrics.recovered.inc()
     return True
