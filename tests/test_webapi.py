@@ -4,6 +4,7 @@ stand-in (which keeps connections alive as Slack does, and can drop them)."""
 from __future__ import annotations
 
 import logging
+import socket
 
 from bot.demo.standin import FakeSlack
 from bot.live import LiveDocs
@@ -23,6 +24,9 @@ def test_one_connection_carries_many_calls_and_a_dropped_one_is_replaced(fake, c
     for n in range(10):
         assert client.chat_postMessage(channel="C1", text=f"hello {n}")["ok"]
     assert len(fake.connections) == 1
+    # As real servers, the stand-in sends a small answer at once (TCP_NODELAY): without it
+    # a kept connection waited 40 ms a call for the client's delayed ACK.
+    assert fake.connections[0].getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
     fake.hang_up()
     with caplog.at_level(logging.DEBUG):
         assert client.chat_postMessage(channel="C1", text="after the drop")["ok"]

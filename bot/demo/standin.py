@@ -321,6 +321,9 @@ class FakeSlack:
 
             def setup(self) -> None:
                 super().setup()
+                # Headers and body go out as two writes: without TCP_NODELAY (which real
+                # servers set) the body waits for the client's delayed ACK, 40 ms a call.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with standin._lock:
                     standin.connections.append(self.connection)
 
