@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import NamedTuple
 
@@ -98,7 +98,7 @@ class SectionIndex:
             tables.add(table, keys[keep], np.asarray(named_strengths)[keep])
         self.postings, self.form_postings = tables.postings()
         # A word found in (or above) every section tells them apart least: BM25's idf.
-        df = {st: len(rows) for st, (rows, _) in self.postings.items()}
+        df = self.postings.frequencies()
         self.idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
         self.words = vocab
@@ -390,7 +390,7 @@ class Tables:
         self.keys[table].append(keys)
         self.values[table].append(values)
 
-    def postings(self) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    def postings(self) -> list[Postings]:
         """Each table as term -> (section indexes in ascending order, strengths), a term
         holding in a section the greatest strength it was given there."""
         out = []
@@ -405,6 +405,46 @@ class Tables:
             n = max(self.n, 1)
             rows = (key % n).astype(np.int32)
             bounds = np.searchsorted(key // n, np.arange(len(terms) + 1))
-            out.append({t: (rows[bounds[j] : bounds[j + 1]], value[bounds[j] : bounds[j + 1]])
-                        for t, j in terms.items()})  # fmt: skip
+            out.append(Postings(terms, bounds, rows, value))
         return out
+
+
+class Postings(Mapping[str, tuple[np.ndarray, np.ndarray]]):
+    """A table of postings, term -> (section indexes in ascending order, strengths), held as
+    three arrays and a term -> position dict: a term's pair is made (two views) when asked
+    for. A dict of pairs held two array objects and a tuple per term, most of the index's
+    memory on a large folder, and many small pieces for a reload to free."""
+
+    __slots__ = ("_at", "_bounds", "_rows", "_values")
+
+    def __init__(self, at: dict[str, int], bounds: np.ndarray, rows: np.ndarray,
+                 values: np.ndarray) -> None:  # fmt: skip
+        self._at, self._bounds, self._rows, self._values = at, bounds, rows, values
+
+    def get(self, term: str, default: object = None) -> tuple[np.ndarray, np.ndarray] | None:
+        """The term's (section indexes, strengths), or ``default``."""
+        j = self._at.get(term)
+        if j is None:
+            return default  # type: ignore[return-value]
+        start, end = int(self._bounds[j]), int(self._bounds[j + 1])
+        return self._rows[start:end], self._values[start:end]
+
+    def __getitem__(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+        found = self.get(term)
+        if found is None:
+            raise KeyError(term)
+        return found
+
+    def __contains__(self, term: object) -> bool:
+        return term in self._at
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._at)
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def frequencies(self) -> dict[str, int]:
+        """How many sections hold each term."""
+        counts = np.diff(self._bounds).tolist()
+        return {t: counts[j] for t, j in self._at.items()}
