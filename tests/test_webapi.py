@@ -11,6 +11,7 @@ from bot.live import LiveDocs
 from bot.observe import Metrics
 from bot.slack.app import make_client
 from bot.slack.server import create_server
+from bot.slack.webapi import Responder
 from tests.slack_standin import running, wait_until
 from tests.test_delivery import dm
 from tests.test_slack_app import post_command, post_event, settings_for, texts
@@ -34,6 +35,23 @@ def test_one_connection_carries_many_calls_and_a_dropped_one_is_replaced(fake, c
     assert [c.params["text"] for c in fake.of("chat.postMessage")][-2:] == [
         "hello 9", "after the drop"]  # fmt: skip
     assert "Failed to send" not in caplog.text
+
+
+def test_a_thread_keeps_one_connection_per_host(fake):
+    """A listener thread posts to the Web API and to response_urls, two hosts at Slack:
+    alternating between them, each keeps its own connection (one kept connection a thread
+    was closed and opened again at every switch)."""
+    hooks = FakeSlack()  # the response_url's host
+    try:
+        client = make_client(settings_for(fake))
+        respond = Responder(f"{hooks.url}/response/1", client)
+        for n in range(5):
+            assert client.chat_postMessage(channel="C1", text=f"api {n}")["ok"]
+            assert respond(text=f"hook {n}").status_code == 200
+        assert len(fake.of("chat.postMessage")) == len(hooks.of("response_url")) == 5
+        assert len(fake.connections) == len(hooks.connections) == 1
+    finally:
+        hooks.close()
 
 
 def test_errors_and_retries_behave_as_before(fake):

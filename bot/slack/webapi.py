@@ -2,10 +2,11 @@
 
 slack-sdk's client opens a new connection (a new TLS handshake, against slack.com) for every
 call, and Bolt's ``respond`` one for every post to a response_url. ``KeepAliveClient`` and
-``Responder`` keep one connection per thread and host instead (whichever client instance the
-thread uses), as browsers and urllib3 do. A connection the server closed while
-it sat idle is noticed before it is used (its socket reads as closed), and one idle longer
-than ``IDLE_SECONDS`` is not reused, so no request is sent into a dead connection. Errors
+``Responder`` keep one connection per thread and host instead (slack.com and the
+response_url's host each keep theirs, whichever client instance the thread uses), as
+browsers and urllib3 do. A connection the server closed while it sat idle is noticed before
+it is used (its socket reads as closed), and one idle longer than ``IDLE_SECONDS`` is not
+reused, so no request is sent into a dead connection. Errors
 reach slack-sdk's retry handlers as urllib's do (an ``OSError`` while sending wrapped in
 ``URLError``, one while reading the answer as it is), so retries behave as before.
 """
@@ -28,7 +29,7 @@ from slack_sdk.webhook import WebhookClient, WebhookResponse
 #: A connection idle this long is closed rather than reused (load balancers in front of
 #: Web APIs drop idle connections after about a minute).
 IDLE_SECONDS = 30.0
-#: Each thread's kept connection: conn, where (scheme, host) and when it was last used.
+#: Each thread's kept connections, one per host (see ``_here``).
 _kept = threading.local()
 
 
@@ -65,7 +66,6 @@ class Responder:
     dropped one)."""
 
     def __init__(self, response_url: str, client: WebClient) -> None:
-        self.response_url = response_url
         self.webhook = KeepAliveWebhook(response_url, timeout=client.timeout, ssl=client.ssl,
                                         proxy=client.proxy,
                                         retry_handlers=list(client.retry_handlers))  # fmt: skip
@@ -79,7 +79,8 @@ def _exchange(url: str, req: Request, timeout: int, context: Any) -> tuple[int, 
     """Send a request on this thread's kept connection to its host: (status, headers, body);
     an HTTPError for a 4xx/5xx answer, as urllib raises it."""
     parts = urlsplit(url)
-    conn = _connection(parts.scheme.lower(), parts.netloc, timeout, context)
+    where = (parts.scheme.lower(), parts.netloc)
+    conn = _connection(where, timeout, context)
     headers = {k: v for k, v in req.header_items() if k.lower() != "connection"}
     try:
         try:
@@ -89,38 +90,44 @@ def _exchange(url: str, req: Request, timeout: int, context: Any) -> tuple[int, 
         resp = conn.getresponse()
         body = resp.read()
     except BaseException:
-        _close()
+        _close(where)
         raise
     if resp.will_close:
-        _close()
+        _close(where)
     else:
-        _kept.used = time.monotonic()
+        _here()[where] = (conn, time.monotonic())
     if resp.status >= 400:
         raise HTTPError(url, resp.status, resp.reason, resp.msg, io.BytesIO(body))
     return resp.status, resp.msg, body
 
 
-def _connection(scheme: str, netloc: str, timeout: int, context: Any) -> http.client.HTTPConnection:
-    """This thread's connection to ``netloc``, a new one unless the kept one is alive."""
-    conn = getattr(_kept, "conn", None)
-    if conn is not None:
-        stale = time.monotonic() - _kept.used > IDLE_SECONDS
-        if _kept.where != (scheme, netloc) or stale or _closed(conn):
-            _close()
-            conn = None
+def _here() -> dict[tuple[str, str], tuple[http.client.HTTPConnection, float]]:
+    """This thread's kept connections: (scheme, host) -> (connection, when last used)."""
+    kept = getattr(_kept, "conns", None)
+    if kept is None:
+        kept = _kept.conns = {}
+    return kept
+
+
+def _connection(where: tuple[str, str], timeout: int, context: Any) -> http.client.HTTPConnection:
+    """This thread's connection to a host, a new one unless the kept one is alive."""
+    conn, used = _here().get(where, (None, 0.0))
+    if conn is not None and (time.monotonic() - used > IDLE_SECONDS or _closed(conn)):
+        _close(where)
+        conn = None
     if conn is None:
+        scheme, netloc = where
         if scheme == "https":
             conn = http.client.HTTPSConnection(netloc, timeout=timeout, context=context)
         else:
             conn = http.client.HTTPConnection(netloc, timeout=timeout)
-        _kept.conn, _kept.where, _kept.used = conn, (scheme, netloc), time.monotonic()
+        _here()[where] = (conn, time.monotonic())
     return conn
 
 
-def _close() -> None:
-    """Close this thread's kept connection, if any."""
-    conn = getattr(_kept, "conn", None)
-    _kept.conn = None
+def _close(where: tuple[str, str]) -> None:
+    """Close this thread's kept connection to a host, if any."""
+    conn, _ = _here().pop(where, (None, 0.0))
     if conn is not None:
         conn.close()
 
