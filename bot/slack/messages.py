@@ -45,19 +45,14 @@ def register_messages(app: App, bot: Bot) -> None:
     """Mentions (answered in a thread) and direct messages (answered in the DM). The message
     was held before Slack got its acknowledgement (``hold_message``, a middleware)."""
 
-    @app.event("app_mention")
-    def handle_mention(event: dict, client: WebClient) -> None:
-        entry = answerable(event)
-        if entry is not None:
-            key = message_key(event)
-            reply_to(bot, client, event, entry, key, check=bot.taken_again(key))
-
-    @app.event("message")
     def handle_message(event: dict, client: WebClient) -> None:
         entry = answerable(event)
         if entry is not None:
             key = message_key(event)
             reply_to(bot, client, event, entry, key, check=bot.taken_again(key))
+
+    app.event("app_mention")(handle_message)
+    app.event("message")(handle_message)
 
 
 def answerable(event: dict) -> str | None:
@@ -137,7 +132,7 @@ def answered_before(client: WebClient, channel: str | None, thread_ts: str | Non
         log.warning("could not read back whether %s was answered (%s%s); answering it",
                     key, data.get("error"), needed)  # fmt: skip
         return False
-    except Exception as err:  # unreachable after the client's retries
+    except Exception as err:  # Slack unreachable, the client's retries spent
         log.warning("could not read back whether %s was answered (%s); answering it",
                     key, type(err).__name__)  # fmt: skip
         return False
