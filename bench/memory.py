@@ -64,7 +64,8 @@ def measure(folder: Path, reloads: int) -> dict:
         with files[n % len(files)].open("a", encoding="utf-8") as f:
             f.write(f"\nOne more line, change {n}.\n")
         t0 = time.perf_counter()
-        assert live.reload("bench")
+        if not live.reload("bench"):
+            raise SystemExit(f"reload {n} failed; see the log")
         times.append(time.perf_counter() - t0)
         rss.append(status_mb("VmRSS"))
     return {
