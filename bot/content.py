@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import quote
 
 import frontmatter
@@ -132,6 +133,15 @@ def names_section(key: str, name: str, heading_path: tuple[str, ...]) -> bool:
     return key.casefold() in (name.casefold(), " > ".join(heading_path).casefold())
 
 
+class Parsed(NamedTuple):
+    """One file's parse: what it was parsed from (its bytes' digest and the parse's other
+    inputs), the document it gave (None: a draft or an empty page) and its problems."""
+
+    source: tuple
+    document: Document | None
+    problems: tuple[Problem, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class Library:
     """Everything read from a content folder, with the problems found on the way."""
@@ -146,6 +156,9 @@ class Library:
     name_counts: dict[str, int] = field(default_factory=dict)
     #: How many documents bear each title (case ignored): a page's folder tells two apart.
     title_counts: dict[str, int] = field(default_factory=dict)
+    #: What each file gave when last parsed, by its path: a reload parses again only the files
+    #: whose bytes (or whatever else their parse reads) changed.
+    parsed: dict[str, Parsed] = field(default_factory=dict)
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -193,19 +206,38 @@ def load_library(
             synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
     labels: dict[Path, str] = {}
     found: set[str] = set()
+    parsed: dict[str, Parsed] = {}
     for file in find_documents(root, problems):
         rel = file.relative_to(root).as_posix()
         found.add(rel)
         try:
-            doc = read_document(
-                file,
-                rel,
-                include_drafts=include_drafts,
-                base_url=base_url,
-                extra_questions=owner.questions.get(rel, {}) if owner else {},
-                problems=problems,
-                categories=categories_of(root, file, labels, problems),
+            categories = categories_of(root, file, labels, problems)
+            raw = read_source(file, rel)
+            questions = owner.questions.get(rel, {}) if owner else {}
+            source = (
+                hashlib.blake2b(raw, digest_size=16).digest(),
+                include_drafts,
+                base_url,
+                tuple((k, tuple(v)) for k, v in questions.items()),
+                categories,
             )
+            before = previous.parsed.get(rel) if previous is not None else None
+            if before is None or before.source != source:
+                mark = len(problems)
+                doc = read_document(
+                    raw,
+                    rel,
+                    include_drafts=include_drafts,
+                    base_url=base_url,
+                    extra_questions=questions,
+                    problems=problems,
+                    categories=categories,
+                )
+                before = Parsed(source, doc, tuple(problems[mark:]))
+            else:
+                problems += before.problems
+            parsed[rel] = before
+            doc = before.document
         except _Skip as skip:
             before = previous_document(previous, rel)
             if before is None:
@@ -228,7 +260,9 @@ def load_library(
         in_doc[doc.title.casefold()] = max(in_doc.get(doc.title.casefold(), 0), 1)
         for key, n in in_doc.items():  # twice in one page counts too ('Conclusion' x 2)
             counts[key] = counts.get(key, 0) + n
-    return Library(tuple(documents), synonyms, tuple(problems), owner, name or "", counts, titles)
+    return Library(
+        tuple(documents), synonyms, tuple(problems), owner, name or "", counts, titles, parsed
+    )
 
 
 def previous_document(previous: Library | None, rel: str) -> Document | None:
@@ -296,8 +330,19 @@ class _Skip(Exception):
         self.problem = problem
 
 
+def read_source(file: Path, rel: str) -> bytes:
+    """A document file's bytes. Raises _Skip on a file too big or that cannot be read."""
+    try:
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _Skip(Problem(rel, 0, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit"))
+        return read_limited(file, MAX_FILE_BYTES)
+    except OSError as err:
+        raise _Skip(Problem(rel, 0, f"unreadable: {err.strerror or err}")) from err
+
+
 def read_document(
-    file: Path,
+    raw: bytes,
     rel: str,
     *,
     include_drafts: bool = False,
@@ -306,19 +351,13 @@ def read_document(
     problems: list[Problem] | None = None,
     categories: tuple[str, ...] = (),
 ) -> Document | None:
-    """Parse one file into a Document; None for a skipped draft. Raises _Skip on a bad file.
+    """Parse one file's bytes into a Document; None for a skipped draft. Raises _Skip on a
+    bad file.
 
     ``categories`` are the labels of the folders it sits in (Docusaurus' sidebar categories):
     context for matching, as the breadcrumbs are for a reader.
     """
     problems = problems if problems is not None else []
-    try:
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _Skip(Problem(rel, 0, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit"))
-        raw = read_limited(file, MAX_FILE_BYTES)
-    except OSError as err:
-        raise _Skip(Problem(rel, 0, f"unreadable: {err.strerror or err}")) from err
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:

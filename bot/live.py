@@ -299,7 +299,7 @@ class LiveDocs:
                     root,
                 )
                 return False
-            self._snapshot = Snapshot(library, build_index(library))
+            self._snapshot = Snapshot(library, build_index(library, self._snapshot.index))
             give_back_memory()
             self.reloads += 1
             log.info("reloaded (%s): %d sections", reason, len(library.sections))

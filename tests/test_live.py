@@ -165,3 +165,61 @@ def test_a_broken_file_keeps_what_was_last_read_from_it(make_content, caplog):
     )
     assert "synonyms.yml:2: not valid YAML" in caplog.text
     assert "still using the 1 synonym(s) and the phrasings read from it before" in caplog.text
+
+
+def test_a_reload_parses_only_what_changed_and_indexes_as_a_fresh_start(tmp_path, caplog):
+    """A reload parses again only the files whose bytes changed, and keeps the sections of
+    the others (the same objects), and their problems in the log; the index it builds holds
+    exactly what a fresh start's does, so the answers are the same."""
+    import shutil
+
+    import numpy as np
+
+    from bot.engine.search import build_index
+    from tests.conftest import KNOWLEDGEHUB
+
+    root = tmp_path / "hub"
+    shutil.copytree(KNOWLEDGEHUB, root)
+    (root / "odd.md").write_text("---\ntitle: [a, list]\n---\n# Odd\n\nx\n")
+    live = live_on(root)
+    before = {s.id: s for s in live.current.library.sections}
+    changed = sorted(root.rglob("*.md"))[10]
+    rel = changed.relative_to(root).as_posix()
+    with changed.open("a", encoding="utf-8") as f:
+        f.write("\n\n## Parking bays\n\nThe zorbulous parking bays are behind building C.\n")
+    with caplog.at_level(logging.WARNING, logger="bot.live"):
+        assert live.reload("test")
+    assert "odd.md:2: front matter 'title' must be text; ignored" in caplog.text
+    after = live.current
+    kept = [s for s in after.library.sections if s.path != rel]
+    assert kept and all(before[s.id] is s for s in kept)
+    assert all(before.get(s.id) is not s for s in after.library.sections if s.path == rel)
+
+    fresh_library = load_library(root)
+    assert [str(p) for p in after.library.problems] == [str(p) for p in fresh_library.problems]
+    fresh = build_index(fresh_library)
+    got = after.index
+    assert got.sections == fresh.sections and got.idf == fresh.idf
+    assert got.key_list == fresh.key_list
+    for table in ("postings", "form_postings"):
+        mine, theirs = getattr(got, table), getattr(fresh, table)
+        assert list(mine) == list(theirs)
+        for term in theirs:
+            assert all(np.array_equal(a, b) for a, b in zip(mine[term], theirs[term], strict=True))
+    assert best_name(live, "where are the zorbulous parking bays") == "Parking bays"
+
+
+def test_a_reload_parses_a_file_again_when_its_questions_change(make_content):
+    """A file's bytes are not all its parse reads: questions for it in synonyms.yml (and its
+    folder's label, see above) change its sections too, and a reload picks them up."""
+    root = make_content({
+        "ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n",
+        "synonyms.yml": "questions:\n  ops.md:\n    Pager rota: [who carries the beeper]\n",
+    })  # fmt: skip
+    live = live_on(root)
+    rota = next(s for s in live.current.library.sections if s.name == "Pager rota")
+    assert rota.phrasings == ("who carries the beeper",)
+    (root / "synonyms.yml").write_text("questions:\n  ops.md:\n    Pager rota: [who is paged]\n")
+    assert live.reload("test")
+    rota = next(s for s in live.current.library.sections if s.name == "Pager rota")
+    assert rota.phrasings == ("who is paged",)

@@ -54,14 +54,16 @@ class Keys(NamedTuple):
 class SectionIndex:
     """Sections indexed for fuzzy question matching (bot.engine.search.Index matches)."""
 
-    def __init__(self, library: Library) -> None:
+    def __init__(self, library: Library, previous: SectionIndex | None = None) -> None:
         # The build makes millions of small objects and frees few: the cyclic collector would
         # scan them again and again for nothing (a tenth to a quarter of a 10,000-section
         # build's time when measured).
         with _collector_paused():
-            self._build(library)
+            self._build(library, previous)
 
-    def _build(self, library: Library) -> None:
+    def _build(self, library: Library, previous: SectionIndex | None) -> None:
+        """Index a library; the keys of sections ``previous`` (the index a reload replaces)
+        holds too, the same objects (a file the reload did not parse again), are reused."""
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
         self.ids = {s.id: i for i, s in enumerate(self.sections)}
@@ -134,7 +136,15 @@ class SectionIndex:
         self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
         # Every section's keys now, not when a question first re-ranks it: the first questions
         # after a (re)load would otherwise pay for them, a third of an answer's time.
-        self.key_list = [self._make_keys(s) for s in self.sections]
+        reused = previous.key_list if previous is not None else []
+        at = previous.ids if previous is not None else {}
+        self.key_list = []
+        for s in self.sections:
+            j = at.get(s.id)
+            if j is not None and previous.sections[j] is s:  # type: ignore[union-attr]
+                self.key_list.append(self._weighed(reused[j]))
+            else:
+                self.key_list.append(self._make_keys(s))
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -170,13 +180,14 @@ class SectionIndex:
                 for part in s.context
             )
         )
-        return Keys(
-            keys,
-            stem_keys,
-            head,
-            own,
-            sum(self.idf.get(h, 0.0) for h in head),
-            sum(self.idf.get(h, 0.0) for h in own),
+        return self._weighed(Keys(keys, stem_keys, head, own, 0.0, 0.0))
+
+    def _weighed(self, keys: Keys) -> Keys:
+        """Keys with their heading path's and own heading's weights by this index's idf."""
+        idf = self.idf.get
+        return keys._replace(
+            head_idf=sum(idf(h, 0.0) for h in keys.head),
+            own_idf=sum(idf(h, 0.0) for h in keys.own),
         )
 
     def sentences(self, i: int) -> dict[str, int]:

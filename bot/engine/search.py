@@ -508,6 +508,7 @@ def leaning_phrasings(library: Library) -> list[Leaning]:
     return out
 
 
-def build_index(library: Library) -> Index:
-    """Index every section of a library."""
-    return Index(library)
+def build_index(library: Library, previous: Index | None = None) -> Index:
+    """Index every section of a library. ``previous``: the index a reload replaces, whose
+    work on the sections it shares with the library (files not parsed again) is reused."""
+    return Index(library, previous)
