@@ -593,3 +593,28 @@ def test_a_broken_calibration_is_named(data, problem):
     with pytest.raises(CalibrationError, match=problem) as err:
         Calibration.from_json(data, "x/calibration.json")
     assert "x/calibration.json" in str(err.value)
+
+
+def test_counting_words_a_chunk_of_sections_at_a_time_builds_the_same_index(monkeypatch):
+    """The build counts the sections' words a chunk at a time (to bound its peak memory); the
+    postings, weights and answers are those of counting them all at once."""
+    import numpy as np
+
+    import bot.engine.index as index_module
+    from tests.conftest import KNOWLEDGEHUB
+
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    library = load_library(KNOWLEDGEHUB)
+    monkeypatch.setattr(index_module, "CHUNK", 10**9)
+    whole = build_index(library)
+    monkeypatch.setattr(index_module, "CHUNK", 7)
+    chunked = build_index(library)
+    assert chunked.idf == whole.idf and chunked.key_list == whole.key_list
+    for table in ("postings", "form_postings"):
+        mine, theirs = getattr(chunked, table), getattr(whole, table)
+        assert set(mine) == set(theirs)
+        for term in theirs:
+            assert all(np.array_equal(a, b) for a, b in zip(mine[term], theirs[term], strict=True))
+    questions = [f"what is {s.name}" for s in library.sections[::3]]
+    assert [chunked.answer(q) for q in questions] == [whole.answer(q) for q in questions]

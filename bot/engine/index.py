@@ -38,6 +38,8 @@ BM25_K1 = 1.2
 BM25_B = 0.75
 #: Sections whose sentences an index remembers before it starts over.
 SENTENCE_CACHE = 20_000
+#: Sections whose words the build counts at a time.
+CHUNK = 2_000
 
 
 class Keys(NamedTuple):
@@ -67,21 +69,37 @@ class SectionIndex:
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
         self.ids = {s.id: i for i, s in enumerate(self.sections)}
-        texts = [[w for w in words_of(s.own_text) if w not in FILLER] for s in self.sections]
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-        avg_len = max(1.0, float(lengths.sum()) / max(1, n))
-        vocab: set[str] = set().union(*texts)
-        # Postings are gathered for every word of every section at once, as numpy arrays of
-        # keys (term id * n + section) and strengths, in a stem table and a form table.
+        # Postings are gathered as numpy arrays of keys (term id * n + section) and strengths,
+        # in a stem table and a form table. The sections' words are counted a chunk of
+        # sections at a time: a string per word of the whole corpus at once was most of a
+        # large build's peak, and left its memory in pieces once freed.
         tables = Tables(n)
-        words = [w for text in texts for w in text]
-        rows = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        lengths = np.zeros(n, dtype=np.int64)
+        vocab: set[str] = set()
+        counted: tuple[list[tuple[np.ndarray, np.ndarray]], ...] = ([], [])
+        for start in range(0, n, CHUNK):
+            texts = [
+                [w for w in words_of(s.own_text) if w not in FILLER]
+                for s in self.sections[start : start + CHUNK]
+            ]
+            sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+            lengths[start : start + len(texts)] = sizes
+            vocab.update(*texts)
+            words = [w for text in texts for w in text]
+            rows = np.repeat(np.arange(start, start + len(texts), dtype=np.int64), sizes)
+            for table, term_ids in enumerate(tables.ids(words)):
+                counted[table].append(
+                    np.unique((term_ids * n + rows)[term_ids >= 0], return_counts=True)
+                )
+            del texts, words, rows
+        avg_len = max(1.0, float(lengths.sum()) / max(1, n))
         # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word said
         # often in a short section is stronger evidence than once in a long table.
         k = BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg_len)
-        for table, term_ids in enumerate(tables.ids(words)):
-            keys, tf = np.unique((term_ids * n + rows)[term_ids >= 0], return_counts=True)
-            tables.add(table, keys, IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k[keys % n]))
+        for table, parts in enumerate(counted):
+            for keys, tf in parts:
+                tables.add(table, keys, IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k[keys % n]))
+        del counted
         # Headings and owner phrasings count fully; parent headings, titles and folder labels
         # at least IN_CONTEXT: a word's strength in a section is the most any place gives it.
         named: list[str] = []
