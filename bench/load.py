@@ -13,6 +13,9 @@ Open loop (requests at a fixed rate, as Slack sends them), beside a baseline rev
 Open loop during a cold start of the sentence model (a new DATA_DIR, so every section is
 embedded while the requests come), beside the same bot with EMBEDDING_MODEL=off:
     python bench/load.py --open 100 20 --cold ../shared/corpus/knowledgehub/docs
+Open loop on a synthetic corpus of SECTIONS while one file of it is edited every few seconds
+(the bot's watcher reloads the docs), beside the same load with no edits (and --rev):
+    python bench/load.py --open 100 30 --reload 100000 --rev 2987ce9
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +47,7 @@ SECRET = "load-test-secret"
 LEVELS = [1, 10, 50]
 REQUESTS = 400
 ANSWER_WAIT = 60.0
+EDIT_EVERY = 3.0  # seconds between edits in --reload
 ROLE_QUESTIONS = [
     "what does the DevOps coach do?", "sys admin", "secuirty expert", "why do we need devops",
     "who manages the delivery process", "what's the wifi password", "devops", "the developer",
@@ -227,13 +232,21 @@ def run_open(
     seconds: float,
     content: Path = ROOT / "content",
     extra: dict[str, str] | None = None,
+    edit_every: float = 0.0,
 ) -> list[dict]:
     """Open loop on a docs folder (the role doc): requests go out at ``rate`` a second for
     ``seconds``, alternately slash commands and DM events, each at its time whatever the
     ones before it got (as Slack sends them), from as many threads as it takes; a row per
-    kind, with what /healthz said of semantic search before and after."""
+    kind, with what /healthz said of semantic search before and after. ``edit_every``: a
+    line is added to one of the folder's files every that many seconds meanwhile, and the
+    rows say how many reloads the bot finished."""
     fake = FakeSlack()
     proc, base = start_bot(fake, content, tree, extra)
+    reloads = _reloads(base)
+    stop = threading.Event()
+    editor = threading.Thread(target=_edit, args=(content, edit_every, stop), daemon=True)
+    if edit_every:
+        editor.start()
     semantic = [_semantic(base)]
     total = int(rate * seconds)
     jobs = [(f"open-{i}", ROLE_QUESTIONS[i % len(ROLE_QUESTIONS)],
@@ -249,7 +262,9 @@ def run_open(
         with ThreadPoolExecutor(64) as pool:
             sent = list(pool.map(at_its_time, range(total)))
         bot_cpu = (cpu_seconds(proc.pid) - bot_cpu) / total * 1000
+        stop.set()
         semantic.append(_semantic(base))
+        reloads = _reloads(base) - reloads
         deadline = time.monotonic() + ANSWER_WAIT
         while time.monotonic() < deadline:
             answered = {c.path.removeprefix("/response/") for c in fake.of("response_url")} | {
@@ -279,8 +294,28 @@ def run_open(
                      "errors": sum(not s["ok"] for s in mine),
                      "lost": sum(counts.get(s["key"], 0) == 0 for s in mine),
                      "duplicated": sum(counts.get(s["key"], 0) > 1 for s in mine),
-                     "bot_cpu_ms": bot_cpu, "semantic": " -> ".join(semantic)})  # fmt: skip
+                     "bot_cpu_ms": bot_cpu, "semantic": " -> ".join(semantic),
+                     "reloads": reloads})  # fmt: skip
     return rows
+
+
+def _edit(content: Path, every: float, stop: threading.Event) -> None:
+    """Add a line to one of the folder's files (a different one each time) every ``every``
+    seconds until ``stop``."""
+    files = sorted(content.rglob("*.md"))
+    n = 0
+    while not stop.wait(every):
+        with files[n * 7919 % len(files)].open("a", encoding="utf-8") as f:
+            f.write(f"\nEdited during the load, edit {n}.\n")
+        n += 1
+
+
+def _reloads(base: str) -> int:
+    """How many reloads the bot has finished (its /metrics)."""
+    with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("devops_role_bot_reloads_total")))  # fmt: skip
 
 
 def _semantic(base: str) -> str:
@@ -300,12 +335,14 @@ def tree_at(rev: str) -> Path:
 
 def print_open(rows: list[dict]) -> None:
     """The open-loop rows as a table."""
-    print("open loop     tree            kind            rate  requests  ack p50/p99 ms"
-          "  errors lost dup  bot CPU ms/req  semantic (start -> end of load)")  # fmt: skip
+    print("open loop     tree                 kind            rate  requests  ack p50/p99 ms"
+          "  errors lost dup  bot CPU ms/req  reloads"
+          "  semantic (start -> end of load)")  # fmt: skip
     for r in rows:
-        print(f"{'':<13} {r['tree']:<15} {r['kind']:<14} {r['rate']:>5.0f} {r['requests']:>9}"
+        print(f"{'':<13} {r['tree']:<20} {r['kind']:<14} {r['rate']:>5.0f} {r['requests']:>9}"
               f"  {r['ack_p50']:>6.1f}/{r['ack_p99']:<7.1f} {r['errors']:>6} {r['lost']:>4}"
-              f" {r['duplicated']:>3}  {r['bot_cpu_ms']:>14.2f}  {r['semantic']}")  # fmt: skip
+              f" {r['duplicated']:>3}  {r['bot_cpu_ms']:>14.2f}  {r['reloads']:>7}"
+              f"  {r['semantic']}")  # fmt: skip
 
 
 def run_synthetic() -> list[dict]:
@@ -334,6 +371,11 @@ def main() -> None:
     )
     parser.add_argument("--rev", help="with --open: also that git revision's bot, side by side")
     parser.add_argument(
+        "--reload", type=int, metavar="SECTIONS",
+        help="with --open: on a synthetic corpus of SECTIONS, a file edited every"
+        f" {EDIT_EVERY:.0f} s (the bot reloads), beside the same load without edits",
+    )  # fmt: skip
+    parser.add_argument(
         "--cold", type=Path, metavar="DOCS",
         help="with --open: on DOCS, the bot embedding every section meanwhile (a new cache),"
         " beside the bot with EMBEDDING_MODEL=off",
@@ -344,6 +386,21 @@ def main() -> None:
         rows = run_open("cold start", ROOT, rate, seconds, args.cold.resolve())
         rows += run_open("model off", ROOT, rate, seconds, args.cold.resolve(),
                          {"EMBEDDING_MODEL": "off"})  # fmt: skip
+        print_open(rows)
+        return
+    if args.open and args.reload:
+        rate, seconds = args.open
+        trees = [("working tree", ROOT)] + ([(args.rev, tree_at(args.rev))] if args.rev else [])
+        rows = []
+        with tempfile.TemporaryDirectory() as tmp:
+            write_corpus(Path(tmp), args.reload)
+            for name, tree in trees:
+                off = {"EMBEDDING_MODEL": "off"}
+                rows += run_open(f"{name}, no edits", tree, rate, seconds, Path(tmp), off)
+                rows += run_open(f"{name}, edits", tree, rate, seconds, Path(tmp), off,
+                                 EDIT_EVERY)  # fmt: skip
+        print(f"{args.reload} synthetic sections, no sentence model; edits: a file changed every"
+              f" {EDIT_EVERY:.0f} s while the requests come")  # fmt: skip
         print_open(rows)
         return
     if args.open:

@@ -87,6 +87,12 @@ class Metrics:
             "Questions answered after the process that took them died (a lapsed lease)",
             registry=self.registry,
         )
+        self.taken_over_while_waiting = Counter(
+            "devops_role_bot_taken_over_while_waiting",
+            "Questions this process held past their lease (behind on its work) that another"
+            " holder took over and answered; not answered here",
+            registry=self.registry,
+        )
         self.answered_before = Counter(
             "devops_role_bot_answered_before_takeover",
             "Questions taken over from a process that died and found answered in Slack already"

@@ -57,6 +57,9 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE handled ADD COLUMN payload TEXT",
         "CREATE INDEX handled_open ON handled (done, lease_until)",
     ],
+    [  # 4: who holds a lease: a holder that was taken over must not answer after all
+        "ALTER TABLE handled ADD COLUMN holder TEXT",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -201,22 +204,26 @@ class Store:
         claim for good: for what is done at once, or must never be done twice)."""
         return self._insert_once("INSERT INTO handled (key, at) VALUES (?, ?)", (key, time.time()))
 
-    def lease(self, key: str, seconds: float, payload: str | None = None) -> str:
+    def lease(
+        self, key: str, seconds: float, payload: str | None = None, holder: str | None = None
+    ) -> str:
         """Claim a key for ``seconds``, until ``finish``: "mine" for the first caller; "again"
         for the first after a lease ran out unfinished (its holder died, perhaps after doing
-        the work); "done" once finished; "busy" while another holds it. ``payload`` is what a
-        taker needs to do the work."""
+        the work, or is still waiting to do it); "done" once finished; "busy" while another
+        holds it. ``payload`` is what a taker needs to do the work; ``holder`` names this
+        claim, for ``renew`` and ``finish``."""
         now = time.time()
         if self._insert_once(
-            "INSERT INTO handled (key, at, done, lease_until, payload) VALUES (?, ?, 0, ?, ?)",
-            (key, now, now + seconds, payload),
+            "INSERT INTO handled (key, at, done, lease_until, payload, holder)"
+            " VALUES (?, ?, 0, ?, ?, ?)",
+            (key, now, now + seconds, payload, holder),
         ):
             return "mine"
         with self._tx() as cur:  # take over a lease that ran out; one taker wins the update
             cur.execute(
-                self._sql("UPDATE handled SET lease_until = ?, at = ? WHERE key = ? AND done = 0"
-                          " AND lease_until < ?"),
-                (now + seconds, now, key, now),
+                self._sql("UPDATE handled SET lease_until = ?, at = ?, holder = ? WHERE key = ?"
+                          " AND done = 0 AND lease_until < ?"),
+                (now + seconds, now, holder, key, now),
             )  # fmt: skip
             if cur.rowcount == 1:
                 return "again"
@@ -224,12 +231,27 @@ class Store:
             row = cur.fetchone()
         return "done" if row is None or row[0] else "busy"
 
-    def finish(self, key: str) -> None:
-        """Mark a leased key done: its work will not be taken over or done again."""
+    def renew(self, key: str, holder: str, seconds: float) -> bool:
+        """Hold a leased key ``seconds`` more, from now, if ``holder`` still holds it (even
+        past its lease, as long as nobody took it over); False when another holder took it
+        over or it is done."""
         with self._tx() as cur:
             cur.execute(
-                self._sql("UPDATE handled SET done = 1, payload = NULL WHERE key = ?"), (key,)
-            )
+                self._sql("UPDATE handled SET lease_until = ? WHERE key = ? AND holder = ?"
+                          " AND done = 0"),
+                (time.time() + seconds, key, holder),
+            )  # fmt: skip
+            return cur.rowcount == 1
+
+    def finish(self, key: str, holder: str | None = None) -> None:
+        """Mark a leased key done: its work will not be taken over or done again. With
+        ``holder``, only while that claim holds it (not once another took it over)."""
+        sql = "UPDATE handled SET done = 1, payload = NULL WHERE key = ?"
+        with self._tx() as cur:
+            if holder is None:
+                cur.execute(self._sql(sql), (key,))
+            else:
+                cur.execute(self._sql(sql + " AND holder = ?"), (key, holder))
 
     def lapsed(self, limit: int = 20) -> list[tuple[str, str]]:
         """Keys whose lease ran out unfinished, with their payloads: work a holder that died

@@ -14,7 +14,7 @@ from bot.demo.standin import SCOPES, FakeSlack
 from bot.live import LiveDocs
 from bot.observe import Metrics
 from bot.slack.app import Bot, Seen, make_client
-from bot.slack.messages import REPLY_EVENT, recover_lapsed, reply_to
+from bot.slack.messages import REPLY_EVENT, hold_message, recover_lapsed, reply_to
 from bot.slack.server import create_server
 from bot.store import open_store
 from tests.slack_standin import running
@@ -73,6 +73,49 @@ def test_a_message_whose_process_died_is_answered_once(fake, shipped_library, hi
         assert recover_lapsed(bots[0], make_client(settings)) == 0
         time.sleep(0.5)
     assert len(fake.of("chat.postMessage")) == 1
+
+
+def test_a_holder_that_waited_past_its_lease_does_not_answer_what_another_took_over(
+    fake, shipped_library, history, monkeypatch
+):
+    """A bot far behind on its work: a message is held, and its listener has not run when
+    the lease runs out. Another replica's recovery takes it over and answers; the late
+    listener then finds its hold gone and does not answer again. A late listener whose
+    message nobody took over renews its hold and answers; a recovery after it does nothing."""
+    import bot.slack.app as app_module
+    import bot.slack.messages as messages_module
+
+    monkeypatch.setattr(app_module, "LEASE_SECONDS", 0.3)
+    monkeypatch.setattr(messages_module, "LEASE_SECONDS", 0.3)
+    database_url, data_dir = history
+    store = open_store(database_url, data_dir)
+    settings = settings_for(fake)
+    live = LiveDocs.load(settings.content, shipped_library)
+    client = make_client(settings)
+    behind, replica = Metrics(), Metrics()
+    slow = Bot(settings, live, store, behind, Seen())
+    other = Bot(settings, live, store, replica, Seen())
+
+    taken_over = dm("1700000090.000100")
+    assert hold_message(slow, taken_over)  # acknowledged; the listener waits in a queue
+    time.sleep(0.5)
+    assert recover_lapsed(other, client) == 1
+    key = "msg:D1:1700000090.000100"
+    assert reply_to(slow, client, taken_over, "dm", key, slow.taken(key)) is False
+    assert len(fake.of("chat.postMessage")) == 1
+    assert "devops_role_bot_taken_over_while_waiting_total 1.0" in behind.exposition().decode()
+    assert store.lease(key, 30) == "done"
+
+    merely_late = dm("1700000090.000200")
+    assert hold_message(slow, merely_late)
+    time.sleep(0.5)
+    key = "msg:D1:1700000090.000200"
+    assert reply_to(slow, client, merely_late, "dm", key, slow.taken(key)) is True
+    assert recover_lapsed(other, client) == 0
+    time.sleep(0.3)
+    replies = [c.params["metadata"]["event_payload"]["key"] for c in fake.of("chat.postMessage")]
+    assert replies == ["msg:D1:1700000090.000100", key]  # each message answered once
+    assert store.lease(key, 30) == "done"
 
 
 def mention(ts: str) -> dict:

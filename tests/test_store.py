@@ -124,3 +124,23 @@ def test_a_lease_is_taken_over_only_once_it_runs_out_unfinished(store_url):
     store.finish("msg:D1:1")
     assert store.lease("msg:D1:1", 30) == "done" and store.lapsed() == []
     assert store.claim("event:E1") is True and store.lease("event:E1", 30) == "done"
+
+
+def test_a_holder_renews_its_lease_only_while_nobody_took_it_over(store_url):
+    """``renew`` extends a lease for the holder that has it, even after it ran out, and then
+    nobody can take it over; once another holder took it over, the first one's renew and
+    finish do nothing, and the new holder's finish marks it done."""
+    store = open_store(*store_url)
+    assert store.lease("msg:D1:2", 0.2, '{"q": 2}', "first") == "mine"
+    time.sleep(0.3)
+    assert store.renew("msg:D1:2", "first", 30) is True  # late, but nobody took it
+    assert store.lease("msg:D1:2", 30, None, "second") == "busy" and store.lapsed() == []
+    assert store.lease("msg:D1:3", 0.2, '{"q": 3}', "first") == "mine"
+    time.sleep(0.3)
+    assert store.lease("msg:D1:3", 30, None, "second") == "again"
+    assert store.renew("msg:D1:3", "first", 30) is False
+    store.finish("msg:D1:3", "first")
+    assert store.lease("msg:D1:3", 30, None, "third") == "busy"  # still the second's
+    store.finish("msg:D1:3", "second")
+    assert store.lease("msg:D1:3", 30, None, "third") == "done"
+    assert store.renew("msg:D1:3", "second", 30) is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from bot.slack.actions import register_actions, register_stale
 from bot.slack.commands import register_commands
 from bot.slack.feedback import register_feedback
 from bot.slack.home import register_home
-from bot.slack.messages import LEASE_SECONDS, hold_message, register_messages
+from bot.slack.messages import LEASE_SECONDS, Hold, hold_message, register_messages
 from bot.slack.reply import SORRY
 from bot.slack.webapi import KeepAliveClient, Responder
 from bot.store import Store
@@ -92,8 +93,8 @@ class Bot:
     store: Store | None
     metrics: Metrics
     seen: Seen
-    #: Keys held again after their holder died: Slack may have their reply already.
-    retaken: set[str] = field(default_factory=set)
+    #: The keys this process holds, until their listener takes them (``taken``).
+    holds: dict[str, Hold] = field(default_factory=dict)
     _popular: tuple[float, tuple[str, ...]] | None = None
     store_up: bool = True
 
@@ -105,37 +106,49 @@ class Bot:
 
     def hold(self, key: str, payload: str) -> bool:
         """Take a key for LEASE_SECONDS, until ``done``: True for the first here and in any
-        replica, or for the first after its holder died (its lease ran out; the key is then
-        in ``retaken`` until ``taken_again`` is asked). With the store down, True: a reply
+        replica, or for the first after its holder died (its lease ran out). The hold is
+        kept in ``holds`` for the listener (``taken``). With the store down, True: a reply
         that may be doubled beats none (/healthz and the metric say so)."""
         if not self.seen.first(key):
             return False
         if self.store is None:
             return True
+        holder = uuid.uuid4().hex
         try:
-            outcome = self.store.lease(key, LEASE_SECONDS, payload)
+            outcome = self.store.lease(key, LEASE_SECONDS, payload, holder)
         except Exception:  # the store is down: answering beats staying silent
             self.store_failed(f"could not claim {key}")
             return True
         self.store_answered()
-        if outcome == "again":
-            self.retaken.add(key)
-        return outcome in ("mine", "again")
+        if outcome in ("mine", "again"):
+            self.holds[key] = Hold(holder, again=outcome == "again")
+            return True
+        return False
 
-    def taken_again(self, key: str) -> bool:
-        """Whether ``hold`` took this key over from a holder that died (asked once)."""
+    def taken(self, key: str) -> Hold | None:
+        """The hold ``hold`` took on this key (asked once by its listener), or None (no
+        store, or the store was down)."""
+        return self.holds.pop(key, None)
+
+    def keep(self, key: str, hold: Hold | None) -> bool:
+        """Just before replying: renew the hold for LEASE_SECONDS. False when another
+        holder took the key over meanwhile (this one waited past its lease): that holder
+        answers it, not this one. True without a store, or when it is down."""
+        if hold is None or self.store is None:
+            return True
         try:
-            self.retaken.remove(key)
-        except KeyError:
-            return False
-        return True
+            return self.store.renew(key, hold.holder, LEASE_SECONDS)
+        except Exception:  # the store is down: answering beats staying silent
+            self.store_failed(f"could not renew {key}")
+            return True
 
-    def done(self, key: str) -> None:
-        """Mark a held key done: delivered (or given up on), never to be taken over."""
+    def done(self, key: str, hold: Hold | None = None) -> None:
+        """Mark a held key done: delivered (or given up on), never to be taken over. With
+        ``hold``: only while that hold still holds it."""
         if self.store is None:
             return
         try:
-            self.store.finish(key)
+            self.store.finish(key, hold.holder if hold is not None else None)
         except Exception:
             self.store_failed(f"could not mark {key} done")
 

@@ -5,15 +5,18 @@ takes to answer it: if the process dies in between, ``recover_lapsed`` in anothe
 (or this one, restarted) answers it once the lease runs out. A message is answered once,
 however often Slack sends it: every reply carries the message's key in its metadata, and
 whoever takes a message over from a holder that died first reads the conversation back
-(``answered_before``), since the holder may have died after its reply went out.
+(``answered_before``), since the holder may have died after its reply went out. A holder
+that is alive but waited past its lease (a bot behind on its work) renews its lease just
+before replying (``Bot.keep``), and does not reply when another holder took it over.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -41,6 +44,14 @@ REPLY_EVENT = "devops_role_bot_reply"
 READ_BACK = 200
 
 
+class Hold(NamedTuple):
+    """A lease on a message: who holds it, and whether it was taken over from a holder whose
+    lease ran out (Slack may have its reply already)."""
+
+    holder: str
+    again: bool = False
+
+
 def register_messages(app: App, bot: Bot) -> None:
     """Mentions (answered in a thread) and direct messages (answered in the DM). The message
     was held before Slack got its acknowledgement (``hold_message``, a middleware)."""
@@ -49,7 +60,7 @@ def register_messages(app: App, bot: Bot) -> None:
         entry = answerable(event)
         if entry is not None:
             key = message_key(event)
-            reply_to(bot, client, event, entry, key, check=bot.taken_again(key))
+            reply_to(bot, client, event, entry, key, bot.taken(key))
 
     app.event("app_mention")(handle_message)
     app.event("message")(handle_message)
@@ -84,35 +95,44 @@ def message_key(event: dict) -> str:
     return f"msg:{event.get('channel')}:{event.get('ts')}"
 
 
-def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str, *,
-             check: bool = False) -> bool:  # fmt: skip
+def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str,
+             hold: Hold | None = None) -> bool:  # fmt: skip
     """Reply to a held message and mark it done, delivered or not (a failure is the error
-    handler's to report; taking it over again would only fail again). ``check``: the
-    message was taken over from a holder that died, so first look for its reply in Slack.
-    False when that reply was found (nothing sent)."""
+    handler's to report; taking it over again would only fail again). ``hold``: the lease
+    on it (None without a store). When it was taken over from a holder whose lease ran out,
+    first look for its reply in Slack. False when nothing was sent: that reply was found, or
+    another holder took the message over while this one waited (it answers it)."""
+    lost = False
     try:
         channel = event.get("channel")
         if entry == "mention":
             thread_ts = event.get("thread_ts") or event.get("ts")
         else:
             thread_ts = event.get("thread_ts")
-        if check and answered_before(client, channel, thread_ts, event.get("ts"), key):
+        if hold and hold.again and answered_before(client, channel, thread_ts, event.get("ts"),
+                                                   key):  # fmt: skip
             log.warning("%s was answered before its holder died; not answering it again", key)
             bot.metrics.answered_before.inc()
             return False
         metadata = {"event_type": REPLY_EVENT, "event_payload": {"key": key}}
         where = {"channel": channel, "thread_ts": thread_ts, "metadata": metadata}
         if event.get("subtype") == "file_share" and not question_of(event.get("text", "")):
-            deliver(client.chat_postMessage, notice(FILES_ONLY), bot, **where)
-            return True
-        question = question_of(event.get("text", ""))
-        reply = builtin_reply(question, bot.live.current.library) or reply_for(
-            question, bot, entry=entry, user_id=event.get("user"), shareable=False
-        )
+            reply = notice(FILES_ONLY)
+        else:
+            question = question_of(event.get("text", ""))
+            reply = builtin_reply(question, bot.live.current.library) or reply_for(
+                question, bot, entry=entry, user_id=event.get("user"), shareable=False
+            )
+        if not bot.keep(key, hold):
+            lost = True
+            log.warning("%s waited past its lease and was taken over; the taker answers it", key)
+            bot.metrics.taken_over_while_waiting.inc()
+            return False
         deliver(client.chat_postMessage, reply, bot, **where)
         return True
     finally:
-        bot.done(key)
+        if not lost:
+            bot.done(key, hold)
 
 
 def answered_before(client: WebClient, channel: str | None, thread_ts: str | None,
@@ -159,7 +179,8 @@ def recover_one(bot: Bot, client: WebClient, key: str, payload: str) -> bool:
     """Take over one lapsed message and answer it (unless Slack shows its reply already);
     False when it was not answered here: another replica took it first, Slack has its
     reply, or what it needs cannot be read."""
-    if bot.store.lease(key, LEASE_SECONDS, None) not in ("mine", "again"):
+    hold = Hold(uuid.uuid4().hex, again=True)
+    if bot.store.lease(key, LEASE_SECONDS, None, hold.holder) not in ("mine", "again"):
         return False  # another replica took it
     try:
         held = json.loads(payload)
@@ -168,8 +189,8 @@ def recover_one(bot: Bot, client: WebClient, key: str, payload: str) -> bool:
         log.error("cannot read what %s needs to be answered; giving up on it", key)
         bot.done(key)
         return False
-    log.warning("answering %s, which a process that died had taken", key)
-    if not reply_to(bot, client, event, entry, key, check=True):
+    log.warning("answering %s, whose holder's lease ran out (it died, or is far behind)", key)
+    if not reply_to(bot, client, event, entry, key, hold):
         return False
     bot.metrics.recovered.inc()
     return True
