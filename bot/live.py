@@ -7,6 +7,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
 import threading
@@ -63,6 +64,16 @@ def give_back_memory() -> None:
     sections: 182 MB after ten reloads against 237 without this)."""
     if _TRIM is not None:
         _TRIM(0)
+
+
+def freeze_long_lived() -> None:
+    """Take every object alive now (mostly the docs and the index just built) out of the
+    cyclic garbage collector's rounds (``gc.freeze``). A full round walks every object it
+    tracks while no other thread runs: 0.34 s at 100,000 sections (and 0.16 s for the first
+    round after a build), during which no Slack request is acknowledged. Frozen objects are
+    still freed when nothing refers to them any more (the index a reload replaces holds no
+    reference cycle); only a cycle alive at the moment of freezing is never collected."""
+    gc.freeze()
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +200,7 @@ class LiveDocs:
         or in the background (``serve``: answered lexically meanwhile)."""
         live = cls(settings, Snapshot(library, build_index(library)), semantic)
         give_back_memory()
+        freeze_long_lived()
         if semantic is not None:
             if wait:
                 live._embed(live._snapshot, progress)
@@ -301,6 +313,7 @@ class LiveDocs:
                 return False
             self._snapshot = Snapshot(library, build_index(library, self._snapshot.index))
             give_back_memory()
+            freeze_long_lived()
             self.reloads += 1
             log.info("reloaded (%s): %d sections", reason, len(library.sections))
         if self.semantic is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,15 @@ def private_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("home")))
     monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     monkeypatch.delenv("DATABASE_URL", raising=False)
+
+
+@pytest.fixture(autouse=True)
+def collected_after():
+    """What a test's bot froze out of the garbage collector's rounds (bot.live's
+    freeze_long_lived, at every load) is handed back to it afterwards: a test suite is not
+    one long-running bot, and cycles its tests leave must still be collected."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture
