@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
 import re
 import stat
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -166,6 +169,20 @@ class Library:
         return tuple(s for d in self.documents for s in d.sections)
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees memory): for
+    building many long-lived objects, which it would scan again and again for nothing (a
+    tenth of a 100,000-section load's time, a tenth to a quarter of an index build's)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def load_library(
     root: Path,
     *,
@@ -181,6 +198,17 @@ def load_library(
     readable folder. With ``previous`` (a reload), a document or a synonyms file that can
     no longer be read at all keeps what was last read from it, and the problem says so.
     """
+    with collector_paused():
+        return _load_library(root, include_drafts, base_url, previous, name)
+
+
+def _load_library(
+    root: Path,
+    include_drafts: bool,
+    base_url: str | None,
+    previous: Library | None,
+    name: str | None,
+) -> Library:
     if not root.is_dir():
         raise ContentError(f"{root}: content folder not found (set --content or CONTENT_DIR)")
     problems: list[Problem] = []

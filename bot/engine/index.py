@@ -4,16 +4,14 @@ similarity. Built once per library; immutable after (but for its typo cache)."""
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
 
-from bot.content import Library, Section
+from bot.content import Library, Section, collector_paused
 from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
@@ -60,7 +58,7 @@ class SectionIndex:
         # The build makes millions of small objects and frees few: the cyclic collector would
         # scan them again and again for nothing (a tenth to a quarter of a 10,000-section
         # build's time when measured).
-        with _collector_paused():
+        with collector_paused():
             self._build(library, previous)
 
     def _build(self, library: Library, previous: SectionIndex | None) -> None:
@@ -102,20 +100,24 @@ class SectionIndex:
         del counted
         # Headings and owner phrasings count fully; parent headings, titles and folder labels
         # at least IN_CONTEXT: a word's strength in a section is the most any place gives it.
-        named: list[str] = []
-        named_rows: list[int] = []
-        named_strengths: list[float] = []
-        for i, s in enumerate(self.sections):
-            context = [w for c in s.context for w in topic_words(c)]
-            heading = [w for key in (s.name, *s.phrasings) for w in topic_words(key)]
-            vocab.update(heading)
-            named += context + heading
-            named_rows += [i] * (len(context) + len(heading))
-            named_strengths += [IN_CONTEXT] * len(context) + [IN_HEADING] * len(heading)
-        for table, term_ids in enumerate(tables.ids(named)):
-            keep = term_ids >= 0
-            keys = term_ids * n + np.asarray(named_rows, dtype=np.int64)
-            tables.add(table, keys[keep], np.asarray(named_strengths)[keep])
+        # A chunk of sections at a time too: one call over a million words would keep every
+        # other thread (the Slack listener's acknowledgements) waiting for a reload.
+        for start in range(0, n, CHUNK):
+            named: list[str] = []
+            named_rows: list[int] = []
+            named_strengths: list[float] = []
+            for i in range(start, min(n, start + CHUNK)):
+                s = self.sections[i]
+                context = [w for c in s.context for w in topic_words(c)]
+                heading = [w for key in (s.name, *s.phrasings) for w in topic_words(key)]
+                vocab.update(heading)
+                named += context + heading
+                named_rows += [i] * (len(context) + len(heading))
+                named_strengths += [IN_CONTEXT] * len(context) + [IN_HEADING] * len(heading)
+            for table, term_ids in enumerate(tables.ids(named)):
+                keep = term_ids >= 0
+                keys = term_ids * n + np.asarray(named_rows, dtype=np.int64)
+                tables.add(table, keys[keep], np.asarray(named_strengths)[keep])
         self.postings, self.form_postings = tables.postings()
         # A word found in (or above) every section tells them apart least: BM25's idf.
         df = self.postings.frequencies()
@@ -375,18 +377,6 @@ def alias_table(
             if key and canon not in table.setdefault(key, []):
                 table[key].append(canon)
     return table
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector (reference counting still frees memory)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class Tables:
