@@ -41,12 +41,14 @@ CHUNK = 2_000
 
 
 class Keys(NamedTuple):
-    """What phrase similarity and heading naming need of one section (see SectionIndex.keys)."""
+    """What phrase similarity and heading naming need of one section (see SectionIndex.keys).
+    Tuples, not lists and sets: held for every section, a frozenset costs 216 bytes or more
+    where a tuple of three stems costs 64."""
 
-    keys: list[str]  # heading, its aliases, document + heading, phrasings, title: key words
-    stem_keys: list[str]  # the same as stems
-    head: frozenset[str]  # stems of its heading path
-    own: frozenset[str]  # stems of its own heading
+    keys: tuple[str, ...]  # heading, its aliases, document + heading, phrasings, title
+    stem_keys: tuple[str, ...]  # the same as stems
+    head: tuple[str, ...]  # stems of its heading path, each once
+    own: tuple[str, ...]  # stems of its own heading, each once
     head_idf: float
     own_idf: float
 
@@ -192,7 +194,7 @@ class SectionIndex:
             *(" ".join(k) for k in in_doc),
             *(" ".join(key_words(k)) for k in (*s.phrasings, *titles(s))),
         ]
-        stem_keys = [" ".join(map(stem, k.split())) for k in keys]
+        stem_keys = tuple(" ".join(map(stem, k.split())) for k in keys)
         own = frozenset(stem(w) for w in name if w not in QUESTION_WORDS)
         head = own.union(
             *(
@@ -200,7 +202,7 @@ class SectionIndex:
                 for part in s.context
             )
         )
-        return self._weighed(Keys(keys, stem_keys, head, own, 0.0, 0.0))
+        return self._weighed(Keys(tuple(keys), stem_keys, tuple(head), tuple(own), 0.0, 0.0))
 
     def _weighed(self, keys: Keys) -> Keys:
         """Keys with their heading path's and own heading's weights by this index's idf."""
@@ -241,7 +243,7 @@ class SectionIndex:
     def names(self, i: int, asked: set[str]) -> bool:
         """Whether a question's stems name section i's own heading, role words aside."""
         own = self.keys(i).own
-        return bool(own - ROLE_STEMS) and own <= asked
+        return not ROLE_STEMS.issuperset(own) and asked.issuperset(own)
 
     def is_ancestor(self, a: Section, b: Section) -> bool:
         parent = b.parent

@@ -219,14 +219,14 @@ class Index(SectionIndex):
             # that section however many other words it has.
             keys, stem_keys, head, own, head_idf, own_idf = self.keys(i)
             cover_i = float(cover[i])
-            named_idf = sum(self.idf.get(h, 0.0) for h in head & asked)
+            named_idf = sum(self.idf.get(h, 0.0) for h in head if h in asked)
             if head_idf > 0 and named_idf >= NAMED_IDF:
                 cover_i = max(cover_i, HEADING_NAMED * named_idf / head_idf)
-            if own and own <= asked and own_idf > 0:
+            if own and asked.issuperset(own) and own_idf > 0:
                 in_path = sum(
                     w
                     for label, w, alts in concept_stems
-                    if label in ROLE_WORDS or any(a <= head for a in alts)
+                    if label in ROLE_WORDS or any(a.issubset(head) for a in alts)
                 )
                 cover_i = max(cover_i, PATH_NAMED * in_path / total)
             # A question naming several of this section's subsections ("so devops is sysadmin
@@ -234,7 +234,7 @@ class Index(SectionIndex):
             # whichever of them it names most strongly.
             kids = named_kids.get(i, ())
             if len(kids) >= 2:
-                inside = head.union(*(self.keys(c).own for c in kids))
+                inside = set(head).union(*(self.keys(c).own for c in kids))
                 in_kids = sum(
                     w
                     for label, w, alts in concept_stems
