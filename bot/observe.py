@@ -84,7 +84,8 @@ class Metrics:
         )
         self.recovered = Counter(
             "devops_role_bot_recovered",
-            "Questions answered after the process that took them died (a lapsed lease)",
+            "Questions answered after their lease ran out (the process that took them died,"
+            " or was too far behind)",
             registry=self.registry,
         )
         self.taken_over_while_waiting = Counter(
