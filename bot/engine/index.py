@@ -88,16 +88,16 @@ class SectionIndex:
             words = [w for text in texts for w in text]
             rows = np.repeat(np.arange(start, start + len(texts), dtype=np.int64), sizes)
             for table, term_ids in enumerate(tables.ids(words)):
-                counted[table].append(
-                    np.unique((term_ids * n + rows)[term_ids >= 0], return_counts=True)
-                )
+                keys, tf = np.unique((term_ids * n + rows)[term_ids >= 0], return_counts=True)
+                counted[table].append((keys, tf.astype(np.int32)))
             del texts, words, rows
         avg_len = max(1.0, float(lengths.sum()) / max(1, n))
         # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word said
         # often in a short section is stronger evidence than once in a long table.
         k = BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg_len)
         for table, parts in enumerate(counted):
-            for keys, tf in parts:
+            while parts:  # each chunk's counts freed as soon as they are strengths
+                keys, tf = parts.pop(0)
                 tables.add(table, keys, IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k[keys % n]))
         del counted
         # Headings and owner phrasings count fully; parent headings, titles and folder labels
@@ -407,9 +407,10 @@ class Tables:
         ]
 
     def add(self, table: int, keys: np.ndarray, values: np.ndarray) -> None:
-        """Strengths for keys of one table (0: stems, 1: forms)."""
+        """Strengths for keys of one table (0: stems, 1: forms), held as float32 (what the
+        postings keep: rounding first and taking the greatest after gives the same)."""
         self.keys[table].append(keys)
-        self.values[table].append(values)
+        self.values[table].append(values.astype(np.float32))
 
     def postings(self) -> list[Postings]:
         """Each table as term -> (section indexes in ascending order, strengths), a term
@@ -417,12 +418,17 @@ class Tables:
         out = []
         for terms, keys, values in zip(self.terms, self.keys, self.values, strict=True):
             key = np.concatenate([*keys, np.zeros(0, dtype=np.int64)])
-            value = np.concatenate([*values, np.zeros(0)])
+            value = np.concatenate([*values, np.zeros(0, dtype=np.float32)])
+            keys.clear()  # the pieces, freed before the sort's copies are made
+            values.clear()
             order = np.argsort(key, kind="stable")
-            key, value = key[order], value[order]
+            key = key[order]
+            value = value[order]
+            del order
             first = np.flatnonzero(np.append(True, key[1:] != key[:-1])[: len(key)])
             key = key[first]  # each key once, holding the greatest strength given to it
-            value = (np.maximum.reduceat(value, first) if len(key) else value).astype(np.float32)
+            value = np.maximum.reduceat(value, first) if len(key) else value
+            del first
             n = max(self.n, 1)
             rows = (key % n).astype(np.int32)
             bounds = np.searchsorted(key // n, np.arange(len(terms) + 1))
