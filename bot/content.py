@@ -111,11 +111,23 @@ class Section:
     anchor: str | None
     url: str | None
     own_text: str
-    markdown: str
+    #: Its document's visible Markdown, one string shared by all its sections; its own
+    #: Markdown is ``body[span[0]:span[1]]`` (all of it without a span), see ``markdown``.
+    body: str
     parent: str | None
     phrasings: tuple[str, ...] = ()
     context: tuple[str, ...] = field(default=())
     updated: str | None = None  # front matter last_update (Docusaurus), as YYYY-MM-DD
+    span: tuple[int, int] | None = None
+
+    @property
+    def markdown(self) -> str:
+        """What is under its heading, as Markdown: its own text and its subsections'. Cut
+        from the document's text when asked for: each section holding its own copy kept a
+        page's text once per heading level."""
+        if self.span is None:
+            return self.body
+        return self.body[self.span[0] : self.span[1]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,6 +585,25 @@ def split_sections(
     def text_of(start: int, end: int) -> str:
         return "\n".join(x for x in keep[start:end] if x is not None).strip("\n")
 
+    # The visible lines joined once: the lines from ``start`` to ``end`` are a slice of it.
+    visible = "\n".join(x for x in keep if x is not None)
+    offsets: list[int] = []  # where each line starts in ``visible`` (or would, if hidden)
+    at = 0
+    for x in keep:
+        offsets.append(at)
+        if x is not None:
+            at += len(x) + 1
+    offsets.append(at)
+
+    def span_of(start: int, end: int) -> tuple[int, int]:
+        """Where ``text_of(start, end)`` is in ``visible``."""
+        a, b = offsets[start], max(offsets[start], offsets[end] - 1)
+        while a < b and visible[a] == "\n":
+            a += 1
+        while b > a and visible[b - 1] == "\n":
+            b -= 1
+        return a, b
+
     spans: list[tuple[_Heading | None, int, int, int]] = []  # heading, own_end, full_end, level
     lead = text_of(0, lead_end)
     if root_is_h1:
@@ -595,7 +626,7 @@ def split_sections(
         if h is None or (root_is_h1 and h is headings[0]):
             start = 0
             own = text_of(0, own_end)
-            full = text_of(0, full_end)
+            full = span_of(0, full_end)
             name = h.name if h else title
             heading_path: tuple[str, ...] = (title,)
             parent = None
@@ -604,7 +635,7 @@ def split_sections(
         else:
             start = h.line + 1
             own = text_of(start, own_end)
-            full = text_of(start, full_end)
+            full = span_of(start, full_end)
             while stack and stack[-1][0] >= level:
                 stack.pop()
             parent_section = stack[-1][1] if stack else None
@@ -631,7 +662,8 @@ def split_sections(
             anchor=anchor,
             url=(f"{doc_url}#{anchor}" if anchor else doc_url) if doc_url else None,
             own_text=plain_text(own),
-            markdown=full,
+            body=visible,
+            span=full,
             parent=parent,
             phrasings=tuple(phr),
             context=(*categories, *heading_path[:-1], *(described if parent is None else ())),

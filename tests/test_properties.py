@@ -108,7 +108,7 @@ def test_renderer_keeps_limits_and_escapes(markdown, name):
     section = Section(
         id="x", document=name or "Doc", path="x.md", heading_path=(name or "Doc",),
         name=name or "Doc", level=1, line=1, anchor=None, url=None, own_text="",
-        markdown=markdown, parent=None,
+        body=markdown, parent=None,
     )  # fmt: skip
     blocks, text = section_blocks(Match(section, 50), shareable=True)
     assert_within_slack_limits(blocks)
@@ -125,7 +125,7 @@ def test_long_sections_split_never_cut_silently(size, line):
     markdown = "\n".join("word " * (line // 5 + 1) for _ in range(max(1, size // line)))[:size]
     section = Section(
         id="x", document="D", path="x.md", heading_path=("D",), name="D", level=1, line=1,
-        anchor=None, url="https://d.example/x", own_text="", markdown=markdown or "x",
+        anchor=None, url="https://d.example/x", own_text="", body=markdown or "x",
         parent=None,
     )  # fmt: skip
     blocks, _ = section_blocks(Match(section, 50))
