@@ -221,3 +221,38 @@ def test_hybrid_answer_path_never_crashes(hybrid_docs, question):
     blocks, text = answer_blocks(answer, hybrid_docs.library, shareable=True)
     assert_within_slack_limits(blocks)
     assert_pings_nobody(blocks, text)
+
+
+_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(["", "", "text line", "- item", "<!-- note -->", "import X from 'y'"]),
+        st.builds(lambda n, w: "#" * n + " " + w, st.integers(1, 4), st.sampled_from("abcde")),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=_LINES)
+def test_a_sections_markdown_is_its_heading_and_what_follows_up_to_the_next_of_its_level(
+    tmp_path_factory, lines
+):
+    """Whatever the headings and blank lines, a section's Markdown (cut from its page's text)
+    is the lines after its heading up to the next heading of its level or above, without
+    hidden lines (comments, MDX imports) and blank lines at either end."""
+    from bot.content import load_library
+
+    root = tmp_path_factory.mktemp("doc")
+    (root / "page.md").write_text("---\ntitle: Page\n---\n" + "\n".join(lines) + "\n")
+    library = load_library(root)
+    heading_at = [i for i, x in enumerate(lines) if x.startswith("#")]
+    for section in library.sections:
+        if section.parent is None:
+            continue  # the root: the title's section (its span is the whole visible page)
+        start = section.line - 4  # its heading, 1-based, past the 3 front matter lines
+        level = len(lines[start]) - len(lines[start].lstrip("#"))
+        end = next((j for j in heading_at if j > start and
+                    len(lines[j]) - len(lines[j].lstrip("#")) <= level), len(lines))  # fmt: skip
+        shown = [x for x in lines[start + 1 : end] if x not in ("<!-- note -->",)
+                 and not x.startswith("import ")]  # fmt: skip
+        assert section.markdown == "\n".join(shown).strip("\n")
