@@ -256,3 +256,12 @@ def test_a_sections_markdown_is_its_heading_and_what_follows_up_to_the_next_of_i
         shown = [x for x in lines[start + 1 : end] if x not in ("<!-- note -->",)
                  and not x.startswith("import ")]  # fmt: skip
         assert section.markdown == "\n".join(shown).strip("\n")
+
+
+@FAST
+@given(text=st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_words_of_reads_ascii_text_as_the_unicode_pattern_does(text):
+    """The faster pattern for ASCII text finds the words the Unicode one finds."""
+    from bot.engine import words
+
+    assert words._ASCII_WORD.findall(text.lower()) == words._WORD.findall(text.casefold())
