@@ -582,9 +582,6 @@ def split_sections(
         keep[headings[0].line] = None  # the root's own heading is the title, not its text
     lead_end = headings[0].line if headings else len(lines)
 
-    def text_of(start: int, end: int) -> str:
-        return "\n".join(x for x in keep[start:end] if x is not None).strip("\n")
-
     # The visible lines joined once: the lines from ``start`` to ``end`` are a slice of it.
     visible = "\n".join(x for x in keep if x is not None)
     offsets: list[int] = []  # where each line starts in ``visible`` (or would, if hidden)
@@ -596,13 +593,18 @@ def split_sections(
     offsets.append(at)
 
     def span_of(start: int, end: int) -> tuple[int, int]:
-        """Where ``text_of(start, end)`` is in ``visible``."""
+        """Where the visible lines from ``start`` to ``end`` are in ``visible``, blank lines
+        at either end left out."""
         a, b = offsets[start], max(offsets[start], offsets[end] - 1)
         while a < b and visible[a] == "\n":
             a += 1
         while b > a and visible[b - 1] == "\n":
             b -= 1
         return a, b
+
+    def text_of(start: int, end: int) -> str:
+        a, b = span_of(start, end)
+        return visible[a:b]
 
     spans: list[tuple[_Heading | None, int, int, int]] = []  # heading, own_end, full_end, level
     lead = text_of(0, lead_end)

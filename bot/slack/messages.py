@@ -101,8 +101,8 @@ def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str,
     handler's to report; taking it over again would only fail again). ``hold``: the lease
     on it (None without a store). When it was taken over from a holder whose lease ran out,
     first look for its reply in Slack. False when nothing was sent: that reply was found, or
-    another holder took the message over while this one waited (it answers it)."""
-    lost = False
+    another holder took the message over while this one waited (it answers it; ``done``
+    then leaves the message to it)."""
     try:
         channel = event.get("channel")
         if entry == "mention":
@@ -124,15 +124,13 @@ def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str,
                 question, bot, entry=entry, user_id=event.get("user"), shareable=False
             )
         if not bot.keep(key, hold):
-            lost = True
             log.warning("%s waited past its lease and was taken over; the taker answers it", key)
             bot.metrics.taken_over_while_waiting.inc()
             return False
         deliver(client.chat_postMessage, reply, bot, **where)
         return True
     finally:
-        if not lost:
-            bot.done(key, hold)
+        bot.done(key, hold)
 
 
 def answered_before(client: WebClient, channel: str | None, thread_ts: str | None,
@@ -187,7 +185,7 @@ def recover_one(bot: Bot, client: WebClient, key: str, payload: str) -> bool:
         event, entry = held["event"], held["entry"]
     except (ValueError, KeyError, TypeError):
         log.error("cannot read what %s needs to be answered; giving up on it", key)
-        bot.done(key)
+        bot.done(key, hold)
         return False
     log.warning("answering %s, whose holder's lease ran out (it died, or is far behind)", key)
     if not reply_to(bot, client, event, entry, key, hold):
