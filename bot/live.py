@@ -72,9 +72,9 @@ def give_back_memory() -> None:
 def built_to_last() -> Iterator[None]:
     """Pause the cyclic garbage collector while the docs are read and indexed, and take
     what was built out of its rounds (``gc.freeze``) before it resumes. A round walks every
-    object it tracks while no other thread runs: the first one after a build (whose objects
-    were all still young) took 0.16 s at 100,000 sections and a full one 0.34 s, during
-    which no Slack request is acknowledged. Frozen objects are still freed when nothing
+    object it tracks while no other thread runs: a full one over the docs took 0.38 s at
+    100,000 sections, 0.002 s once they were frozen (bench/pauses.py), and no Slack request
+    is acknowledged meanwhile. Frozen objects are still freed when nothing
     refers to them any more (the index a reload replaces holds no reference cycle); only a
     cycle alive at the moment of freezing is never collected."""
     with collector_paused():
