@@ -80,11 +80,11 @@ def measure(folder: Path, reloads: int) -> dict:
     }
 
 
-def run(folder: Path, reloads: int, tree: Path = ROOT) -> dict:
-    """``measure`` in a fresh process, on the bot of ``tree``."""
+def fresh(script: str, folder: Path, tree: Path, *args: str) -> dict:
+    """``script --one FOLDER ARGS --tree TREE`` in a fresh process, on the bot of ``tree``:
+    what its ``measure`` printed (JSON)."""
     out = subprocess.run(
-        [sys.executable, __file__, "--one", str(folder), "--reloads", str(reloads),
-         "--tree", str(tree)],
+        [sys.executable, script, "--one", str(folder), *args, "--tree", str(tree)],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
     return json.loads(out)
@@ -109,7 +109,8 @@ def main() -> None:
         folder = Path(tmp) / "docs"
         folder.mkdir()
         write_corpus(folder, args.sections)
-        rows = [(name, run(folder, args.reloads, tree)) for name, tree in trees]
+        rows = [(name, fresh(__file__, folder, tree, "--reloads", str(args.reloads)))
+                for name, tree in trees]  # fmt: skip
     m = rows[0][1]
     print(f"{m['sections']} synthetic sections ({m['markdown_mb']:.1f} MB of Markdown), a"
           f" fresh process each, no sentence model, {args.reloads} reloads of one changed"

@@ -24,7 +24,6 @@ import hmac
 import json
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -155,6 +154,7 @@ def main() -> None:
         print(json.dumps(measure(Path(args.one), args.seconds)))
         return
     from load import tree_at
+    from memory import fresh
     from run import write_corpus
 
     trees = [("working tree", ROOT)] + ([(args.rev, tree_at(args.rev))] if args.rev else [])
@@ -164,12 +164,7 @@ def main() -> None:
         folder.mkdir()
         write_corpus(folder, args.sections)
         for name, tree in trees:
-            out = subprocess.run(
-                [sys.executable, __file__, "--one", str(folder), "--seconds", str(args.seconds),
-                 "--tree", str(tree)],
-                check=True, capture_output=True, text=True,
-            ).stdout  # fmt: skip
-            rows.append((name, json.loads(out)))
+            rows.append((name, fresh(__file__, folder, tree, "--seconds", str(args.seconds))))
     print(f"{args.sections} synthetic sections, no sentence model, a fresh process each")
     print("tree           collector round s (docs tracked / as loaded)  waits > 15 ms during two"
           " reloads (count: longest ms)  acknowledgement p50/p99 ms,"
