@@ -2,10 +2,12 @@
 
 In a fresh process (no sentence model, as with EMBEDDING_MODEL=off), on bench/run.py's
 synthetic corpus: loads the docs and builds the index as `serve` does (bot.live.LiveDocs),
-answers one question, then changes one file and reloads, RELOADS times. Prints bytes held per
-section (resident memory after the build, over the process before it), the build's peak over
-what it holds, seconds from start to the first answer, each reload's seconds and resident
-memory after it.
+answers one question, then changes one file and reloads, RELOADS times, keeping the docs in
+a DATA_DIR as `serve` does (bot.docs_cache). Prints bytes held per section (resident memory
+after the build, over the process before it), the build's peak over what it holds, seconds
+from start to the first answer, each reload's seconds and resident memory after it. Then, in
+two more fresh processes, a restart on the docs kept: with no file changed, and with one
+changed (a revision without a docs cache: n/a).
 
 Run from the repository root:
     python bench/memory.py                       # 100,000 sections, 10 reloads
@@ -39,7 +41,18 @@ def status_mb(field: str) -> float:
     return float("nan")
 
 
-def measure(folder: Path, reloads: int) -> dict:
+def docs_cache(data: Path, settings):
+    """The docs cache `serve` keeps in DATA_DIR, or None for a bot that has none."""
+    import bot
+
+    if not (Path(bot.__file__).parent / "docs_cache.py").is_file():
+        return None  # (the installed package's module would be found, not that bot's)
+    from bot.docs_cache import DocsCache
+
+    return DocsCache(data, settings)
+
+
+def measure(folder: Path, reloads: int, data: Path) -> dict:
     """In this (fresh) process: load, answer, change and reload; the figures."""
     from bot.config import ContentSettings
     from bot.content import load_library
@@ -51,9 +64,13 @@ def measure(folder: Path, reloads: int) -> dict:
     before = status_mb("VmRSS")
     started = time.perf_counter()
     settings = ContentSettings(content_dir=folder)
-    live = LiveDocs.load(settings, load_library(folder))
+    cache = docs_cache(data, settings)
+    extra = {"cache": cache} if cache is not None else {}
+    live = LiveDocs.load(settings, load_library(folder), **extra)
     live.current.answer("what is the deployment process")
     first_answer = time.perf_counter() - started
+    if cache is not None:
+        live.kept()  # written in the background, as in `serve`; not counted in the start
     gc.collect()
     held = status_mb("VmRSS") - before
     peak = status_mb("VmHWM") - before
@@ -67,6 +84,8 @@ def measure(folder: Path, reloads: int) -> dict:
         if not live.reload("bench"):
             raise SystemExit(f"reload {n} failed; see the log")
         times.append(time.perf_counter() - t0)
+        if cache is not None:
+            live.kept()
         rss.append(status_mb("VmRSS"))
     return {
         "sections": sections,
@@ -77,6 +96,37 @@ def measure(folder: Path, reloads: int) -> dict:
         "peak_over_held": peak / held if held else float("nan"),
         "reload_s": times,
         "rss_mb": [before + held, *rss],
+    }
+
+
+def restart(folder: Path, data: Path) -> dict:
+    """In this (fresh) process: start as `serve` does on the docs kept in ``data``, answer;
+    seconds to the first answer and bytes held per section."""
+    from bot.config import ContentSettings
+    from bot.content import load_library
+    from bot.engine.decision import shipped_calibration
+    from bot.live import LiveDocs
+
+    shipped_calibration()
+    gc.collect()
+    before = status_mb("VmRSS")
+    started = time.perf_counter()
+    settings = ContentSettings(content_dir=folder)
+    cache = docs_cache(data, settings)
+    if cache is None:
+        return {}
+    kept = cache.read()
+    library = load_library(folder, previous=kept.library if kept else None)
+    live = LiveDocs.load(settings, library, kept=kept, cache=cache)
+    live.current.answer("what is the deployment process")
+    first_answer = time.perf_counter() - started
+    gc.collect()
+    held = status_mb("VmRSS") - before
+    live.kept()
+    return {
+        "first_answer_s": first_answer,
+        "held_bytes_per_section": held * 1048576 / len(library.sections),
+        "from_cache": kept is not None,
     }
 
 
@@ -97,9 +147,14 @@ def main() -> None:
     parser.add_argument("--rev", help="also that git revision's bot, on the same corpus")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the fresh process's folder
     parser.add_argument("--tree", help=argparse.SUPPRESS)  # ... and its bot's tree
+    parser.add_argument("--data", help=argparse.SUPPRESS)  # ... and its DATA_DIR
+    parser.add_argument("--restart", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one and args.restart:
+        print(json.dumps(restart(Path(args.one), Path(args.data))))
+        return
     if args.one:
-        print(json.dumps(measure(Path(args.one), args.reloads)))
+        print(json.dumps(measure(Path(args.one), args.reloads, Path(args.data))))
         return
     from load import tree_at
     from run import write_corpus
@@ -109,8 +164,16 @@ def main() -> None:
         folder = Path(tmp) / "docs"
         folder.mkdir()
         write_corpus(folder, args.sections)
-        rows = [(name, fresh(__file__, folder, tree, "--reloads", str(args.reloads)))
-                for name, tree in trees]  # fmt: skip
+        rows, restarts = [], []
+        for n, (name, tree) in enumerate(trees):
+            data = str(Path(tmp) / f"data{n}")
+            rows.append((name, fresh(__file__, folder, tree, "--reloads", str(args.reloads),
+                                     "--data", data)))  # fmt: skip
+            unchanged = fresh(__file__, folder, tree, "--data", data, "--restart")
+            with sorted(folder.rglob("*.md"))[-1].open("a", encoding="utf-8") as f:
+                f.write(f"\nOne more line, for the restart of {name}.\n")
+            edited = fresh(__file__, folder, tree, "--data", data, "--restart")
+            restarts.append((name, unchanged, edited))
     m = rows[0][1]
     print(f"{m['sections']} synthetic sections ({m['markdown_mb']:.1f} MB of Markdown), a"
           f" fresh process each, no sentence model, {args.reloads} reloads of one changed"
@@ -126,6 +189,16 @@ def main() -> None:
               f"  {spread:.0f}%")  # fmt: skip
     print("held: resident memory after the build over the process's before it; spread: the"
           " largest minus the smallest resident figure, over the first")  # fmt: skip
+    print()
+    print("restart on the docs kept in DATA_DIR: first answer s (bytes/section held)")
+    print("tree           no file changed      one file changed")
+    for name, unchanged, edited in restarts:
+        cells = [
+            f"{m['first_answer_s']:.1f} ({m['held_bytes_per_section']:.0f})"
+            if m.get("from_cache") else "n/a"
+            for m in (unchanged, edited)
+        ]  # fmt: skip
+        print(f"{name:<14} {cells[0]:<20} {cells[1]}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from bot.config import (
     Settings,
 )
 from bot.content import ContentError, Library, load_library, phrasing_place
+from bot.docs_cache import DocsCache
 from bot.engine.decision import CalibrationError, shipped_calibration
 from bot.engine.search import Answer, leaning_phrasings
 from bot.live import LiveDocs, Snapshot, open_semantic
@@ -118,8 +119,13 @@ def main(
             from bot.slack.server import serve  # Slack only loads for the Slack shell
 
             shipped_calibration()  # a broken install fails here, not at the first question
+            cache = DocsCache(settings.history.data_dir, settings.content)
+            kept = cache.read()
+            previous = kept.library if kept is not None else None
             try:
-                return serve(settings, load_or_fail(settings.content, stderr))
+                return serve(
+                    settings, load_or_fail(settings.content, stderr, previous), kept, cache
+                )
             except StoreError as err:
                 raise ConfigError(str(err)) from err
         if args.command == "report":
@@ -214,13 +220,17 @@ def _override(content: ContentSettings, args: argparse.Namespace) -> ContentSett
     return content
 
 
-def load_or_fail(content: ContentSettings, stderr: TextIO) -> Library:
-    """Load the library, warn about skipped files, and fail when nothing is usable."""
+def load_or_fail(
+    content: ContentSettings, stderr: TextIO, previous: Library | None = None
+) -> Library:
+    """Load the library (parsing again only the files changed since ``previous``, the docs
+    cache's), warn about skipped files, and fail when nothing is usable."""
     library = load_library(
         content.content_dir,
         include_drafts=content.include_drafts,
         base_url=content.docs_base_url,
         name=content.docs_name,
+        previous=previous,
     )
     for problem in library.problems:
         print(f"devops-role-bot: warning: {problem}", file=stderr)

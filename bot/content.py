@@ -305,6 +305,19 @@ def _load_library(
     )
 
 
+def same_docs(library: Library, before: Library) -> bool:
+    """Whether a library read again (with ``previous=before``) is what ``before`` was: the
+    same documents (the same objects: no file parsed again, none added or gone), synonyms,
+    problems and name. Its index can then be taken as it is."""
+    return (
+        len(library.documents) == len(before.documents)
+        and all(a is b for a, b in zip(library.documents, before.documents, strict=True))
+        and library.synonyms == before.synonyms
+        and library.problems == before.problems
+        and library.name == before.name
+    )
+
+
 def previous_document(previous: Library | None, rel: str) -> Document | None:
     """The document read from ``rel`` by the last load, if any."""
     if previous is None:

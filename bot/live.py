@@ -26,7 +26,9 @@ from bot.content import (
     Library,
     collector_paused,
     load_library,
+    same_docs,
 )
+from bot.docs_cache import DocsCache, Kept
 from bot.engine.embed import (
     OFF,
     Model,
@@ -180,11 +182,19 @@ class LiveDocs:
     """Serves the last good snapshot; a reload that fails keeps it and logs why."""
 
     def __init__(
-        self, settings: ContentSettings, snapshot: Snapshot, semantic: Semantic | None = None
+        self,
+        settings: ContentSettings,
+        snapshot: Snapshot,
+        semantic: Semantic | None = None,
+        cache: DocsCache | None = None,
     ) -> None:
         self._settings = settings
         self._snapshot = snapshot
         self.semantic = semantic
+        self._cache = cache
+        self._keeping = threading.Lock()
+        self._to_keep: Snapshot | None = None  # the docs the cache is to be written with next
+        self._keeper: threading.Thread | None = None
         self._embedding = threading.Lock()  # one embedding run at a time
         self._lock = threading.Lock()  # one reload at a time; readers never wait
         self._stop = threading.Event()
@@ -202,13 +212,26 @@ class LiveDocs:
         *,
         wait: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        kept: Kept | None = None,
+        cache: DocsCache | None = None,
     ) -> LiveDocs:
         """Start serving an already loaded library. With a sentence model, its vectors are
         embedded now (``wait``: one-shot commands, so that they answer as the warm bot does)
-        or in the background (``serve``: answered lexically meanwhile)."""
+        or in the background (``serve``: answered lexically meanwhile).
+
+        ``kept`` is what ``cache`` held (the library was read with ``previous=kept.library``):
+        its index is taken as it is when no file changed, else each unchanged section's keys
+        are. The docs are then kept in ``cache`` for the next start (in the background)."""
         with built_to_last():
-            live = cls(settings, Snapshot(library, build_index(library)), semantic)
+            if kept is not None and same_docs(library, kept.library):
+                snapshot, built = Snapshot(kept.library, kept.index), False
+            else:
+                index = build_index(library, kept.index if kept is not None else None)
+                snapshot, built = Snapshot(library, index), True
+            live = cls(settings, snapshot, semantic, cache)
         give_back_memory()
+        if built:
+            live._keep(snapshot)
         if semantic is not None:
             if wait:
                 live._embed(live._snapshot, progress)
@@ -308,12 +331,21 @@ class LiveDocs:
                         previous=self._snapshot.library,
                         name=self._settings.docs_name,
                     )
-                    index = build_index(library, self._snapshot.index) if library.sections else None
+                    unchanged = same_docs(library, self._snapshot.library)
+                    index = (
+                        build_index(library, self._snapshot.index)
+                        if library.sections and not unchanged
+                        else None
+                    )
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)
                 return False
             for problem in library.problems:
                 log.warning("reload (%s): skipped %s", reason, problem)
+            if unchanged:
+                self.reloads += 1
+                log.info("reloaded (%s): nothing changed", reason)
+                return True
             if index is None:
                 log.error(
                     "reload (%s) found no usable sections in %s; still serving the previous docs",
@@ -325,9 +357,42 @@ class LiveDocs:
             give_back_memory()
             self.reloads += 1
             log.info("reloaded (%s): %d sections", reason, len(library.sections))
+            self._keep(self._snapshot)
         if self.semantic is not None:
             self._embed_later(self._snapshot)
         return True
+
+    def _keep(self, snapshot: Snapshot) -> None:
+        """Write these docs to the cache in a background thread: after the write under way
+        (if any), and only the latest docs when several reloads came meanwhile."""
+        if self._cache is None:
+            return
+        with self._keeping:
+            self._to_keep = snapshot
+            if self._keeper is None:
+                self._keeper = threading.Thread(target=self._keep_all, name="docs-cache",
+                                                daemon=True)  # fmt: skip
+                self._keeper.start()
+
+    def _keep_all(self) -> None:
+        assert self._cache is not None
+        while True:
+            with self._keeping:
+                snapshot, self._to_keep = self._to_keep, None
+                if snapshot is None:
+                    self._keeper = None
+                    return
+            try:
+                self._cache.write(snapshot.library, snapshot.index)
+            except Exception:  # the docs are served all the same; the next start reads them
+                log.exception("could not keep the docs in %s", self._cache.path)
+
+    def kept(self, timeout: float | None = None) -> None:
+        """Wait until the docs are written to the cache (for tests and benchmarks)."""
+        while (keeper := self._keeper) is not None:
+            keeper.join(timeout)
+            if keeper.is_alive():
+                return
 
     def watch(self, interval: float = WATCH_INTERVAL) -> threading.Thread:
         """Poll the content folder in a daemon thread and reload when it changes."""

@@ -137,6 +137,7 @@ def test_a_reload_frees_the_previous_index_at_once(make_content):
     enabled = gc.isenabled()
     gc.disable()
     try:
+        (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nWho is on call at night.\n")
         assert live.reload("test")
         assert gone() is None
     finally:

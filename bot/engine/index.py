@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping
-from typing import NamedTuple
+from typing import NamedTuple, Self
 
 import numpy as np
 
@@ -170,6 +170,25 @@ class SectionIndex:
 
     def __len__(self) -> int:
         return len(self.sections)
+
+    def __getstate__(self) -> dict:
+        """What the docs cache keeps of the index (bot.docs_cache): all but its sections
+        (kept with the library), what is quick to make again from them, and its caches,
+        which questions asked meanwhile may be changing."""
+        dropped = ("sections", "ids", "typo_cache", "sentence_cache")
+        return {k: v for k, v in self.__dict__.items() if k not in dropped}
+
+    @classmethod
+    def restored(cls, state: dict, sections: tuple[Section, ...]) -> Self:
+        """The index ``__getstate__`` gave ``state`` of, built from ``sections``."""
+        index = cls.__new__(cls)
+        index.__dict__.update(state)
+        index.sections = sections
+        index.ids = {s.id: i for i, s in enumerate(sections)}
+        index.typo_cache, index.sentence_cache = {}, {}
+        if len(index.key_list) != len(sections) or len(index.parents) != len(sections):
+            raise ValueError(f"an index of {len(index.key_list)} sections for {len(sections)}")
+        return index
 
     def section(self, section_id: str) -> Section | None:
         """The section with this id, or None."""

@@ -28,6 +28,7 @@ from waitress.server import BaseWSGIServer
 
 from bot.config import Settings
 from bot.content import Library
+from bot.docs_cache import DocsCache, Kept
 from bot.engine.search import common_english_words
 from bot.live import LiveDocs, open_semantic
 from bot.observe import Metrics
@@ -284,10 +285,16 @@ def reload_on_sighup(live: LiveDocs) -> None:
     )
 
 
-def serve(settings: Settings, library: Library) -> int:
+def serve(
+    settings: Settings,
+    library: Library,
+    kept: Kept | None = None,
+    cache: DocsCache | None = None,
+) -> int:
     """Start the bot in Socket Mode or HTTP mode on loaded docs, and serve until stopped.
 
-    The docs are reloaded when the content folder changes and on SIGHUP.
+    The docs are reloaded when the content folder changes and on SIGHUP. ``kept`` is what the
+    docs cache held at start (``library`` was read with it), ``cache`` where they are kept.
     """
     # A thread waiting for the interpreter (an acknowledgement back from the database or
     # the socket) gets it within SWITCH_INTERVAL of asking, not Python's default 5 ms, while
@@ -299,7 +306,7 @@ def serve(settings: Settings, library: Library) -> int:
     # The model embeds on one thread: the other core stays with the Slack listener, whose
     # acknowledgements must not wait on the embedding.
     semantic = open_semantic(settings.content, settings.history.data_dir, threads=1)
-    live = LiveDocs.load(settings.content, library, semantic)
+    live = LiveDocs.load(settings.content, library, semantic, kept=kept, cache=cache)
     common_english_words()  # loaded now, not by the first question with a typo in it
     live.on_reload = lambda ok: metrics.reloads.labels("ok" if ok else "failed").inc()
     live.watch()

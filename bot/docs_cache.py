@@ -1,0 +1,209 @@
+"""The docs as last read and indexed, kept in DATA_DIR between runs: a restart reads every
+file again but parses only those that changed, and takes the index as it was when none did.
+
+The file is a pickle, read with only the classes the docs are made of (any other name in it
+makes it unusable, like a file from other code or other settings: it is then left aside with
+one log line and the docs are read afresh). It is written from a background thread in small
+self-contained pieces, each holding the interpreter for a few milliseconds, so that serving
+never waits long on the write."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+import bot
+from bot.config import ContentSettings
+from bot.content import Library, collector_paused
+from bot.engine.search import Index
+
+log = logging.getLogger("bot.docs_cache")
+
+#: The file's name in DATA_DIR.
+FILE_NAME = "docs.pickle"
+#: Bumped when what the file holds changes shape beyond what the code digest catches.
+FORMAT = 1
+#: Files' parses, and items of the index's large collections, written in one piece.
+FILES_PER_PIECE = 50
+ITEMS_PER_PIECE = 2000
+#: What ends the file.
+END = "end"
+
+#: The only globals a cache file may name: the docs' own types and numpy's array rebuilding.
+ALLOWED = {
+    "bot.content": {"Library", "Document", "Section", "Parsed", "Problem", "OwnerFile"},
+    "bot.engine.index": {"Keys", "Postings"},
+    "numpy": {"dtype", "ndarray"},
+    "numpy._core.numeric": {"_frombuffer"},
+    "numpy.core.numeric": {"_frombuffer"},
+    "numpy._core.multiarray": {"_reconstruct", "scalar"},
+    "numpy.core.multiarray": {"_reconstruct", "scalar"},
+}
+
+
+class Kept(NamedTuple):
+    """The docs read from a cache file: the library and the index built from it."""
+
+    library: Library
+    index: Index
+
+
+class _Unusable(Exception):
+    """A cache file that cannot be used as it is."""
+
+
+class _Restricted(pickle.Unpickler):
+    """An unpickler that builds nothing but the docs' own types (see ALLOWED)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if name in ALLOWED.get(module, ()):
+            return super().find_class(module, name)
+        raise _Unusable(f"it names {module}.{name}, which a docs cache never holds")
+
+
+def code_digest(root: Path | None = None) -> str:
+    """A digest of the bot's code and data files (the package at ``root``, this one by
+    default), Python's and numpy's versions: a cache written by other code is never read."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{FORMAT} {sys.version} {np.__version__}".encode())
+    root = root or Path(bot.__file__).parent
+    for file in sorted(root.rglob("*")):
+        if file.suffix in (".py", ".yml", ".json") and "__pycache__" not in file.parts:
+            h.update(file.relative_to(root).as_posix().encode())
+            h.update(file.read_bytes())
+    return h.hexdigest()
+
+
+class DocsCache:
+    """Where the docs are kept between runs: ``data_dir/docs.pickle`` (nothing without a
+    data_dir). Its key names the code and the content settings it was written with."""
+
+    def __init__(self, data_dir: Path | None, settings: ContentSettings) -> None:
+        self.path = data_dir / FILE_NAME if data_dir is not None else None
+        self.key = (
+            code_digest(),
+            str(settings.content_dir.resolve()),
+            settings.include_drafts,
+            settings.docs_base_url,
+            settings.docs_name,
+        )
+
+    def read(self) -> Kept | None:
+        """The docs kept by the last run with this code and these settings, or None (said in
+        one log line when a file was there but could not be used)."""
+        if self.path is None or not self.path.exists():
+            return None
+        started = time.perf_counter()
+        try:
+            with self.path.open("rb", buffering=1 << 20) as f, collector_paused():
+                if _Restricted(f).load() != self.key:
+                    log.info("docs cache %s is from other code or settings: not used", self.path)
+                    return None
+                # Each piece stands alone (see write): one unpickler a piece.
+                kept = _assemble(iter(lambda: _Restricted(f).load(), END))
+        except (OSError, EOFError, pickle.UnpicklingError, _Unusable, ValueError,
+                TypeError, AttributeError, ImportError, IndexError, KeyError) as err:  # fmt: skip
+            log.warning("docs cache %s not used, reading the docs afresh: %s", self.path, err)
+            return None
+        log.info(
+            "docs cache read: %d sections in %.1f s",
+            len(kept.index.sections),
+            time.perf_counter() - started,
+        )
+        return kept
+
+    def write(self, library: Library, index: Index) -> None:
+        """Keep these docs for the next run: written to a temporary file, then put in place
+        at once. A failure is logged and leaves the last file as it was."""
+        if self.path is None:
+            return
+        started = time.perf_counter()
+        tmp = self.path.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb", buffering=1 << 20) as f:
+                writer = pickle.Pickler(f, protocol=5)
+                writer.dump(self.key)
+                writer.clear_memo()
+                for piece in _pieces(library, index):
+                    writer.dump(piece)
+                    # Each piece stands alone: the pickler's memo of everything written so
+                    # far would grow to millions of entries, and each time it grows, it holds
+                    # the interpreter (a tenth of a second at 100,000 sections).
+                    writer.clear_memo()
+                    time.sleep(0)  # let a waiting thread (an acknowledgement) run
+                writer.dump(END)
+            os.replace(tmp, self.path)
+        except (OSError, pickle.PicklingError, RuntimeError) as err:
+            log.warning("could not keep the docs in %s: %s", self.path, err)
+            tmp.unlink(missing_ok=True)
+            return
+        log.info(
+            "docs kept in %s (%.0f MB) in %.1f s",
+            self.path,
+            self.path.stat().st_size / 1e6,
+            time.perf_counter() - started,
+        )
+
+
+def _pieces(library: Library, index: Index) -> Iterator[tuple]:
+    """The docs in pieces that stand alone: the files' parses (each document with its
+    sections), the rest of the library (its documents named by their file where a parse
+    holds them), then the index's state, its large collections a slice at a time."""
+    parsed = list(library.parsed.items())
+    for start in range(0, len(parsed), FILES_PER_PIECE):
+        yield ("parsed", parsed[start : start + FILES_PER_PIECE])
+    documents = tuple(
+        d.path if getattr(library.parsed.get(d.path), "document", None) is d else d
+        for d in library.documents
+    )
+    yield ("library", replace(library, documents=(), parsed={}), documents)
+    for name, value in index.__getstate__().items():
+        if isinstance(value, (list, set, dict)) and len(value) > ITEMS_PER_PIECE:
+            items = list(value.items() if isinstance(value, dict) else value)
+            kind = type(value).__name__
+            for start in range(0, len(items), ITEMS_PER_PIECE):
+                yield ("part", name, kind, items[start : start + ITEMS_PER_PIECE])
+        else:
+            yield ("whole", name, value)
+
+
+def _assemble(pieces: Iterator[tuple]) -> Kept:
+    """The library and index ``_pieces`` wrote."""
+    parsed: dict = {}
+    shell: Library | None = None
+    documents: tuple = ()
+    state: dict[str, Any] = {}
+    kinds = {"list": (list, list.extend), "set": (set, set.update), "dict": (dict, dict.update)}
+    for piece in pieces:
+        if piece[0] == "parsed":
+            parsed.update(piece[1])
+        elif piece[0] == "library":
+            _, shell, documents = piece
+        elif piece[0] == "whole":
+            state[piece[1]] = piece[2]
+        elif piece[0] == "part":
+            _, name, kind, items = piece
+            make, add = kinds[kind]
+            add(state.setdefault(name, make()), items)
+        else:
+            raise _Unusable(f"a piece of an unknown kind: {piece[0]!r}")
+    if not isinstance(shell, Library):
+        raise _Unusable("it holds no library")
+    library = replace(
+        shell,
+        documents=tuple(parsed[d].document if isinstance(d, str) else d for d in documents),
+        parsed=parsed,
+    )
+    return Kept(library, Index.restored(state, library.sections))

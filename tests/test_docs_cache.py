@@ -1,0 +1,273 @@
+"""The docs cache: a restart takes the docs kept in DATA_DIR, parsing only what changed, and
+answers exactly as a fresh start does; a file it cannot trust is left aside, not run."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.config import ContentSettings
+from bot.content import load_library
+from bot.docs_cache import FILE_NAME, DocsCache, code_digest
+from bot.engine.search import build_index
+from bot.live import LiveDocs
+from tests.conftest import KNOWLEDGEHUB
+
+QUESTIONS = (
+    "how do I get started",
+    "what is the deployment process",
+    "who do I ask about access",
+    "what does the devops coach do",
+)
+
+
+def start(root: Path, data: Path, **settings) -> LiveDocs:
+    """What `serve` does at start: read the cache, the docs with it, serve; wait for the
+    docs to be kept."""
+    content = ContentSettings(content_dir=root, **settings)
+    cache = DocsCache(data, content)
+    kept = cache.read()
+    library = load_library(
+        root,
+        include_drafts=content.include_drafts,
+        previous=kept.library if kept else None,
+        name=content.docs_name,
+    )
+    live = LiveDocs.load(content, library, kept=kept, cache=cache)
+    live.kept(timeout=60)
+    return live
+
+
+def assert_indexes_equal(got, fresh) -> None:
+    """Two indexes hold the same sections, weights, keys and postings."""
+    assert got.sections == fresh.sections and got.ids == fresh.ids
+    assert got.idf == fresh.idf and got.words == fresh.words
+    assert got.key_list == fresh.key_list and got.parents == fresh.parents
+    assert got.aliases == fresh.aliases and got.typo_vocab == fresh.typo_vocab
+    for table in ("postings", "form_postings"):
+        mine, theirs = getattr(got, table), getattr(fresh, table)
+        assert list(mine) == list(theirs)
+        for term in theirs:
+            assert all(np.array_equal(a, b) for a, b in zip(mine[term], theirs[term], strict=True))
+
+
+def answers(live: LiveDocs, questions) -> list:
+    """What the bot answers to each question: decision, probability and sections shown."""
+    out = []
+    for q in questions:
+        a = live.current.answer(q)
+        shown = [m.section.id for m in (a.best, *a.alternatives) if m is not None]
+        out.append((a.decision, a.probability, shown))
+    return out
+
+
+@pytest.fixture()
+def hub(tmp_path) -> Path:
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    root = tmp_path / "hub"
+    shutil.copytree(KNOWLEDGEHUB, root)
+    return root
+
+
+def test_a_restart_with_no_file_changed_takes_the_index_as_it_was_kept(hub, tmp_path, caplog):
+    """Nothing changed: the second start parses no file and builds no index; what it serves
+    equals a fresh start's, answer for answer."""
+    data = tmp_path / "data"
+    first = start(hub, data)
+    assert (data / FILE_NAME).is_file()
+    headings = [s.name for s in first.current.library.sections[::7]]
+    written = (data / FILE_NAME).stat().st_mtime_ns
+    with caplog.at_level(logging.INFO, logger="bot.docs_cache"):
+        second = start(hub, data)
+    assert "docs cache read" in caplog.text
+    assert (data / FILE_NAME).stat().st_mtime_ns == written  # no index built, none to keep
+    fresh_library = load_library(hub)
+    assert second.current.library.documents == fresh_library.documents
+    assert second.current.library.problems == fresh_library.problems
+    assert_indexes_equal(second.current.index, build_index(fresh_library))
+    asked = [*QUESTIONS, *headings]
+    assert answers(second, asked) == answers(first, asked)
+    assert (data / FILE_NAME).stat().st_mode & 0o777 == 0o600
+
+
+def test_a_restart_after_an_edit_parses_only_that_file(hub, tmp_path):
+    """One file edited between runs: the others' sections come from the cache (the same
+    objects as the kept library's), and the index equals a fresh build's."""
+    data = tmp_path / "data"
+    start(hub, data)
+    kept = DocsCache(data, ContentSettings(content_dir=hub)).read()
+    assert kept is not None
+    changed = sorted(hub.rglob("*.md"))[3]
+    rel = changed.relative_to(hub).as_posix()
+    with changed.open("a", encoding="utf-8") as f:
+        f.write("\n\n## Parking bays\n\nThe zorbulous parking bays are behind building C.\n")
+    library = load_library(hub, previous=kept.library)
+    before = {s.id: s for s in kept.library.sections}
+    others = [s for s in library.sections if s.path != rel]
+    assert others and all(before[s.id] is s for s in others)
+    live = LiveDocs.load(ContentSettings(content_dir=hub), library, kept=kept)
+    assert live.current.index is not kept.index
+    assert_indexes_equal(live.current.index, build_index(load_library(hub)))
+    best = live.current.answer("where are the zorbulous parking bays").best
+    assert best is not None and best.section.name == "Parking bays"
+
+
+def test_the_cache_follows_reloads(make_content, tmp_path):
+    """A reload that changes the docs is kept too: the next start serves what the last
+    reload read, not what the first start did."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    live = start(root, data)
+    (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nWho is on call.\n\n## Zorbs\n\nz\n")
+    assert live.reload("test")
+    live.kept(timeout=60)
+    kept = DocsCache(data, ContentSettings(content_dir=root)).read()
+    assert kept is not None
+    assert [s.name for s in kept.library.sections] == ["Ops", "Pager rota", "Zorbs"]
+
+
+def test_a_reload_that_changes_nothing_keeps_the_index(make_content, caplog):
+    """A file written again with the same bytes (a checkout, a touch): the reload keeps the
+    index it has instead of building the same one again."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    live = LiveDocs.load(ContentSettings(content_dir=root), load_library(root))
+    index = live.current.index
+    (root / "ops.md").write_text((root / "ops.md").read_text())
+    with caplog.at_level(logging.INFO, logger="bot.live"):
+        assert live.reload("test")
+    assert live.current.index is index
+    assert "reloaded (test): nothing changed" in caplog.text
+
+
+def test_a_cache_of_other_settings_is_not_used(make_content, tmp_path, caplog):
+    """Docs kept with drafts left out are not served to a bot that includes them."""
+    root = make_content({
+        "ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n",
+        "wip.md": "---\ndraft: true\n---\n# Work in progress\n\nSoon.\n",
+    })  # fmt: skip
+    data = tmp_path / "data"
+    start(root, data)
+    with caplog.at_level(logging.INFO, logger="bot.docs_cache"):
+        live = start(root, data, include_drafts=True)
+    assert "from other code or settings: not used" in caplog.text
+    assert "Work in progress" in [s.name for s in live.current.library.sections]
+
+
+def test_the_code_digest_changes_with_the_code(tmp_path):
+    """A cache written by other code is never read: the digest covers every code and data
+    file of the package."""
+    import bot
+
+    package = tmp_path / "bot"
+    shutil.copytree(Path(bot.__file__).parent, package)
+    assert code_digest(package) == code_digest()
+    search = package / "engine" / "search.py"
+    search.write_text(search.read_text() + "\n# changed\n")
+    assert code_digest(package) != code_digest()
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_a_damaged_cache_is_read_around(make_content, tmp_path, caplog, damage):
+    """A cache cut short (a full disk, a kill mid-write would leave the temporary file, but
+    a copy can cut it), or not a pickle at all: one warning naming it, and the docs are read
+    afresh."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    start(root, data)
+    path = data / FILE_NAME
+    raw = path.read_bytes()
+    path.write_bytes(
+        {"truncated": raw[: len(raw) // 2], "garbage": b"\x00not a pickle" * 50, "empty": b""}[
+            damage
+        ]
+    )
+    with caplog.at_level(logging.INFO, logger="bot.docs_cache"):
+        live = start(root, data)
+    assert f"docs cache {path} not used, reading the docs afresh" in caplog.text
+    assert [s.name for s in live.current.library.sections] == ["Ops", "Pager rota"]
+    assert DocsCache(data, ContentSettings(content_dir=root)).read() is not None  # rewritten
+
+
+class _Planted:
+    """What someone with write access to DATA_DIR could plant: a pickle that runs code."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        import os
+
+        return (os.mkdir, (str(self.target),))
+
+
+def test_a_cache_naming_anything_else_is_not_run(make_content, tmp_path, caplog):
+    """A cache file that would call anything but the docs' own types is refused before it
+    calls it: nothing it asks for happens, and the warning names what it asked for."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    data.mkdir()
+    cache = DocsCache(data, ContentSettings(content_dir=root))
+    target = tmp_path / "planted"
+    with (data / FILE_NAME).open("wb") as f:
+        pickle.dump(cache.key, f, protocol=5)
+        pickle.dump(("whole", "idf", _Planted(target)), f, protocol=5)
+    with caplog.at_level(logging.INFO, logger="bot.docs_cache"):
+        assert cache.read() is None
+    assert not target.exists()
+    assert "which a docs cache never holds" in caplog.text and "mkdir" in caplog.text
+
+
+def test_a_data_dir_it_cannot_write_leaves_the_bot_serving(make_content, tmp_path, caplog):
+    """DATA_DIR not writable: one warning, and the docs are served all the same."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="bot.docs_cache"):
+        live = start(root, blocker / "data")
+    assert "could not keep the docs in" in caplog.text
+    best = live.current.answer("who is on call").best
+    assert best is not None and best.section.name == "Pager rota"
+
+
+def test_serve_starts_again_on_the_docs_it_kept(fake, make_content, tmp_path):
+    """`serve` keeps the docs in DATA_DIR; started again on the same folder, it reads them
+    from there (one log line), is healthy, and leaves no secret in the cache file."""
+    from tests.slack_standin import SocketModeServer, wait_until
+    from tests.test_slack_app import TOKEN, free_port, health, serve_process
+
+    def healthy(port: int) -> bool:
+        try:
+            return health(port) == 200
+        except OSError:  # not listening yet
+            return False
+
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    data.mkdir()
+    ws = SocketModeServer()
+    fake.ws_url = ws.url
+    try:
+        for run in ("first", "second"):
+            port = free_port()
+            proc, err = serve_process(data, fake.api_url, port, CONTENT_DIR=str(root))
+            log = Path(err.name)
+            try:
+                assert wait_until(lambda p=port: healthy(p), timeout=30), log.read_text()
+                line = "docs kept in" if run == "first" else "docs cache read: 2 sections"
+                said = lambda x=line, f=log: x in f.read_text()  # noqa: E731
+                assert wait_until(said, timeout=30), log.read_text()
+            finally:
+                proc.terminate()
+                proc.wait(10)
+                err.close()
+            assert "Traceback" not in log.read_text()
+    finally:
+        ws.close()
+    raw = (data / FILE_NAME).read_bytes()
+    assert TOKEN.encode() not in raw and b"xapp-test-never-real" not in raw
