@@ -117,16 +117,18 @@ def restart(folder: Path, data: Path) -> dict:
         return {}
     kept = cache.read()
     library = load_library(folder, previous=kept.library if kept else None)
+    from_cache = kept is not None
     live = LiveDocs.load(settings, library, kept=kept, cache=cache)
     live.current.answer("what is the deployment process")
     first_answer = time.perf_counter() - started
+    del kept, library  # as `serve` does: the docs are live's now
     gc.collect()
     held = status_mb("VmRSS") - before
     live.kept()
     return {
         "first_answer_s": first_answer,
-        "held_bytes_per_section": held * 1048576 / len(library.sections),
-        "from_cache": kept is not None,
+        "held_bytes_per_section": held * 1048576 / len(live.current.library.sections),
+        "from_cache": from_cache,
     }
 
 

@@ -21,7 +21,7 @@ from bot.config import (
     Settings,
 )
 from bot.content import ContentError, Library, load_library, phrasing_place
-from bot.docs_cache import DocsCache
+from bot.docs_cache import DocsCache, Kept
 from bot.engine.decision import CalibrationError, shipped_calibration
 from bot.engine.search import Answer, leaning_phrasings
 from bot.live import LiveDocs, Snapshot, open_semantic
@@ -120,12 +120,10 @@ def main(
 
             shipped_calibration()  # a broken install fails here, not at the first question
             cache = DocsCache(settings.history.data_dir, settings.content)
-            kept = cache.read()
-            previous = kept.library if kept is not None else None
             try:
-                return serve(
-                    settings, load_or_fail(settings.content, stderr, previous), kept, cache
-                )
+                # Not named here: this frame lives as long as the bot, and must not keep the
+                # docs a reload replaces (nor those the cache held) alive.
+                return serve(settings, *load_kept(settings.content, cache, stderr), cache)
             except StoreError as err:
                 raise ConfigError(str(err)) from err
         if args.command == "report":
@@ -237,6 +235,15 @@ def load_or_fail(
     if not library.sections:
         raise ContentError(f"{content.content_dir}: no usable sections in any *.md or *.mdx file")
     return library
+
+
+def load_kept(
+    content: ContentSettings, cache: DocsCache, stderr: TextIO
+) -> tuple[Library, Kept | None]:
+    """The docs as `serve` starts on them: what the docs cache kept, and the library read with
+    it (parsing only the files changed since)."""
+    kept = cache.read()
+    return load_or_fail(content, stderr, kept.library if kept else None), kept
 
 
 def run_check(

@@ -13,6 +13,7 @@ import hashlib
 import logging
 import os
 import pickle
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -128,7 +129,9 @@ class DocsCache:
         if self.path is None:
             return
         started = time.perf_counter()
-        tmp = self.path.with_name(f"{FILE_NAME}.{os.getpid()}.tmp")
+        # Named by host and process: replicas sharing DATA_DIR never write one file (each
+        # container's bot is process 1), and a bot killed mid-write overwrites its own.
+        tmp = self.path.with_name(f"{FILE_NAME}.{socket.gethostname()}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

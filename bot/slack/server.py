@@ -307,6 +307,10 @@ def serve(
     # acknowledgements must not wait on the embedding.
     semantic = open_semantic(settings.content, settings.history.data_dir, threads=1)
     live = LiveDocs.load(settings.content, library, semantic, kept=kept, cache=cache)
+    sections = len(library.sections)
+    # From here on the docs are live's: these would keep the first ones (and the cache's)
+    # alive through every reload.
+    del library, kept
     common_english_words()  # loaded now, not by the first question with a typo in it
     live.on_reload = lambda ok: metrics.reloads.labels("ok" if ok else "failed").inc()
     live.watch()
@@ -315,7 +319,7 @@ def serve(
     mode = "Socket Mode" if socket else "HTTP mode"
     log.info(
         "serving %d sections in %s; history in %s; /healthz and /metrics on %s:%s",
-        len(library.sections),
+        sections,
         mode,
         store.name,
         settings.host,
