@@ -31,7 +31,7 @@ SERVE_VARIABLES = (
     ("EMBEDDING_MODEL", "default (all-MiniLM-L6-v2), off, or a folder: model.onnx, tokenizer.json"),
     ("HOST, PORT", "HTTP listener for /slack/events, /healthz, /metrics (0.0.0.0:3000)"),
     ("LOG_LEVEL, LOG_FORMAT", "INFO (default), DEBUG, ...; text (default) or json"),
-    ("DATA_DIR", "the SQLite history (default ~/.local/share/devops-role-bot)"),
+    ("DATA_DIR", "history, vector and docs caches (default ~/.local/share/devops-role-bot)"),
     ("DATABASE_URL", "postgresql://...: a history shared by replicas instead"),
     ("RETENTION_DAYS", "days to keep question records (default 90)"),
     ("ADMIN_USER_IDS", "Slack user ids allowed to run /devops-role report"),
