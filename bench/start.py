@@ -1,6 +1,8 @@
 """Start-up and memory of `serve` on a large docs folder, with the sentence model and
 without, in one run: the time from starting the process to /healthz 200 and to
 "semantic": "ready", and the bot's resident memory then, on bench/run.py's synthetic corpus.
+Each starts on new docs (no docs cache in DATA_DIR) and again on the docs the start before
+kept there (bot.docs_cache).
 
 The vector cache in DATA_DIR is filled first (with random unit vectors, as for
 bench/run.py's scale rows: a warm cache of real vectors of 10,000 synthetic sections would
@@ -50,8 +52,11 @@ def health(base: str) -> dict | None:
         return None
 
 
-def start(docs: Path, data_dir: Path, model: str) -> dict:
-    """One start of `serve`: seconds to healthy and to ready, and memory then."""
+def start(docs: Path, data_dir: Path, model: str, kept: bool) -> dict:
+    """One start of `serve`: seconds to healthy and to ready, and memory then. Without
+    ``kept``, the docs cache is removed first (a start on new docs)."""
+    if not kept:
+        (data_dir / "docs.pickle").unlink(missing_ok=True)
     fake = FakeSlack()
     port = free_port()
     env = {
@@ -99,24 +104,30 @@ def main() -> None:
         docs.mkdir()
         write_corpus(docs, args.sections)
         fill_cache(load_library(docs), data_dir / "embeddings")
-        rows: dict[str, list[dict]] = {"default": [], "off": []}
+        rows: dict[tuple[str, bool], list[dict]] = {
+            (model, kept): [] for kept in (False, True) for model in ("default", "off")
+        }
         for _ in range(args.runs):
-            for model in rows:
-                rows[model].append(start(docs, data_dir, model))
+            for model, kept in rows:  # each start with kept=True follows one that kept them
+                rows[model, kept].append(start(docs, data_dir, model, kept))
     print(f"serve on {args.sections} synthetic sections, warm vector cache, medians of"
           f" {args.runs} starts taking turns")  # fmt: skip
-    print("EMBEDDING_MODEL  to healthy s  to semantic ready s  resident MB")
+    print("EMBEDDING_MODEL  docs            to healthy s  to semantic ready s  resident MB")
     med = {}
-    for model, runs in rows.items():
-        med[model] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        m = med[model]
-        print(f"{model:<16} {m['healthy_s']:>12.2f} {m['ready_s']:>20.2f} {m['rss_mb']:>12.0f}")
-    extra = med["default"]["rss_mb"] - med["off"]["rss_mb"]
-    ratio = med["default"]["ready_s"] / med["off"]["ready_s"]
+    for (model, kept), runs in rows.items():
+        med[model, kept] = m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        docs_from = "kept" if kept else "new"
+        print(f"{model:<16} {docs_from:<15} {m['healthy_s']:>12.2f} {m['ready_s']:>20.2f}"
+              f" {m['rss_mb']:>12.0f}")  # fmt: skip
+    extra = med["default", False]["rss_mb"] - med["off", False]["rss_mb"]
+    ratio = med["default", False]["ready_s"] / med["off", False]["ready_s"]
     print(
         f"the model costs {extra:+.0f} MB resident; start to ready is {ratio:.2f} times"
-        " the start of the bot without it"
+        " the start of the bot without it (new docs)"
     )
+    for model in ("default", "off"):
+        new, kept = med[model, False]["healthy_s"], med[model, True]["healthy_s"]
+        print(f"{model}: healthy on the docs kept in {kept / new:.2f} times the time on new docs")
 
 
 if __name__ == "__main__":
