@@ -39,6 +39,8 @@ FILES_PER_PIECE = 50
 ITEMS_PER_PIECE = 2000
 #: What ends the file.
 END = "end"
+#: A temporary file older than this (seconds) was left by a bot killed while writing it.
+STALE_SECONDS = 600
 
 #: The only globals a cache file may name: the docs' own types and what numpy (2.x, or 1.x
 #: as ``numpy.core``) rebuilds a contiguous numeric array with. Nothing else is needed (the
@@ -134,6 +136,7 @@ class DocsCache:
         tmp = self.path.with_name(f"{FILE_NAME}.{socket.gethostname()}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._remove_stale(tmp)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb", buffering=1 << 20) as f:
                 writer = pickle.Pickler(f, protocol=5)
@@ -158,6 +161,18 @@ class DocsCache:
             self.path.stat().st_size / 1e6,
             time.perf_counter() - started,
         )
+
+    def _remove_stale(self, mine: Path) -> None:
+        """Remove what bots killed while writing left (another's temporary file, untouched
+        for STALE_SECONDS: a write takes seconds)."""
+        assert self.path is not None
+        for other in self.path.parent.glob(f"{FILE_NAME}.*.tmp"):
+            try:
+                if other != mine and time.time() - other.stat().st_mtime > STALE_SECONDS:
+                    other.unlink()
+                    log.info("removed %s, left by a bot stopped while writing it", other)
+            except OSError:  # gone meanwhile, or not ours to remove: harmless
+                continue
 
 
 def _pieces(library: Library, index: Index) -> Iterator[tuple]:

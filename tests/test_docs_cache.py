@@ -271,3 +271,23 @@ def test_serve_starts_again_on_the_docs_it_kept(fake, make_content, tmp_path):
         ws.close()
     raw = (data / FILE_NAME).read_bytes()
     assert TOKEN.encode() not in raw and b"xapp-test-never-real" not in raw
+
+
+def test_what_a_bot_killed_mid_write_left_is_removed(make_content, tmp_path):
+    """A temporary file left by a bot killed while writing (untouched for ten minutes) is
+    removed by the next write; one another bot is writing now is left alone."""
+    import os
+    import time
+
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    data.mkdir()
+    left = data / f"{FILE_NAME}.old-host.4242.tmp"
+    writing = data / f"{FILE_NAME}.other-host.1.tmp"
+    for path in (left, writing):
+        path.write_bytes(b"half a pickle")
+    hour_ago = time.time() - 3600
+    os.utime(left, (hour_ago, hour_ago))
+    start(root, data)
+    assert not left.exists() and writing.exists()
+    assert (data / FILE_NAME).is_file()
