@@ -132,6 +132,8 @@ def main(
         data_dir = HistorySettings.from_env(environ).data_dir
         if args.command == "check":
             return run_check(content, stdout, data_dir, stderr)
+        if args.command == "ask":
+            return _ask(args, environ, content, data_dir, stdin, stdout, stderr)
         library = load_or_fail(content, stderr)
         if args.command == "demo":
             from bot.demo.server import run_demo  # the demo needs the Slack shell too
@@ -142,21 +144,35 @@ def main(
                 content, library, port=args.port, out=stdout, semantic=semantic,
                 progress=ProgressBar(stderr),
             )  # fmt: skip
-        if args.command == "topics":
-            print(topics_text(library), file=stdout)
-            return EXIT_OK
-        # `ask` records only when asked to: a benchmark or a script must not fill the
-        # owners' report.
-        shipped_calibration()
-        store = open_history(HistorySettings.from_env(environ), stderr) if args.record else None
-        docs = warm_snapshot(content, library, data_dir, stderr)
-        return run_ask(
-            docs, " ".join(args.question), as_json=args.json, stdin=stdin, stdout=stdout,
-            stderr=stderr, store=store,
-        )  # fmt: skip
+        print(topics_text(library), file=stdout)  # topics
+        return EXIT_OK
     except (ConfigError, ContentError, UsageError, StoreError, CalibrationError) as err:
         print(f"devops-role-bot: error: {err}", file=stderr)
         return EXIT_USAGE
+
+
+def _ask(
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    content: ContentSettings,
+    data_dir: Path,
+    stdin: TextIO,
+    stdout: TextIO,
+    stderr: TextIO,
+) -> int:
+    """`ask`: answer as the warm bot does, on the docs kept in DATA_DIR as `serve` keeps
+    them (parsing only the files changed since). It records only when asked to: a
+    benchmark or a script must not fill the owners' report."""
+    shipped_calibration()
+    cache = DocsCache(data_dir, content, warner(stderr))
+    store = open_history(HistorySettings.from_env(environ), stderr) if args.record else None
+    live = warm_docs(content, *load_kept(content, cache, stderr), data_dir, stderr, cache)
+    code = run_ask(
+        live.current, " ".join(args.question), as_json=args.json, stdin=stdin,
+        stdout=stdout, stderr=stderr, store=store,
+    )  # fmt: skip
+    live.kept()  # the docs cache's write, begun after the build, finishes before exit
+    return code
 
 
 class UsageError(Exception):
@@ -200,14 +216,23 @@ def warner(stderr: TextIO | None) -> Callable[[str], None]:
     return lambda message: print(f"devops-role-bot: warning: {message}", file=stderr or sys.stderr)
 
 
-def warm_snapshot(
-    content: ContentSettings, library: Library, data_dir: Path, stderr: TextIO
-) -> Snapshot:
+def warm_docs(
+    content: ContentSettings,
+    library: Library,
+    kept: Kept | None,
+    data_dir: Path,
+    stderr: TextIO,
+    cache: DocsCache | None = None,
+) -> LiveDocs:
     """The docs as the warm bot answers them: with their vectors when a sentence model is
-    on (embedded now, with a progress bar past a second)."""
+    on (embedded now, with a progress bar past a second). ``kept`` and ``cache``: the docs
+    cache, as `serve` uses it (the index taken from it when no file changed, and written to
+    it in the background when one did)."""
     semantic = open_semantic(content, data_dir, ONE_SHOT_THREADS, warner(stderr))
-    live = LiveDocs.load(content, library, semantic, wait=True, progress=ProgressBar(stderr))
-    return live.current
+    return LiveDocs.load(
+        content, library, semantic, wait=True, progress=ProgressBar(stderr), kept=kept,
+        cache=cache,
+    )  # fmt: skip
 
 
 def _override(content: ContentSettings, args: argparse.Namespace) -> ContentSettings:

@@ -16,7 +16,7 @@ import pickle
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -91,8 +91,14 @@ class DocsCache:
     """Where the docs are kept between runs: ``data_dir/docs.pickle`` (nothing without a
     data_dir). Its key names the code and the content settings it was written with."""
 
-    def __init__(self, data_dir: Path | None, settings: ContentSettings) -> None:
+    def __init__(
+        self,
+        data_dir: Path | None,
+        settings: ContentSettings,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.path = data_dir / FILE_NAME if data_dir is not None else None
+        self.warn = warn or log.warning  # the CLI says it its own way
         self.key = (
             code_digest(),
             str(settings.content_dir.resolve()),
@@ -116,7 +122,7 @@ class DocsCache:
                 kept = _assemble(iter(lambda: _Restricted(f).load(), END))
         except (OSError, EOFError, pickle.UnpicklingError, _Unusable, ValueError,
                 TypeError, AttributeError, ImportError, IndexError, KeyError) as err:  # fmt: skip
-            log.warning("docs cache %s not used, reading the docs afresh: %s", self.path, err)
+            self.warn(f"docs cache {self.path} not used, reading the docs afresh: {err}")
             return None
         log.info(
             "docs cache read: %d sections in %.1f s",
@@ -152,7 +158,7 @@ class DocsCache:
                 writer.dump(END)
             os.replace(tmp, self.path)
         except (OSError, pickle.PicklingError, RuntimeError) as err:
-            log.warning("could not keep the docs in %s: %s", self.path, err)
+            self.warn(f"could not keep the docs in {self.path}: {err}")
             tmp.unlink(missing_ok=True)
             return
         log.info(

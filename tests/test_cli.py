@@ -306,3 +306,35 @@ def test_demo_help_shows_its_default_port(capsys):
     """`demo --help` says which port the page uses without --port."""
     assert main(["demo", "--help"]) == 0
     assert "(default: 8765)" in capsys.readouterr().out
+
+
+def test_ask_starts_from_the_docs_it_kept_and_answers_the_same(tmp_path):
+    """`ask` keeps the docs in DATA_DIR as `serve` does; the next `ask` reads them from
+    there (no file changed) and answers exactly as the first did, and after an edit picks
+    the edit up."""
+    import shutil
+
+    from bot.config import SHIPPED_CONTENT
+
+    content = tmp_path / "docs"
+    shutil.copytree(SHIPPED_CONTENT, content)
+    env = {"DATA_DIR": str(tmp_path / "data"), "CONTENT_DIR": str(content)}
+    first = run(["ask", "--json", "what does the DevOps coach do?"], env=env)
+    kept = tmp_path / "data" / "docs.pickle"
+    assert first[0] == 0 and kept.is_file()
+    written = kept.stat().st_mtime_ns
+    assert run(["ask", "--json", "what does the DevOps coach do?"], env=env) == first
+    assert kept.stat().st_mtime_ns == written  # read, not built and written again
+    page = next(content.rglob("*.md"))
+    page.write_text(page.read_text() + "\n\n## Parking bays\n\nThe zorbulous bays.\n")
+    code, out, _ = run(["ask", "--json", "where are the zorbulous parking bays"], env=env)
+    assert code == 0 and json.loads(out)["section"] == "Parking bays"
+
+
+def test_ask_answers_when_data_dir_cannot_keep_the_docs(tmp_path):
+    """A DATA_DIR it cannot write: the answer all the same, and one warning saying so."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, out, err = run(["ask", "coach"], env={"DATA_DIR": str(blocker / "data")})
+    assert code == 0 and "The Coach" in out
+    assert f"devops-role-bot: warning: could not keep the docs in {blocker / 'data'}" in err
