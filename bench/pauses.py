@@ -9,6 +9,8 @@ loads it (bot.live.LiveDocs):
 - an acknowledgement's work (HMAC, JSON, a SQLite insert and commit) every 33 ms for
   SECONDS, beside two threads answering questions and one reloading, with Python's 5 ms
   switch interval and with `serve`'s (bot.slack.server.SWITCH_INTERVAL).
+Reloads run as `serve` runs them: for a bot with a docs cache (bot.docs_cache), in a child
+process that passes the docs back through it.
 
 Run from the repository root:
     python bench/pauses.py                                   # 100,000 sections
@@ -22,6 +24,7 @@ import gc
 import hashlib
 import hmac
 import json
+import os
 import sqlite3
 import statistics
 import sys
@@ -117,13 +120,22 @@ def acknowledgements(live, files: list[Path], seconds: float, db: Path) -> list[
     return sorted(took)
 
 
-def measure(folder: Path, seconds: float) -> dict:
+def measure(folder: Path, seconds: float, data: Path) -> dict:
     """In this (fresh) process: load, then each measurement."""
+    from memory import docs_cache
+
     from bot.config import ContentSettings
     from bot.content import load_library
     from bot.live import LiveDocs
 
-    live = LiveDocs.load(ContentSettings(content_dir=folder), load_library(folder))
+    settings = ContentSettings(content_dir=folder)
+    cache = docs_cache(data, settings)
+    if cache is None:  # a bot without a docs cache reloads in its own process
+        live = LiveDocs.load(settings, load_library(folder))
+    else:  # as `serve` does: reloads built in a child process, through the docs cache
+        live = LiveDocs.load(settings, load_library(folder), cache=cache)
+        live.kept()
+        live.apart = hasattr(os, "fork")
     files = sorted(folder.rglob("*.md"))
     frozen = gc.get_freeze_count()  # none for a bot that does not freeze its docs
     as_loaded = tracked = collector_round()
@@ -149,9 +161,10 @@ def main() -> None:
     parser.add_argument("--rev", help="also that git revision's bot, on the same corpus")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the fresh process's folder
     parser.add_argument("--tree", help=argparse.SUPPRESS)  # ... and its bot's tree
+    parser.add_argument("--data", help=argparse.SUPPRESS)  # ... and its DATA_DIR
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(Path(args.one), args.seconds)))
+        print(json.dumps(measure(Path(args.one), args.seconds, Path(args.data))))
         return
     from load import tree_at
     from memory import fresh
@@ -163,8 +176,10 @@ def main() -> None:
         folder = Path(tmp) / "docs"
         folder.mkdir()
         write_corpus(folder, args.sections)
-        for name, tree in trees:
-            rows.append((name, fresh(__file__, folder, tree, "--seconds", str(args.seconds))))
+        for n, (name, tree) in enumerate(trees):
+            data = str(Path(tmp) / f"data{n}")
+            rows.append((name, fresh(__file__, folder, tree, "--seconds", str(args.seconds),
+                                     "--data", data)))  # fmt: skip
     print(f"{args.sections} synthetic sections, no sentence model, a fresh process each")
     print("tree           collector round s (docs tracked / as loaded)  waits > 15 ms during two"
           " reloads (count: longest ms)  acknowledgement p50/p99 ms,"

@@ -10,6 +10,7 @@ never waits long on the write."""
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 import pickle
@@ -65,6 +66,15 @@ class _Unusable(Exception):
     """A cache file that cannot be used as it is."""
 
 
+class OtherKey(Exception):
+    """A cache file written by other code or for other settings."""
+
+
+#: What reading a file that cannot be used raises.
+UNUSABLE = (OSError, EOFError, pickle.UnpicklingError, _Unusable, ValueError, TypeError,
+            AttributeError, ImportError, IndexError, KeyError)  # fmt: skip
+
+
 class _Restricted(pickle.Unpickler):
     """An unpickler that builds nothing but the docs' own types (see ALLOWED)."""
 
@@ -72,6 +82,11 @@ class _Restricted(pickle.Unpickler):
         if name in ALLOWED.get(module, ()):
             return super().find_class(module, name)
         raise _Unusable(f"it names {module}.{name}, which a docs cache never holds")
+
+
+def restricted_loads(data: bytes) -> Any:
+    """A pickle of the docs' own types (see ALLOWED) read back; anything else refused."""
+    return _Restricted(io.BytesIO(data)).load()
 
 
 def code_digest(root: Path | None = None) -> str:
@@ -114,14 +129,11 @@ class DocsCache:
             return None
         started = time.perf_counter()
         try:
-            with self.path.open("rb", buffering=1 << 20) as f, collector_paused():
-                if _Restricted(f).load() != self.key:
-                    log.info("docs cache %s is from other code or settings: not used", self.path)
-                    return None
-                # Each piece stands alone (see write): one unpickler a piece.
-                kept = _assemble(iter(lambda: _Restricted(f).load(), END))
-        except (OSError, EOFError, pickle.UnpicklingError, _Unusable, ValueError,
-                TypeError, AttributeError, ImportError, IndexError, KeyError) as err:  # fmt: skip
+            kept = self.load(self.path)
+        except OtherKey:
+            log.info("docs cache %s is from other code or settings: not used", self.path)
+            return None
+        except UNUSABLE as err:
             self.warn(f"docs cache {self.path} not used, reading the docs afresh: {err}")
             return None
         log.info(
@@ -131,31 +143,49 @@ class DocsCache:
         )
         return kept
 
+    def load(self, path: Path) -> Kept:
+        """The docs in the file at ``path`` (written by ``dump``). Raises OtherKey for a
+        file of other code or settings, one of UNUSABLE for a file that cannot be used."""
+        with path.open("rb", buffering=1 << 20) as f, collector_paused():
+            if _Restricted(f).load() != self.key:
+                raise OtherKey(path)
+            # Each piece stands alone (see dump): one unpickler a piece.
+            return _assemble(iter(lambda: _Restricted(f).load(), END))
+
+    def dump(self, path: Path, library: Library, index: Index) -> None:
+        """Write these docs to a new file at ``path``, readable by the owner alone."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
+            writer = pickle.Pickler(f, protocol=5)
+            writer.dump(self.key)
+            writer.clear_memo()
+            for piece in _pieces(library, index):
+                writer.dump(piece)
+                # Each piece stands alone: the pickler's memo of everything written so far
+                # would grow to millions of entries, and each time it grows, it holds the
+                # interpreter (a tenth of a second at 100,000 sections).
+                writer.clear_memo()
+                time.sleep(0)  # let a waiting thread (an acknowledgement) run
+            writer.dump(END)
+
+    def scratch(self, what: str) -> Path:
+        """A temporary file beside the cache, named by host and process: replicas sharing
+        DATA_DIR never write one file (each container's bot is process 1), and a bot killed
+        mid-write overwrites its own."""
+        assert self.path is not None
+        return self.path.with_name(f"{FILE_NAME}.{what}.{socket.gethostname()}.{os.getpid()}.tmp")
+
     def write(self, library: Library, index: Index) -> None:
         """Keep these docs for the next run: written to a temporary file, then put in place
         at once. A failure is logged and leaves the last file as it was."""
         if self.path is None:
             return
         started = time.perf_counter()
-        # Named by host and process: replicas sharing DATA_DIR never write one file (each
-        # container's bot is process 1), and a bot killed mid-write overwrites its own.
-        tmp = self.path.with_name(f"{FILE_NAME}.{socket.gethostname()}.{os.getpid()}.tmp")
+        tmp = self.scratch("write")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._remove_stale(tmp)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb", buffering=1 << 20) as f:
-                writer = pickle.Pickler(f, protocol=5)
-                writer.dump(self.key)
-                writer.clear_memo()
-                for piece in _pieces(library, index):
-                    writer.dump(piece)
-                    # Each piece stands alone: the pickler's memo of everything written so
-                    # far would grow to millions of entries, and each time it grows, it holds
-                    # the interpreter (a tenth of a second at 100,000 sections).
-                    writer.clear_memo()
-                    time.sleep(0)  # let a waiting thread (an acknowledgement) run
-                writer.dump(END)
+            self.dump(tmp, library, index)
             os.replace(tmp, self.path)
         except (OSError, pickle.PicklingError, RuntimeError) as err:
             self.warn(f"could not keep the docs in {self.path}: {err}")

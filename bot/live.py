@@ -1,6 +1,7 @@
 """The docs in service: the current library, its index and (with a sentence model) its
-sections' vectors, reloaded when the content changes. Vectors the cache lacks are embedded
-in the background; until they are ready the docs are answered lexically."""
+sections' vectors, reloaded when the content changes (in `serve`, built in a child process
+and passed back through the docs cache). Vectors the cache lacks are embedded in the
+background; until they are ready the docs are answered lexically."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ import ctypes.util
 import gc
 import logging
 import os
+import pickle
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from bot.content import (
     load_library,
     same_docs,
 )
-from bot.docs_cache import DocsCache, Kept
+from bot.docs_cache import UNUSABLE, DocsCache, Kept, restricted_loads
 from bot.engine.embed import (
     OFF,
     Model,
@@ -45,6 +48,9 @@ log = logging.getLogger("bot.live")
 #: How often the content folder is checked for changes, in seconds.
 WATCH_INTERVAL = 2.0
 
+
+#: Above every file descriptor a reload's child process may have inherited.
+MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 #: While embedding, progress is logged at most this often, in seconds.
 PROGRESS_EVERY = 10.0
@@ -104,6 +110,55 @@ class Snapshot:
             except Exception:  # onnxruntime's and tokenizers' own errors: answer anyway
                 log.exception("the sentence model failed on a question; answered lexically")
         return self.index.answer(question)
+
+
+#: Objects a replaced snapshot's parts are freed by at a time (see release_gradually).
+RELEASE_CHUNK = 200
+#: How long release_gradually waits for requests still answering with the replaced docs.
+RELEASE_WAIT = 60.0
+
+
+def release_gradually(box: list[Snapshot]) -> None:
+    """Free the docs a reload replaced (the one snapshot in ``box``, taken out of it) a little
+    at a time, in a background thread. Freed at once, a whole library of 100,000 sections
+    held the interpreter for 150-210 ms (its objects are freed one by one, and no other
+    thread runs meanwhile): every acknowledgement due then waited that long.
+
+    The thread first waits (up to RELEASE_WAIT) until no request still answers with the old
+    docs, then holds their parts itself, lets the containers go, and drops the parts a chunk
+    at a time."""
+    threading.Thread(target=_release, args=(box,), name="release-docs", daemon=True).start()
+
+
+def _release(box: list[Snapshot]) -> None:
+    snapshot = box.pop()  # now the only reference but the requests' still answering with it
+    waited = time.monotonic() + RELEASE_WAIT
+    while sys.getrefcount(snapshot) > 2 and time.monotonic() < waited:
+        time.sleep(0.01)
+    parts: list = []
+    library = snapshot.library
+    for value in (library.documents, library.parsed, library.name_counts,
+                  library.title_counts, *vars(snapshot.index).values()):  # fmt: skip
+        if isinstance(value, dict):
+            parts += value
+            parts += value.values()
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            parts += value
+    del snapshot, library, value  # the containers go; what they held is still in parts
+    while parts:
+        del parts[-RELEASE_CHUNK:]
+        time.sleep(0)  # let a waiting thread (an acknowledgement) run
+    give_back_memory()
+
+
+def _discard(path: Path) -> None:
+    """Remove a file a reload's child wrote, if it can be."""
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+class _NotApart(Exception):
+    """A reload's child process could not do its part (the docs themselves may be fine)."""
 
 
 class _Superseded(Exception):
@@ -195,6 +250,8 @@ class LiveDocs:
         self._keeping = threading.Lock()
         self._to_keep: Snapshot | None = None  # the docs the cache is to be written with next
         self._keeper: threading.Thread | None = None
+        #: Reload in a child process (``_read_apart``): `serve` sets it where it can fork.
+        self.apart = False
         self._embedding = threading.Lock()  # one embedding run at a time
         self._lock = threading.Lock()  # one reload at a time; readers never wait
         self._stop = threading.Event()
@@ -318,25 +375,102 @@ class LiveDocs:
         self.on_reload(ok)
         return ok
 
+    def _read(self) -> tuple[Library, Index | None]:
+        """The docs read again and, unless they are the same or have no section, indexed."""
+        library = load_library(
+            self._settings.content_dir,
+            include_drafts=self._settings.include_drafts,
+            base_url=self._settings.docs_base_url,
+            previous=self._snapshot.library,
+            name=self._settings.docs_name,
+        )
+        if not library.sections or same_docs(library, self._snapshot.library):
+            return library, None
+        return library, build_index(library, self._snapshot.index)
+
+    def _read_apart(self) -> tuple[Library, Index | None, Path | None]:
+        """``_read`` in a child process (forked: it starts from this one's docs), which
+        writes what it built to a file in the docs cache's format; this process then reads
+        it a piece at a time. The build's minutes of interpreter time are the child's, not
+        taken from the threads acknowledging Slack's requests. Also the file, when one was
+        written (for the cache). Raises ContentError for docs that cannot be read (as
+        ``_read`` does), _NotApart when the child cannot do its part (a full disk, say)."""
+        assert self._cache is not None and self._cache.path is not None
+        out = self._cache.scratch("reload")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            reader, writer = os.pipe()
+            pid = os.fork()
+        except OSError as err:  # no memory or process left for a child
+            raise _NotApart(f"cannot start it: {err}") from err
+        if pid == 0:  # the child: nothing here may return to the caller
+            code = 1
+            try:
+                # Only the pipe and the standard streams: a copy of a Slack connection or of
+                # an HTTP request's socket held here would keep it open after this process
+                # closes it, until the child exits.
+                os.closerange(3, writer)
+                os.closerange(writer + 1, MAX_FD)
+                with collector_paused():
+                    try:
+                        library, index = self._read()
+                    except (ContentError, OSError) as err:
+                        said: tuple = ("unreadable", str(err))
+                    else:
+                        if index is not None:
+                            self._cache.dump(out, library, index)
+                            said = ("built",)
+                        else:
+                            said = ("read", library.problems, bool(library.sections))
+                os.write(writer, pickle.dumps(said))
+                code = 0
+            except BaseException as err:  # told to the parent, which logs it
+                os.write(writer, pickle.dumps(("failed", f"{type(err).__name__}: {err}")))
+            finally:
+                os._exit(code)
+        os.close(writer)
+        with os.fdopen(reader, "rb") as f:
+            message = f.read()  # until the child exits
+        _, status = os.waitpid(pid, 0)
+        try:
+            said = restricted_loads(message) if message else ("failed", f"exit status {status}")
+        except UNUSABLE as err:
+            said = ("failed", f"it said something unreadable ({err})")
+        if said[0] in ("failed", "unreadable"):
+            _discard(out)
+            if said[0] == "unreadable":
+                raise ContentError(said[1])
+            raise _NotApart(said[1])
+        if said[0] == "read":
+            _, problems, has_sections = said
+            library = replace(self._snapshot.library, problems=problems)
+            return (library if has_sections else replace(library, documents=())), None, None
+        try:
+            library, index = self._cache.load(out)
+        except Exception as err:
+            _discard(out)
+            raise _NotApart(f"could not read back what it built: {err}") from err
+        return library, index, out
+
+    def _read_somewhere(self, reason: str) -> tuple[Library, Index | None, Path | None]:
+        """``_read_apart`` where ``apart`` is set and the child can do its part; else, or
+        when it cannot (said in the log), ``_read`` in this process."""
+        if self.apart:
+            try:
+                return self._read_apart()
+            except _NotApart as why:
+                log.warning("reload (%s): its child process failed (%s); reloading in this one",
+                            reason, why)  # fmt: skip
+        return (*self._read(), None)
+
     def _reload(self, reason: str) -> bool:
         with self._lock:
             root = self._settings.content_dir
             self._seen = fingerprint(root)
             try:
                 with built_to_last():
-                    library = load_library(
-                        root,
-                        include_drafts=self._settings.include_drafts,
-                        base_url=self._settings.docs_base_url,
-                        previous=self._snapshot.library,
-                        name=self._settings.docs_name,
-                    )
-                    unchanged = same_docs(library, self._snapshot.library)
-                    index = (
-                        build_index(library, self._snapshot.index)
-                        if library.sections and not unchanged
-                        else None
-                    )
+                    library, index, built = self._read_somewhere(reason)
+                unchanged = index is None and same_docs(library, self._snapshot.library)
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)
                 return False
@@ -353,21 +487,33 @@ class LiveDocs:
                     root,
                 )
                 return False
+            replaced = [self._snapshot]
             self._snapshot = Snapshot(library, index)
+            release_gradually(replaced)
             give_back_memory()
             self.reloads += 1
             log.info("reloaded (%s): %d sections", reason, len(library.sections))
-            self._keep(self._snapshot)
+            self._keep(self._snapshot, built)
         if self.semantic is not None:
             self._embed_later(self._snapshot)
         return True
 
-    def _keep(self, snapshot: Snapshot) -> None:
+    def _keep(self, snapshot: Snapshot, written: Path | None = None) -> None:
         """Write these docs to the cache in a background thread: after the write under way
-        (if any), and only the latest docs when several reloads came meanwhile."""
+        (if any), and only the latest docs when several reloads came meanwhile. ``written``:
+        a file that holds them already (a reload's process wrote it), put in place at once
+        unless a write is under way."""
         if self._cache is None:
             return
         with self._keeping:
+            if written is not None and self._keeper is None and self._cache.path is not None:
+                try:
+                    os.replace(written, self._cache.path)
+                    return
+                except OSError as err:
+                    log.warning("could not keep the docs in %s: %s", self._cache.path, err)
+            if written is not None:
+                _discard(written)
             self._to_keep = snapshot
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_all, name="docs-cache",

@@ -291,3 +291,83 @@ def test_what_a_bot_killed_mid_write_left_is_removed(make_content, tmp_path):
     start(root, data)
     assert not left.exists() and writing.exists()
     assert (data / FILE_NAME).is_file()
+
+
+def apart_on(root: Path, data: Path) -> LiveDocs:
+    """Docs served as `serve` serves them: reloads built in a child process."""
+    live = start(root, data)
+    live.apart = True
+    return live
+
+
+def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
+    """A reload built in a child process: the index read back equals a fresh start's, the
+    edit is answered, a broken file's problem is logged, and the cache holds the new docs."""
+    data = tmp_path / "data"
+    live = apart_on(hub, data)
+    (hub / "odd.md").write_text("---\ntitle: [a, list]\n---\n# Odd\n\nx\n")
+    changed = sorted(hub.rglob("*.md"))[10]
+    with changed.open("a", encoding="utf-8") as f:
+        f.write("\n\n## Parking bays\n\nThe zorbulous parking bays are behind building C.\n")
+    with caplog.at_level(logging.WARNING, logger="bot.live"):
+        assert live.reload("test")
+    assert "odd.md:2: front matter 'title' must be text; ignored" in caplog.text
+    fresh_library = load_library(hub)
+    assert live.current.library.documents == fresh_library.documents
+    assert_indexes_equal(live.current.index, build_index(fresh_library))
+    best = live.current.answer("where are the zorbulous parking bays").best
+    assert best is not None and best.section.name == "Parking bays"
+    live.kept(timeout=60)
+    kept = DocsCache(data, ContentSettings(content_dir=hub)).read()
+    assert kept is not None and kept.library.documents == fresh_library.documents
+    assert not list(data.glob("*.tmp"))
+
+
+def test_a_reload_apart_that_changes_nothing_keeps_the_index(make_content, tmp_path, caplog):
+    """Nothing changed: the child says so and the index stays."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    live = apart_on(root, tmp_path / "data")
+    index = live.current.index
+    (root / "ops.md").write_text((root / "ops.md").read_text())
+    with caplog.at_level(logging.INFO, logger="bot.live"):
+        assert live.reload("test")
+    assert live.current.index is index and "nothing changed" in caplog.text
+
+
+def test_a_reload_apart_that_fails_keeps_the_docs_and_says_why(make_content, tmp_path, caplog):
+    """The content folder gone, or left with no usable section: the child's reason is
+    logged, the docs served stay, and no temporary file is left."""
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    live = apart_on(root, data)
+    (root / "ops.md").write_text("")
+    with caplog.at_level(logging.ERROR, logger="bot.live"):
+        assert not live.reload("emptied")
+    assert "reload (emptied) found no usable sections" in caplog.text
+    shutil.rmtree(root)
+    with caplog.at_level(logging.ERROR, logger="bot.live"):
+        assert not live.reload("gone")
+    assert "reload (gone) failed, still serving the previous docs" in caplog.text
+    assert "content folder not found" in caplog.text
+    best = live.current.answer("who is on call").best
+    assert best is not None and best.section.name == "Pager rota"
+    assert not list(data.glob("*.tmp"))
+
+
+def test_a_reload_whose_child_cannot_write_is_done_in_the_process(make_content, tmp_path, caplog):
+    """The child cannot write what it built (here its file's name is taken by a folder; a
+    full disk would do the same): one warning saying so, and the reload is done in the
+    bot's own process instead."""
+    import os
+    import socket
+
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    live = apart_on(root, data)
+    (data / f"{FILE_NAME}.reload.{socket.gethostname()}.{os.getpid()}.tmp").mkdir()
+    (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nWho is on call.\n\n## Zorbs\n\nz\n")
+    with caplog.at_level(logging.WARNING, logger="bot.live"):
+        assert live.reload("test")
+    assert "reload (test): its child process failed (IsADirectoryError" in caplog.text
+    assert "reloading in this one" in caplog.text
+    assert [s.name for s in live.current.library.sections] == ["Ops", "Pager rota", "Zorbs"]

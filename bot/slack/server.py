@@ -8,6 +8,7 @@ import hmac
 import io
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -307,6 +308,9 @@ def serve(
     # acknowledgements must not wait on the embedding.
     semantic = open_semantic(settings.content, settings.history.data_dir, threads=1)
     live = LiveDocs.load(settings.content, library, semantic, kept=kept, cache=cache)
+    # Reloads build the docs in a child process, off the interpreter that acknowledges
+    # Slack's requests (where the docs cache has a folder to pass them through).
+    live.apart = hasattr(os, "fork") and cache is not None and cache.path is not None
     sections = len(library.sections)
     # From here on the docs are live's: these would keep the first ones (and the cache's)
     # alive through every reload.
