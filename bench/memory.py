@@ -121,6 +121,8 @@ def measure(folder: Path, reloads: int, data: Path) -> dict:
         times.append(time.perf_counter() - t0)
         if cache is not None:
             live.kept()
+        if hasattr(live, "released"):
+            live.released()  # the docs replaced are freed in the background
         rss.append(status_mb("VmRSS"))
     return {
         "sections": sections,

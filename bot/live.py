@@ -118,7 +118,7 @@ RELEASE_CHUNK = 200
 RELEASE_WAIT = 60.0
 
 
-def release_gradually(box: list[Snapshot]) -> None:
+def release_gradually(box: list[Snapshot]) -> threading.Thread:
     """Free the docs a reload replaced (the one snapshot in ``box``, taken out of it) a little
     at a time, in a background thread. Freed at once, a whole library of 100,000 sections
     held the interpreter for 150-210 ms (its objects are freed one by one, and no other
@@ -127,7 +127,9 @@ def release_gradually(box: list[Snapshot]) -> None:
     The thread first waits (up to RELEASE_WAIT) until no request still answers with the old
     docs, then holds their parts itself, lets the containers go, and drops the parts a chunk
     at a time."""
-    threading.Thread(target=_release, args=(box,), name="release-docs", daemon=True).start()
+    thread = threading.Thread(target=_release, args=(box,), name="release-docs", daemon=True)
+    thread.start()
+    return thread
 
 
 def _release(box: list[Snapshot]) -> None:
@@ -252,6 +254,7 @@ class LiveDocs:
         self._keeper: threading.Thread | None = None
         #: Reload in a child process (``_read_apart``): `serve` sets it where it can fork.
         self.apart = False
+        self._releasing: threading.Thread | None = None  # freeing the docs last replaced
         self._embedding = threading.Lock()  # one embedding run at a time
         self._lock = threading.Lock()  # one reload at a time; readers never wait
         self._stop = threading.Event()
@@ -489,7 +492,7 @@ class LiveDocs:
                 return False
             replaced = [self._snapshot]
             self._snapshot = Snapshot(library, index)
-            release_gradually(replaced)
+            self._releasing = release_gradually(replaced)
             give_back_memory()
             self.reloads += 1
             log.info("reloaded (%s): %d sections", reason, len(library.sections))
@@ -532,6 +535,11 @@ class LiveDocs:
                 self._cache.write(snapshot.library, snapshot.index)
             except Exception:  # the docs are served all the same; the next start reads them
                 log.exception("could not keep the docs in %s", self._cache.path)
+
+    def released(self, timeout: float | None = None) -> None:
+        """Wait until the docs the last reload replaced are freed (for benchmarks)."""
+        if self._releasing is not None:
+            self._releasing.join(timeout)
 
     def kept(self, timeout: float | None = None) -> None:
         """Wait until the docs are written to the cache (for tests and benchmarks)."""
