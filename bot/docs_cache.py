@@ -162,8 +162,8 @@ class DocsCache:
             for piece in _pieces(library, index):
                 writer.dump(piece)
                 # Each piece stands alone: the pickler's memo of everything written so far
-                # would grow to millions of entries, and each time it grows, it holds the
-                # interpreter (a tenth of a second at 100,000 sections).
+                # would grow to millions of entries, and each time it grows (a copy of the
+                # whole table), it holds the interpreter.
                 writer.clear_memo()
                 time.sleep(0)  # let a waiting thread (an acknowledgement) run
             writer.dump(END)
