@@ -34,12 +34,14 @@ log = logging.getLogger("bot.docs_cache")
 #: The file's name in DATA_DIR.
 FILE_NAME = "docs.pickle"
 #: Bumped when what the file holds changes shape beyond what the code digest catches.
-FORMAT = 1
+FORMAT = 2
 #: Files' parses, and items of the index's large collections, written in one piece.
 FILES_PER_PIECE = 50
 ITEMS_PER_PIECE = 2000
 #: What ends the file.
 END = "end"
+#: Names the library's collections written in parts go by (the index's go by their own).
+LIBRARY = "library."
 #: A temporary file older than this (seconds) was left by a bot killed while writing it.
 STALE_SECONDS = 600
 
@@ -222,8 +224,11 @@ def _pieces(library: Library, index: Index) -> Iterator[tuple]:
         d.path if getattr(library.parsed.get(d.path), "document", None) is d else d
         for d in library.documents
     )
-    yield ("library", replace(library, documents=(), parsed={}), documents)
-    for name, value in index.__getstate__().items():
+    shell = replace(library, documents=(), parsed={}, name_counts={}, title_counts={})
+    yield ("library", shell, documents)
+    counts = {LIBRARY + "name_counts": library.name_counts,
+              LIBRARY + "title_counts": library.title_counts}  # fmt: skip
+    for name, value in {**counts, **index.__getstate__()}.items():
         if isinstance(value, (list, set, dict)) and len(value) > ITEMS_PER_PIECE:
             items = list(value.items() if isinstance(value, dict) else value)
             kind = type(value).__name__
@@ -259,5 +264,7 @@ def _assemble(pieces: Iterator[tuple]) -> Kept:
         shell,
         documents=tuple(parsed[d].document if isinstance(d, str) else d for d in documents),
         parsed=parsed,
+        name_counts=state.pop(LIBRARY + "name_counts"),
+        title_counts=state.pop(LIBRARY + "title_counts"),
     )
     return Kept(library, Index.restored(state, library.sections))

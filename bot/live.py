@@ -153,6 +153,13 @@ def _release(box: list[Snapshot]) -> None:
     give_back_memory()
 
 
+def _tell(fd: int, what: tuple) -> None:
+    """Write ``what`` (pickled) to a reload's pipe, all of it (a write may take part)."""
+    data = memoryview(pickle.dumps(what))
+    while data:
+        data = data[os.write(fd, data) :]
+
+
 def _discard(path: Path) -> None:
     """Remove a file a reload's child wrote, if it can be."""
     with suppress(OSError):
@@ -425,10 +432,10 @@ class LiveDocs:
                             said = ("built",)
                         else:
                             said = ("read", library.problems, bool(library.sections))
-                os.write(writer, pickle.dumps(said))
+                _tell(writer, said)
                 code = 0
             except BaseException as err:  # told to the parent, which logs it
-                os.write(writer, pickle.dumps(("failed", f"{type(err).__name__}: {err}")))
+                _tell(writer, ("failed", f"{type(err).__name__}: {err}"))
             finally:
                 os._exit(code)
         os.close(writer)
