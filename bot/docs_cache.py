@@ -145,23 +145,28 @@ class DocsCache:
         )
         return kept
 
-    def load(self, path: Path) -> Kept:
-        """The docs in the file at ``path`` (written by ``dump``). Raises OtherKey for a
-        file of other code or settings, one of UNUSABLE for a file that cannot be used."""
+    def load(self, path: Path, previous: Library | None = None) -> Kept:
+        """The docs in the file at ``path`` (written by ``dump``, with the same ``previous``).
+        Raises OtherKey for a file of other code or settings, one of UNUSABLE for a file
+        that cannot be used."""
         with path.open("rb", buffering=1 << 20) as f, collector_paused():
             if _Restricted(f).load() != self.key:
                 raise OtherKey(path)
             # Each piece stands alone (see dump): one unpickler a piece.
-            return _assemble(iter(lambda: _Restricted(f).load(), END))
+            return _assemble(iter(lambda: _Restricted(f).load(), END), previous)
 
-    def dump(self, path: Path, library: Library, index: Index) -> None:
-        """Write these docs to a new file at ``path``, readable by the owner alone."""
+    def dump(
+        self, path: Path, library: Library, index: Index, previous: Library | None = None
+    ) -> None:
+        """Write these docs to a new file at ``path``, readable by the owner alone. With
+        ``previous`` (the docs a reload read them with), a file's parse that is previous's
+        (the same object) is written as its name only: ``load`` takes it from previous."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             writer = pickle.Pickler(f, protocol=5)
             writer.dump(self.key)
             writer.clear_memo()
-            for piece in _pieces(library, index):
+            for piece in _pieces(library, index, previous):
                 writer.dump(piece)
                 # Each piece stands alone: the pickler's memo of everything written so far
                 # would grow to millions of entries, and each time it grows (a copy of the
@@ -213,11 +218,16 @@ class DocsCache:
                 continue
 
 
-def _pieces(library: Library, index: Index) -> Iterator[tuple]:
+def _pieces(library: Library, index: Index, previous: Library | None = None) -> Iterator[tuple]:
     """The docs in pieces that stand alone: the files' parses (each document with its
-    sections), the rest of the library (its documents named by their file where a parse
-    holds them), then the index's state, its large collections a slice at a time."""
-    parsed = list(library.parsed.items())
+    sections; only the name of those ``previous`` holds), the rest of the library (its
+    documents named by their file where a parse holds them), then the index's state, its
+    large collections a slice at a time."""
+    before = previous.parsed if previous is not None else {}
+    same = [rel for rel, p in library.parsed.items() if before.get(rel) is p]
+    for start in range(0, len(same), ITEMS_PER_PIECE):
+        yield ("same", same[start : start + ITEMS_PER_PIECE])
+    parsed = [(rel, p) for rel, p in library.parsed.items() if before.get(rel) is not p]
     for start in range(0, len(parsed), FILES_PER_PIECE):
         yield ("parsed", parsed[start : start + FILES_PER_PIECE])
     documents = tuple(
@@ -238,8 +248,8 @@ def _pieces(library: Library, index: Index) -> Iterator[tuple]:
             yield ("whole", name, value)
 
 
-def _assemble(pieces: Iterator[tuple]) -> Kept:
-    """The library and index ``_pieces`` wrote."""
+def _assemble(pieces: Iterator[tuple], previous: Library | None = None) -> Kept:
+    """The library and index ``_pieces`` wrote (with this ``previous``)."""
     parsed: dict = {}
     shell: Library | None = None
     documents: tuple = ()
@@ -248,6 +258,10 @@ def _assemble(pieces: Iterator[tuple]) -> Kept:
     for piece in pieces:
         if piece[0] == "parsed":
             parsed.update(piece[1])
+        elif piece[0] == "same":
+            if previous is None:
+                raise _Unusable("it names parses of docs it was not given")
+            parsed.update((rel, previous.parsed[rel]) for rel in piece[1])
         elif piece[0] == "library":
             _, shell, documents = piece
         elif piece[0] == "whole":

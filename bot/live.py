@@ -400,13 +400,15 @@ class LiveDocs:
 
     def _read_apart(self) -> tuple[Library, Index | None, Path | None]:
         """``_read`` in a child process (forked: it starts from this one's docs), which
-        writes what it built to a file in the docs cache's format; this process then reads
-        it a piece at a time. The build's minutes of interpreter time are the child's, not
-        taken from the threads acknowledging Slack's requests. Also the file, when one was
-        written (for the cache). Raises ContentError for docs that cannot be read (as
-        ``_read`` does), _NotApart when the child cannot do its part (a full disk, say)."""
+        writes what it built in the docs cache's format twice: for this process, naming
+        only the files' parses it already holds, which it then reads a piece at a time
+        (the unchanged sections stay the objects they are, as in ``_read``); and whole, for
+        the cache (returned). The build's seconds of interpreter time are the child's, not
+        taken from the threads acknowledging Slack's requests. Raises ContentError for docs
+        that cannot be read (as ``_read`` does), _NotApart when the child cannot do its
+        part (a full disk, say)."""
         assert self._cache is not None and self._cache.path is not None
-        out = self._cache.scratch("reload")
+        out, whole = self._cache.scratch("reload"), self._cache.scratch("reloaded")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             reader, writer = os.pipe()
@@ -428,7 +430,8 @@ class LiveDocs:
                         said: tuple = ("unreadable", str(err))
                     else:
                         if index is not None:
-                            self._cache.dump(out, library, index)
+                            self._cache.dump(out, library, index, self._snapshot.library)
+                            self._cache.dump(whole, library, index)
                             said = ("built",)
                         else:
                             said = ("read", library.problems, bool(library.sections))
@@ -448,6 +451,7 @@ class LiveDocs:
             said = ("failed", f"it said something unreadable ({err})")
         if said[0] in ("failed", "unreadable"):
             _discard(out)
+            _discard(whole)
             if said[0] == "unreadable":
                 raise ContentError(said[1])
             raise _NotApart(said[1])
@@ -456,11 +460,13 @@ class LiveDocs:
             library = replace(self._snapshot.library, problems=problems)
             return (library if has_sections else replace(library, documents=())), None, None
         try:
-            library, index = self._cache.load(out)
+            library, index = self._cache.load(out, self._snapshot.library)
         except Exception as err:
-            _discard(out)
+            _discard(whole)
             raise _NotApart(f"could not read back what it built: {err}") from err
-        return library, index, out
+        finally:
+            _discard(out)
+        return library, index, whole
 
     def _read_somewhere(self, reason: str) -> tuple[Library, Index | None, Path | None]:
         """``_read_apart`` where ``apart`` is set and the child can do its part; else, or

@@ -8,7 +8,6 @@ import pickle
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from bot.config import ContentSettings
@@ -16,7 +15,7 @@ from bot.content import load_library
 from bot.docs_cache import FILE_NAME, DocsCache, code_digest
 from bot.engine.search import build_index
 from bot.live import LiveDocs
-from tests.conftest import KNOWLEDGEHUB
+from tests.conftest import KNOWLEDGEHUB, assert_indexes_equal
 
 QUESTIONS = (
     "how do I get started",
@@ -41,19 +40,6 @@ def start(root: Path, data: Path, **settings) -> LiveDocs:
     live = LiveDocs.load(content, library, kept=kept, cache=cache)
     live.kept(timeout=60)
     return live
-
-
-def assert_indexes_equal(got, fresh) -> None:
-    """Two indexes hold the same sections, weights, keys and postings."""
-    assert got.sections == fresh.sections and got.ids == fresh.ids
-    assert got.idf == fresh.idf and got.words == fresh.words
-    assert got.key_list == fresh.key_list and got.parents == fresh.parents
-    assert got.aliases == fresh.aliases and got.typo_vocab == fresh.typo_vocab
-    for table in ("postings", "form_postings"):
-        mine, theirs = getattr(got, table), getattr(fresh, table)
-        assert list(mine) == list(theirs)
-        for term in theirs:
-            assert all(np.array_equal(a, b) for a, b in zip(mine[term], theirs[term], strict=True))
 
 
 def answers(live: LiveDocs, questions) -> list:
@@ -305,8 +291,10 @@ def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     edit is answered, a broken file's problem is logged, and the cache holds the new docs."""
     data = tmp_path / "data"
     live = apart_on(hub, data)
+    before = {s.id: s for s in live.current.library.sections}
     (hub / "odd.md").write_text("---\ntitle: [a, list]\n---\n# Odd\n\nx\n")
     changed = sorted(hub.rglob("*.md"))[10]
+    rel = changed.relative_to(hub).as_posix()
     with changed.open("a", encoding="utf-8") as f:
         f.write("\n\n## Parking bays\n\nThe zorbulous parking bays are behind building C.\n")
     with caplog.at_level(logging.WARNING, logger="bot.live"):
@@ -315,6 +303,10 @@ def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     fresh_library = load_library(hub)
     assert live.current.library.documents == fresh_library.documents
     assert_indexes_equal(live.current.index, build_index(fresh_library))
+    # The unchanged files' sections are still the objects served before (not copies read
+    # back from the child): memory stays as with a reload in the process.
+    unchanged = [s for s in live.current.library.sections if s.path not in (rel, "odd.md")]
+    assert unchanged and all(before[s.id] is s for s in unchanged)
     best = live.current.answer("where are the zorbulous parking bays").best
     assert best is not None and best.section.name == "Parking bays"
     live.kept(timeout=60)

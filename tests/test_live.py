@@ -176,10 +176,8 @@ def test_a_reload_parses_only_what_changed_and_indexes_as_a_fresh_start(tmp_path
     exactly what a fresh start's does, so the answers are the same."""
     import shutil
 
-    import numpy as np
-
     from bot.engine.search import build_index
-    from tests.conftest import KNOWLEDGEHUB
+    from tests.conftest import KNOWLEDGEHUB, assert_indexes_equal
 
     if not KNOWLEDGEHUB.is_dir():
         pytest.skip("shared corpus not present")
@@ -202,15 +200,7 @@ def test_a_reload_parses_only_what_changed_and_indexes_as_a_fresh_start(tmp_path
 
     fresh_library = load_library(root)
     assert [str(p) for p in after.library.problems] == [str(p) for p in fresh_library.problems]
-    fresh = build_index(fresh_library)
-    got = after.index
-    assert got.sections == fresh.sections and got.idf == fresh.idf
-    assert got.key_list == fresh.key_list
-    for table in ("postings", "form_postings"):
-        mine, theirs = getattr(got, table), getattr(fresh, table)
-        assert list(mine) == list(theirs)
-        for term in theirs:
-            assert all(np.array_equal(a, b) for a, b in zip(mine[term], theirs[term], strict=True))
+    assert_indexes_equal(after.index, build_index(fresh_library))
     assert best_name(live, "where are the zorbulous parking bays") == "Parking bays"
 
 
