@@ -508,8 +508,8 @@ class LiveDocs:
             self._releasing = release_gradually(replaced)
             give_back_memory()
             self.reloads += 1
-            log.info("reloaded (%s): %d sections", reason, len(library.sections))
             self._keep(self._snapshot, built)
+            log.info("reloaded (%s): %d sections", reason, len(library.sections))
         if self.semantic is not None:
             self._embed_later(self._snapshot)
         return True

@@ -222,8 +222,9 @@ def test_a_data_dir_it_cannot_write_leaves_the_bot_serving(make_content, tmp_pat
 
 
 def test_serve_starts_again_on_the_docs_it_kept(fake, make_content, tmp_path):
-    """`serve` keeps the docs in DATA_DIR; started again on the same folder, it reads them
-    from there (one log line), is healthy, and leaves no secret in the cache file."""
+    """`serve` keeps the docs in DATA_DIR, and reloads an edit in a child process, which
+    keeps the edited docs there too; started again on the same folder, it reads them from
+    there (one log line), is healthy, and leaves no secret in the cache file."""
     from tests.slack_standin import SocketModeServer, wait_until
     from tests.test_slack_app import TOKEN, free_port, health, serve_process
 
@@ -245,9 +246,14 @@ def test_serve_starts_again_on_the_docs_it_kept(fake, make_content, tmp_path):
             log = Path(err.name)
             try:
                 assert wait_until(lambda p=port: healthy(p), timeout=30), log.read_text()
-                line = "docs kept in" if run == "first" else "docs cache read: 2 sections"
+                line = "docs kept in" if run == "first" else "docs cache read: 3 sections"
                 said = lambda x=line, f=log: x in f.read_text()  # noqa: E731
                 assert wait_until(said, timeout=30), log.read_text()
+                if run == "first":
+                    (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nWho.\n\n## Z\n\nz\n")
+                    said = lambda f=log: "reloaded (content changed): 3 sections" in f.read_text()  # noqa: E731
+                    assert wait_until(said, timeout=30), log.read_text()
+                    assert "child process failed" not in log.read_text()
             finally:
                 proc.terminate()
                 proc.wait(10)
