@@ -27,6 +27,7 @@ import numpy as np
 import bot
 from bot.config import ContentSettings
 from bot.content import Library, collector_paused
+from bot.engine.index import Keys
 from bot.engine.search import Index
 
 log = logging.getLogger("bot.docs_cache")
@@ -145,7 +146,7 @@ class DocsCache:
         )
         return kept
 
-    def load(self, path: Path, previous: Library | None = None) -> Kept:
+    def load(self, path: Path, previous: Kept | None = None) -> Kept:
         """The docs in the file at ``path`` (written by ``dump``, with the same ``previous``).
         Raises OtherKey for a file of other code or settings, one of UNUSABLE for a file
         that cannot be used."""
@@ -156,11 +157,12 @@ class DocsCache:
             return _assemble(iter(lambda: _Restricted(f).load(), END), previous)
 
     def dump(
-        self, path: Path, library: Library, index: Index, previous: Library | None = None
+        self, path: Path, library: Library, index: Index, previous: Kept | None = None
     ) -> None:
         """Write these docs to a new file at ``path``, readable by the owner alone. With
-        ``previous`` (the docs a reload read them with), a file's parse that is previous's
-        (the same object) is written as its name only: ``load`` takes it from previous."""
+        ``previous`` (the docs a reload read and indexed them with), what is previous's (the
+        same objects: a file's parse, a section's phrase keys) is written as a reference
+        only, which ``load`` given the same ``previous`` takes from it."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             writer = pickle.Pickler(f, protocol=5)
@@ -218,12 +220,13 @@ class DocsCache:
                 continue
 
 
-def _pieces(library: Library, index: Index, previous: Library | None = None) -> Iterator[tuple]:
+def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Iterator[tuple]:
     """The docs in pieces that stand alone: the files' parses (each document with its
     sections; only the name of those ``previous`` holds), the rest of the library (its
     documents named by their file where a parse holds them), then the index's state, its
-    large collections a slice at a time."""
-    before = previous.parsed if previous is not None else {}
+    large collections a slice at a time (a section's keys whose words are previous's as
+    their place there and their new weights)."""
+    before = previous.library.parsed if previous is not None else {}
     same = [rel for rel, p in library.parsed.items() if before.get(rel) is p]
     for start in range(0, len(same), ITEMS_PER_PIECE):
         yield ("same", same[start : start + ITEMS_PER_PIECE])
@@ -239,6 +242,8 @@ def _pieces(library: Library, index: Index, previous: Library | None = None) -> 
     counts = {LIBRARY + "name_counts": library.name_counts,
               LIBRARY + "title_counts": library.title_counts}  # fmt: skip
     for name, value in {**counts, **index.__getstate__()}.items():
+        if name == "key_list" and previous is not None:
+            value = _key_references(index, previous.index)
         if isinstance(value, (list, set, dict)) and len(value) > ITEMS_PER_PIECE:
             items = list(value.items() if isinstance(value, dict) else value)
             kind = type(value).__name__
@@ -248,7 +253,32 @@ def _pieces(library: Library, index: Index, previous: Library | None = None) -> 
             yield ("whole", name, value)
 
 
-def _assemble(pieces: Iterator[tuple], previous: Library | None = None) -> Kept:
+def _key_references(index: Index, previous: Index) -> list:
+    """The index's phrase keys, each whose words are previous's (a reload reuses them for a
+    section it kept) as (its place in previous, its weights) instead."""
+    out: list = []
+    for section, keys in zip(index.sections, index.key_list, strict=True):
+        j = previous.ids.get(section.id)
+        if j is not None and previous.key_list[j].keys is keys.keys:
+            out.append((j, keys.head_idf, keys.own_idf))
+        else:
+            out.append(keys)
+    return out
+
+
+def _keys_back(items: list, previous: Kept | None) -> list:
+    """The phrase keys ``_key_references`` gave, each reference made the keys again from
+    previous's words and the weights it carries."""
+    if previous is None:
+        return items
+    kept = previous.index.key_list
+    return [
+        k if isinstance(k, Keys) else kept[k[0]]._replace(head_idf=k[1], own_idf=k[2])
+        for k in items
+    ]
+
+
+def _assemble(pieces: Iterator[tuple], previous: Kept | None = None) -> Kept:
     """The library and index ``_pieces`` wrote (with this ``previous``)."""
     parsed: dict = {}
     shell: Library | None = None
@@ -261,13 +291,17 @@ def _assemble(pieces: Iterator[tuple], previous: Library | None = None) -> Kept:
         elif piece[0] == "same":
             if previous is None:
                 raise _Unusable("it names parses of docs it was not given")
-            parsed.update((rel, previous.parsed[rel]) for rel in piece[1])
+            parsed.update((rel, previous.library.parsed[rel]) for rel in piece[1])
         elif piece[0] == "library":
             _, shell, documents = piece
         elif piece[0] == "whole":
             state[piece[1]] = piece[2]
+            if piece[1] == "key_list":  # few sections: not in parts
+                state[piece[1]] = _keys_back(piece[2], previous)
         elif piece[0] == "part":
             _, name, kind, items = piece
+            if name == "key_list":
+                items = _keys_back(items, previous)
             make, add = kinds[kind]
             add(state.setdefault(name, make()), items)
         else:

@@ -430,7 +430,8 @@ class LiveDocs:
                         said: tuple = ("unreadable", str(err))
                     else:
                         if index is not None:
-                            self._cache.dump(out, library, index, self._snapshot.library)
+                            served = Kept(self._snapshot.library, self._snapshot.index)
+                            self._cache.dump(out, library, index, served)
                             self._cache.dump(whole, library, index)
                             said = ("built",)
                         else:
@@ -460,7 +461,8 @@ class LiveDocs:
             library = replace(self._snapshot.library, problems=problems)
             return (library if has_sections else replace(library, documents=())), None, None
         try:
-            library, index = self._cache.load(out, self._snapshot.library)
+            served = Kept(self._snapshot.library, self._snapshot.index)
+            library, index = self._cache.load(out, served)
         except Exception as err:
             _discard(whole)
             raise _NotApart(f"could not read back what it built: {err}") from err

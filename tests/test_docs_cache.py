@@ -298,6 +298,8 @@ def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     data = tmp_path / "data"
     live = apart_on(hub, data)
     before = {s.id: s for s in live.current.library.sections}
+    served = live.current.index
+    words = {s.id: served.keys(served.ids[s.id]).keys for s in before.values()}
     (hub / "odd.md").write_text("---\ntitle: [a, list]\n---\n# Odd\n\nx\n")
     changed = sorted(hub.rglob("*.md"))[10]
     rel = changed.relative_to(hub).as_posix()
@@ -313,6 +315,8 @@ def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     # back from the child): memory stays as with a reload in the process.
     unchanged = [s for s in live.current.library.sections if s.path not in (rel, "odd.md")]
     assert unchanged and all(before[s.id] is s for s in unchanged)
+    index = live.current.index
+    assert all(index.keys(index.ids[s.id]).keys is words[s.id] for s in unchanged)
     best = live.current.answer("where are the zorbulous parking bays").best
     assert best is not None and best.section.name == "Parking bays"
     live.kept(timeout=60)
