@@ -52,6 +52,9 @@ WATCH_INTERVAL = 2.0
 #: Above every file descriptor a reload's child process may have inherited.
 MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
+#: How much lower than the bot's a reload's child process is scheduled (see os.nice).
+CHILD_NICENESS = 10
+
 #: While embedding, progress is logged at most this often, in seconds.
 PROGRESS_EVERY = 10.0
 
@@ -423,6 +426,9 @@ class LiveDocs:
                 # closes it, until the child exits.
                 os.closerange(3, writer)
                 os.closerange(writer + 1, MAX_FD)
+                # Below the bot in the CPU's queue: on a busy machine its acknowledgements
+                # and answers come first, and the reload takes longer.
+                os.nice(CHILD_NICENESS)
                 with collector_paused():
                     try:
                         library, index = self._read()
