@@ -123,9 +123,9 @@ RELEASE_WAIT = 60.0
 
 def release_gradually(box: list[Snapshot]) -> threading.Thread:
     """Free the docs a reload replaced (the one snapshot in ``box``, taken out of it) a little
-    at a time, in a background thread. Freed at once, a whole library (as a reload in a
-    child process replaces it) holds the interpreter while its millions of objects are
-    freed one by one, and every acknowledgement due then waits.
+    at a time, in a background thread. Freed at once, the replaced index (and the sections
+    of the files that changed) hold the interpreter while their objects are freed one by
+    one, and every acknowledgement due then waits.
 
     The thread first waits (up to RELEASE_WAIT) until no request still answers with the old
     docs, then holds their parts itself, lets the containers go, and drops the parts a chunk
