@@ -101,8 +101,11 @@ def measure(folder: Path, reloads: int, data: Path) -> dict:
     live = LiveDocs.load(settings, load_library(folder), **extra)
     live.current.answer("what is the deployment process")
     first_answer = time.perf_counter() - started
+    kept_s = kept_mb = None
     if cache is not None:
+        t0 = time.perf_counter()
         live.kept()  # written in the background, as in `serve`; not counted in the start
+        kept_s, kept_mb = time.perf_counter() - t0, cache.path.stat().st_size / 1e6
     gc.collect()
     held = status_mb("VmRSS") - before
     peak = status_mb("VmHWM") - before
@@ -134,6 +137,8 @@ def measure(folder: Path, reloads: int, data: Path) -> dict:
         "reload_s": times,
         "rss_mb": [before + held, *rss],
         "child_mb": children.stop(),
+        "cache_write_s": kept_s,
+        "cache_mb": kept_mb,
     }
 
 
@@ -233,6 +238,11 @@ def main() -> None:
           " largest minus the smallest resident figure, over the first; reload's child: the"
           " most private memory a reload's child process held"
           " (-: reloads in the process)")  # fmt: skip
+    for name, m in rows:
+        if m.get("cache_mb"):
+            print(f"{name}: docs cache {m['cache_mb']:.0f} MB"
+                  f" ({m['cache_mb'] * 1e6 / m['sections']:.0f} bytes a section),"
+                  f" written {m['cache_write_s']:.1f} s after the first answer")  # fmt: skip
     print()
     print("restart on the docs kept in DATA_DIR: first answer s (bytes/section held)")
     print("tree           no file changed      one file changed")

@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -90,6 +91,12 @@ class _Restricted(pickle.Unpickler):
 def restricted_loads(data: bytes) -> Any:
     """A pickle of the docs' own types (see ALLOWED) read back; anything else refused."""
     return _Restricted(io.BytesIO(data)).load()
+
+
+def discard(path: Path) -> None:
+    """Remove a temporary file, if it can be (it may be gone, or not a file)."""
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def code_digest(root: Path | None = None) -> str:
@@ -198,7 +205,7 @@ class DocsCache:
             os.replace(tmp, self.path)
         except (OSError, pickle.PicklingError, RuntimeError) as err:
             self.warn(f"could not keep the docs in {self.path}: {err}")
-            tmp.unlink(missing_ok=True)
+            discard(tmp)
             return
         log.info(
             "docs kept in %s (%.0f MB) in %.1f s",
@@ -295,9 +302,8 @@ def _assemble(pieces: Iterator[tuple], previous: Kept | None = None) -> Kept:
         elif piece[0] == "library":
             _, shell, documents = piece
         elif piece[0] == "whole":
-            state[piece[1]] = piece[2]
-            if piece[1] == "key_list":  # few sections: not in parts
-                state[piece[1]] = _keys_back(piece[2], previous)
+            _, name, value = piece
+            state[name] = _keys_back(value, previous) if name == "key_list" else value
         elif piece[0] == "part":
             _, name, kind, items = piece
             if name == "key_list":

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,7 +31,7 @@ from bot.content import (
     load_library,
     same_docs,
 )
-from bot.docs_cache import UNUSABLE, DocsCache, Kept, restricted_loads
+from bot.docs_cache import UNUSABLE, DocsCache, Kept, discard, restricted_loads
 from bot.engine.embed import (
     OFF,
     Model,
@@ -161,12 +161,6 @@ def _tell(fd: int, what: tuple) -> None:
     data = memoryview(pickle.dumps(what))
     while data:
         data = data[os.write(fd, data) :]
-
-
-def _discard(path: Path) -> None:
-    """Remove a file a reload's child wrote, if it can be."""
-    with suppress(OSError):
-        path.unlink(missing_ok=True)
 
 
 class _NotApart(Exception):
@@ -412,6 +406,7 @@ class LiveDocs:
         part (a full disk, say)."""
         assert self._cache is not None and self._cache.path is not None
         out, whole = self._cache.scratch("reload"), self._cache.scratch("reloaded")
+        served = Kept(self._snapshot.library, self._snapshot.index)  # the child's previous
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             reader, writer = os.pipe()
@@ -436,7 +431,6 @@ class LiveDocs:
                         said: tuple = ("unreadable", str(err))
                     else:
                         if index is not None:
-                            served = Kept(self._snapshot.library, self._snapshot.index)
                             self._cache.dump(out, library, index, served)
                             self._cache.dump(whole, library, index)
                             said = ("built",)
@@ -457,8 +451,8 @@ class LiveDocs:
         except UNUSABLE as err:
             said = ("failed", f"it said something unreadable ({err})")
         if said[0] in ("failed", "unreadable"):
-            _discard(out)
-            _discard(whole)
+            discard(out)
+            discard(whole)
             if said[0] == "unreadable":
                 raise ContentError(said[1])
             raise _NotApart(said[1])
@@ -467,13 +461,12 @@ class LiveDocs:
             library = replace(self._snapshot.library, problems=problems)
             return (library if has_sections else replace(library, documents=())), None, None
         try:
-            served = Kept(self._snapshot.library, self._snapshot.index)
             library, index = self._cache.load(out, served)
         except Exception as err:
-            _discard(whole)
+            discard(whole)
             raise _NotApart(f"could not read back what it built: {err}") from err
         finally:
-            _discard(out)
+            discard(out)
         return library, index, whole
 
     def _read_somewhere(self, reason: str) -> tuple[Library, Index | None, Path | None]:
@@ -537,7 +530,7 @@ class LiveDocs:
                 except OSError as err:
                     log.warning("could not keep the docs in %s: %s", self._cache.path, err)
             if written is not None:
-                _discard(written)
+                discard(written)
             self._to_keep = snapshot
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_all, name="docs-cache",
