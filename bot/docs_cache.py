@@ -4,8 +4,8 @@ file again but parses only those that changed, and takes the index as it was whe
 The file is a pickle, read with only the classes the docs are made of (any other name in it
 makes it unusable, like a file from other code or other settings: it is then left aside with
 one log line and the docs are read afresh). It is written from a background thread in small
-self-contained pieces, each holding the interpreter for a few milliseconds, so that serving
-never waits long on the write."""
+self-contained pieces, each holding the interpreter briefly, so that serving never waits
+long on the write."""
 
 from __future__ import annotations
 
