@@ -113,7 +113,10 @@ def measure(folder: Path, reloads: int, data: Path) -> dict:
     files = sorted(folder.rglob("*.md"))
     times, rss = [], []
     if cache is not None and hasattr(os, "fork"):
-        live.apart = True  # as `serve` reloads: in a child process
+        import bot.live
+
+        # As `serve` reloads: in a child process (0.8.0: every reload; later, one of many files).
+        live.apart = getattr(bot.live, "APART_FILES", True)
     children = ChildPeak()
     for n in range(reloads):
         with files[n % len(files)].open("a", encoding="utf-8") as f:

@@ -132,10 +132,13 @@ def measure(folder: Path, seconds: float, data: Path) -> dict:
     cache = docs_cache(data, settings)
     if cache is None:  # a bot without a docs cache reloads in its own process
         live = LiveDocs.load(settings, load_library(folder))
-    else:  # as `serve` does: reloads built in a child process, through the docs cache
+    else:  # as `serve` does: with a docs cache, reloads of many files in a child process
+        import bot.live
+
         live = LiveDocs.load(settings, load_library(folder), cache=cache)
         live.kept()
-        live.apart = hasattr(os, "fork")
+        if hasattr(os, "fork"):  # 0.8.0: every reload in a child process
+            live.apart = getattr(bot.live, "APART_FILES", True)
     files = sorted(folder.rglob("*.md"))
     frozen = gc.get_freeze_count()  # none for a bot that does not freeze its docs
     as_loaded = tracked = collector_round()

@@ -36,7 +36,7 @@ log = logging.getLogger("bot.docs_cache")
 #: The file's name in DATA_DIR.
 FILE_NAME = "docs.pickle"
 #: Bumped when what the file holds changes shape beyond what the code digest catches.
-FORMAT = 2
+FORMAT = 3
 #: Files' parses, and items of the index's large collections, written in one piece.
 FILES_PER_PIECE = 50
 ITEMS_PER_PIECE = 2000
@@ -52,7 +52,7 @@ STALE_SECONDS = 600
 #: names asked for on the shipped docs, the three corpora and 10,000 synthetic sections).
 ALLOWED = {
     "bot.content": {"Library", "Document", "Section", "Parsed", "Problem", "OwnerFile"},
-    "bot.engine.index": {"Keys", "Postings"},
+    "bot.engine.index": {"Keys", "Postings", "DocNames"},
     "numpy": {"dtype"},
     "numpy._core.numeric": {"_frombuffer"},
     "numpy.core.numeric": {"_frombuffer"},
@@ -231,8 +231,8 @@ def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Ite
     """The docs in pieces that stand alone: the files' parses (each document with its
     sections; only the name of those ``previous`` holds), the rest of the library (its
     documents named by their file where a parse holds them), then the index's state, its
-    large collections a slice at a time (a section's keys whose words are previous's as
-    their place there and their new weights)."""
+    large collections a slice at a time (a section's keys that are previous's as their
+    place there)."""
     before = previous.library.parsed if previous is not None else {}
     same = [rel for rel, p in library.parsed.items() if before.get(rel) is p]
     for start in range(0, len(same), ITEMS_PER_PIECE):
@@ -261,28 +261,21 @@ def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Ite
 
 
 def _key_references(index: Index, previous: Index) -> list:
-    """The index's phrase keys, each whose words are previous's (a reload reuses them for a
-    section it kept) as (its place in previous, its weights) instead."""
+    """The index's phrase keys, each that is previous's (a reload reuses them for a section
+    it kept) as its place in previous instead."""
     out: list = []
     for section, keys in zip(index.sections, index.key_list, strict=True):
         j = previous.ids.get(section.id)
-        if j is not None and previous.key_list[j].keys is keys.keys:
-            out.append((j, keys.head_idf, keys.own_idf))
-        else:
-            out.append(keys)
+        out.append(j if j is not None and previous.key_list[j] is keys else keys)
     return out
 
 
 def _keys_back(items: list, previous: Kept | None) -> list:
-    """The phrase keys ``_key_references`` gave, each reference made the keys again from
-    previous's words and the weights it carries."""
+    """The phrase keys ``_key_references`` gave, each reference made previous's keys."""
     if previous is None:
         return items
     kept = previous.index.key_list
-    return [
-        k if isinstance(k, Keys) else kept[k[0]]._replace(head_idf=k[1], own_idf=k[2])
-        for k in items
-    ]
+    return [k if isinstance(k, Keys) else kept[k] for k in items]
 
 
 def _assemble(pieces: Iterator[tuple], previous: Kept | None = None) -> Kept:

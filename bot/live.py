@@ -54,6 +54,11 @@ MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 #: How much lower than the bot's a reload's child process is scheduled (see os.nice).
 CHILD_NICENESS = 10
+#: A reload that finds more document files than this added, changed or removed is done in a
+#: child process where `serve` allows it (``_read_apart``): the index is then mostly built
+#: again, seconds of interpreter time at 100,000 sections. Fewer are updated in the process,
+#: where the unchanged sections' postings are kept (bot.engine.index): a fraction of a second.
+APART_FILES = 50
 
 #: While embedding, progress is logged at most this often, in seconds.
 PROGRESS_EVERY = 10.0
@@ -217,6 +222,13 @@ def fingerprint(root: Path) -> tuple:
     return tuple(items)
 
 
+def changed_files(before: tuple, after: tuple) -> int:
+    """How many files two fingerprints (``fingerprint``) say were added, changed or removed."""
+    old = {path: rest for path, *rest in before}
+    new = {path: rest for path, *rest in after}
+    return sum(old.get(path) != rest for path, rest in new.items()) + len(old.keys() - new)
+
+
 def open_semantic(
     settings: ContentSettings,
     data_dir: Path | None,
@@ -256,8 +268,9 @@ class LiveDocs:
         self._keeping = threading.Lock()
         self._to_keep: Snapshot | None = None  # the docs the cache is to be written with next
         self._keeper: threading.Thread | None = None
-        #: Reload in a child process (``_read_apart``): `serve` sets it where it can fork.
-        self.apart = False
+        #: Reload in a child process (``_read_apart``) when more files than this changed:
+        #: `serve` sets it (APART_FILES) where it can fork; None: never.
+        self.apart: int | None = None
         self._releasing: threading.Thread | None = None  # freeing the docs last replaced
         self._embedding = threading.Lock()  # one embedding run at a time
         self._lock = threading.Lock()  # one reload at a time; readers never wait
@@ -469,10 +482,13 @@ class LiveDocs:
             discard(out)
         return library, index, whole
 
-    def _read_somewhere(self, reason: str) -> tuple[Library, Index | None, Path | None]:
-        """``_read_apart`` where ``apart`` is set and the child can do its part; else, or
-        when it cannot (said in the log), ``_read`` in this process."""
-        if self.apart:
+    def _read_somewhere(
+        self, reason: str, changed: int
+    ) -> tuple[Library, Index | None, Path | None]:
+        """``_read_apart`` where ``apart`` is set, more files than it says ``changed`` and the
+        child can do its part; else, or when it cannot (said in the log), ``_read`` in this
+        process."""
+        if self.apart is not None and changed > self.apart:
             try:
                 return self._read_apart()
             except _NotApart as why:
@@ -483,10 +499,11 @@ class LiveDocs:
     def _reload(self, reason: str) -> bool:
         with self._lock:
             root = self._settings.content_dir
-            self._seen = fingerprint(root)
+            before, self._seen = self._seen, fingerprint(root)
             try:
                 with built_to_last():
-                    library, index, built = self._read_somewhere(reason)
+                    changed = changed_files(before, self._seen)
+                    library, index, built = self._read_somewhere(reason, changed)
                 unchanged = index is None and same_docs(library, self._snapshot.library)
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)

@@ -143,16 +143,23 @@ def postgres_url(postgres_server):
 
 
 def assert_indexes_equal(got: Index, fresh: Index, *, ordered: bool = True) -> None:
-    """Two indexes hold the same sections, weights, keys, vocabulary and postings (each
-    term's arrays element for element; the terms in the same order unless not ``ordered``)."""
+    """Two indexes hold the same sections, lengths, weights, keys, vocabulary and postings
+    (each term's arrays element for element; the terms in the same order unless not
+    ``ordered``)."""
     import numpy as np
 
     assert got.sections == fresh.sections and got.ids == fresh.ids
     assert got.idf == fresh.idf and got.words == fresh.words
+    assert np.array_equal(got.lengths, fresh.lengths) and np.array_equal(got.k, fresh.k)
     assert got.key_list == fresh.key_list and got.parents == fresh.parents
     assert got.aliases == fresh.aliases and got.typo_vocab == fresh.typo_vocab
+    assert got.capital_aliases == fresh.capital_aliases
     for table in ("postings", "form_postings"):
         mine, theirs = getattr(got, table), getattr(fresh, table)
         assert list(mine) == list(theirs) if ordered else set(mine) == set(theirs)
         for term in theirs:
             assert all(np.array_equal(a, b) for a, b in zip(mine[term], theirs[term], strict=True))
+            assert all(
+                np.array_equal(a, b)
+                for a, b in zip(got.holding(mine, term), fresh.holding(theirs, term), strict=True)
+            )

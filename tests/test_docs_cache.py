@@ -99,7 +99,7 @@ def test_a_restart_after_an_edit_parses_only_that_file(hub, tmp_path):
     assert others and all(before[s.id] is s for s in others)
     live = LiveDocs.load(ContentSettings(content_dir=hub), library, kept=kept)
     assert live.current.index is not kept.index
-    assert_indexes_equal(live.current.index, build_index(load_library(hub)))
+    assert_indexes_equal(live.current.index, build_index(load_library(hub)), ordered=False)
     best = live.current.answer("where are the zorbulous parking bays").best
     assert best is not None and best.section.name == "Parking bays"
 
@@ -288,7 +288,7 @@ def test_what_a_bot_killed_mid_write_left_is_removed(make_content, tmp_path):
 def apart_on(root: Path, data: Path) -> LiveDocs:
     """Docs served as `serve` serves them: reloads built in a child process."""
     live = start(root, data)
-    live.apart = True
+    live.apart = 0  # whatever changed
     return live
 
 
@@ -310,7 +310,7 @@ def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     assert "odd.md:2: front matter 'title' must be text; ignored" in caplog.text
     fresh_library = load_library(hub)
     assert live.current.library.documents == fresh_library.documents
-    assert_indexes_equal(live.current.index, build_index(fresh_library))
+    assert_indexes_equal(live.current.index, build_index(fresh_library), ordered=False)
     # The unchanged files' sections are still the objects served before (not copies read
     # back from the child): memory stays as with a reload in the process.
     unchanged = [s for s in live.current.library.sections if s.path not in (rel, "odd.md")]
@@ -373,3 +373,41 @@ def test_a_reload_whose_child_cannot_write_is_done_in_the_process(make_content, 
     assert "reload (test): its child process failed (IsADirectoryError" in caplog.text
     assert "reloading in this one" in caplog.text
     assert [s.name for s in live.current.library.sections] == ["Ops", "Pager rota", "Zorbs"]
+
+
+def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_child(
+    make_content, tmp_path, monkeypatch
+):
+    """Where `serve` reloads apart, a reload of no more files than ``apart`` says updates the
+    index in the process (no child started: a fraction of a second); one of more builds it
+    in a child. Each then answers from the edits."""
+    import os
+
+    from bot.live import changed_files, fingerprint
+
+    root = make_content({f"p{k}.md": f"# Page {k}\n\nWords of page {k}.\n" for k in range(5)})
+    live = start(root, tmp_path / "data")
+    live.apart = 2
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        forks.append(os.getpid())
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    before = fingerprint(root)
+    (root / "p0.md").write_text("# Page 0\n\nThe quorvex rota.\n")
+    (root / "p5.md").write_text("# Page 5\n\nThe glimmer rota.\n")
+    assert changed_files(before, fingerprint(root)) == 2
+    assert live.reload("two files") and forks == []
+    assert live.current.answer("where is the quorvex rota").best.section.path == "p0.md"
+    assert live.current.answer("where is the glimmer rota").best.section.path == "p5.md"
+    before = fingerprint(root)
+    for k, word in ((1, "zentral"), (2, "plimsoll")):
+        (root / f"p{k}.md").write_text(f"# Page {k}\n\nThe {word} rota.\n")
+    (root / "p5.md").unlink()
+    assert changed_files(before, fingerprint(root)) == 3
+    assert live.reload("three files") and len(forks) == 1
+    assert live.current.answer("where is the plimsoll rota").best.section.path == "p2.md"
+    assert live.current.answer("where is the glimmer rota").best.section.path != "p5.md"

@@ -293,7 +293,7 @@ def test_index_postings_match_the_plain_computation(make_content, shipped_librar
         for got, want in zip((index.postings, index.form_postings), expected, strict=True):
             assert set(got) == set(want)
             for term, entries in want.items():
-                rows, strengths = got[term]
+                rows, strengths = index.holding(got, term)
                 assert rows.tolist() == [i for i, _ in entries]
                 assert strengths.tolist() == pytest.approx([v for _, v in entries], abs=1e-6)
 
@@ -611,3 +611,75 @@ def test_counting_words_a_chunk_of_sections_at_a_time_builds_the_same_index(monk
     assert_indexes_equal(chunked, whole, ordered=False)  # terms met in another order
     questions = [f"what is {s.name}" for s in library.sections[::3]]
     assert [chunked.answer(q) for q in questions] == [whole.answer(q) for q in questions]
+
+
+def test_an_index_updated_after_edits_is_the_one_a_fresh_build_gives(tmp_path):
+    """A reload updates the index it replaces: the unchanged files' postings, words, keys and
+    abbreviations are kept, the changed files' sections read. After each edit (sections
+    added mid-file with a new abbreviation and new words, a file removed, a file added, the
+    synonyms changed, a file emptied of its only new word) it is, term for term, the index a
+    fresh build gives, and answers as that one does."""
+    import shutil
+
+    from tests.conftest import KNOWLEDGEHUB, assert_indexes_equal
+
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    root = tmp_path / "hub"
+    shutil.copytree(KNOWLEDGEHUB, root)
+    files = sorted(root.rglob("*.md"))
+    middle = next(f for f in files[15:] if "\n## " in f.read_text(encoding="utf-8"))
+    gone, kept = files[40], files[0]
+    library = load_library(root)
+    index = build_index(library)
+    text = middle.read_text(encoding="utf-8")
+
+    def edits():
+        middle.write_text(
+            text.replace(
+                "\n## ",
+                "\n## Quorvex Zentrals (QZ)\n\nThe quorvex zentrals (QZ) glimmer nightly.\n\n"
+                "## Glimmer Rota\n\nWho watches them.\n\n## ",
+                1,
+            ),
+            encoding="utf-8",
+        )
+        yield "two sections added mid-file"
+        assert index.search("quorvex zentrals")[0].section.name == "Quorvex Zentrals (QZ)"
+        gone.unlink()
+        yield "a file removed"
+        (root / "new.md").write_text("# Plimsoll Lines\n\nPlimsoll lines glimmer.\n")
+        yield "a file added"
+        (root / "synonyms.yml").write_text("plimsoll lines: [load marks]\n")
+        yield "the synonyms changed"
+        middle.write_text(text, encoding="utf-8")
+        yield "the new words removed"
+
+    questions = ["what are quorvex zentrals", "who owns the QZ", "what are load marks"]
+    questions += ["what glimmers", *(f"what is {s.name}" for s in library.sections[::9])]
+    for step in edits():
+        library = load_library(root, previous=library)
+        previous, index = index, build_index(library, previous=index)
+        rel = kept.relative_to(root).as_posix()
+        assert index._by_doc[rel] is previous._by_doc[rel], step  # updated, not built
+        fresh = build_index(library)
+        assert_indexes_equal(index, fresh, ordered=False)
+        assert [index.answer(q) for q in questions] == [fresh.answer(q) for q in questions], step
+    assert "quorvex" not in index.words and "quorvex" not in index.postings
+
+
+def test_an_index_is_built_afresh_when_the_kept_sections_change_order(make_content):
+    """The update keeps the unchanged sections' postings in their order: where the library
+    lists them in another (its documents reordered), the index is built afresh, the same."""
+    from dataclasses import replace
+
+    from tests.conftest import assert_indexes_equal
+
+    root = make_content({f"p{k}.md": f"# Page {k}\n\nWords of page {k}.\n" for k in range(4)})
+    library = load_library(root)
+    index = build_index(library)
+    reordered = replace(library, documents=library.documents[::-1])
+    rebuilt = build_index(reordered, previous=index)
+    assert all(rebuilt._by_doc[d.path] is not index._by_doc[d.path] for d in library.documents)
+    assert_indexes_equal(rebuilt, build_index(reordered), ordered=False)
+    assert rebuilt.search("words of page 3")[0].section.name == "Page 3"

@@ -1,17 +1,20 @@
-"""The index build: every section's postings (BM25 strengths by stem and by plural form), the
-idf of each stem, the vocabulary for typo correction and each section's keys for phrase
-similarity. Built once per library; immutable after (but for its typo cache)."""
+"""The index: every section's postings (term frequencies in its text and the strength of its
+heading words, by stem and by plural form; BM25 strengths are computed from them when a
+question asks for a term), the idf of each stem, the vocabulary for typo correction and each
+section's keys for phrase similarity. Built once per library, or updated from the index it
+replaces (a reload): only the sections of the files that changed are read again. Immutable
+after (but for its caches)."""
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple, Self
 
 import numpy as np
 
-from bot.content import Library, Section, collector_paused
+from bot.content import Document, Library, Section, collector_paused
 from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
@@ -34,23 +37,28 @@ IN_TEXT = 0.4  # the section's own text: at least this much ...
 IN_TEXT_MAX = 0.9  # ... rising towards this the more it says the word (BM25 tf, below)
 BM25_K1 = 1.2
 BM25_B = 0.75
+#: A posting's heading strength, by its code (Postings keep the code, one byte).
+NAMED = np.array([0.0, IN_CONTEXT, IN_HEADING], dtype=np.float32)
+CONTEXT_CODE, HEADING_CODE = 1, 2
 #: Sections whose sentences an index remembers before it starts over.
 SENTENCE_CACHE = 20_000
 #: Sections whose words the build counts at a time.
 CHUNK = 2_000
+#: An index is updated from the one it replaces when at most this share of its sections is
+#: new (a reload after an edit); else built afresh, which is then quicker.
+UPDATE_SHARE = 0.5
 
 
 class Keys(NamedTuple):
     """What phrase similarity and heading naming need of one section (see SectionIndex.keys).
     Tuples, not lists and sets: held for every section, a frozenset costs 216 bytes or more
-    where a tuple of three stems costs 64."""
+    where a tuple of three stems costs 64. Their weights (``SectionIndex.weights``) are
+    computed when asked for: they change with every other section's words."""
 
     keys: tuple[str, ...]  # heading, its aliases, document + heading, phrasings, title
     stem_keys: tuple[str, ...]  # the same as stems
     head: tuple[str, ...]  # stems of its heading path, each once
     own: tuple[str, ...]  # stems of its own heading, each once
-    head_idf: float
-    own_idf: float
 
 
 class SectionIndex:
@@ -61,76 +69,122 @@ class SectionIndex:
         # scan them again and again for nothing (a tenth to a quarter of a 10,000-section
         # build's time when measured).
         with collector_paused():
-            self._build(library, previous)
+            if previous is None or not self._update(library, previous):
+                self._build(library, previous)
+            self._finish(library)
 
     def _build(self, library: Library, previous: SectionIndex | None) -> None:
         """Index a library; the keys of sections ``previous`` (the index a reload replaces)
         holds too, the same objects (a file the reload did not parse again), are reused."""
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
-        self.ids = {s.id: i for i, s in enumerate(self.sections)}
-        # Postings are gathered as numpy arrays of keys (term id * n + section) and strengths,
-        # in a stem table and a form table. The sections' words are counted a chunk of
-        # sections at a time: a string per word of the whole corpus at once was most of a
-        # large build's peak, and left its memory in pieces once freed.
+        # Postings are gathered as numpy arrays of keys (term id * n + section), term
+        # frequencies and heading codes, in a stem table and a form table. The sections'
+        # words are counted a chunk of sections at a time: a string per word of the whole
+        # corpus at once was most of a large build's peak, and left its memory in pieces once
+        # freed. A chunk at a time also lets other threads (the Slack listener's
+        # acknowledgements) run between chunks.
         tables = Tables(n)
-        lengths = np.zeros(n, dtype=np.int64)
-        vocab: set[str] = set()
-        counted: tuple[list[tuple[np.ndarray, np.ndarray]], ...] = ([], [])
+        self.lengths = np.zeros(n, dtype=np.int32)
         for start in range(0, n, CHUNK):
-            texts = [
-                [w for w in words_of(s.own_text) if w not in FILLER]
-                for s in self.sections[start : start + CHUNK]
-            ]
-            sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-            lengths[start : start + len(texts)] = sizes
-            vocab.update(*texts)
-            words = [w for text in texts for w in text]
-            rows = np.repeat(np.arange(start, start + len(texts), dtype=np.int64), sizes)
-            for table, term_ids in enumerate(tables.ids(words)):
-                keys, tf = np.unique((term_ids * n + rows)[term_ids >= 0], return_counts=True)
-                counted[table].append((keys, tf.astype(np.int32)))
-            del texts, words, rows
-        avg_len = max(1.0, float(lengths.sum()) / max(1, n))
-        # BM25's saturating, length-normalised term frequency, scaled into 0..1: a word said
-        # often in a short section is stronger evidence than once in a long table.
-        k = BM25_K1 * (1 - BM25_B + BM25_B * lengths / avg_len)
-        for table, parts in enumerate(counted):
-            while parts:  # each chunk's counts freed as soon as they are strengths
-                keys, tf = parts.pop(0)
-                tables.add(table, keys, IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + k[keys % n]))
-        del counted
-        # Headings and owner phrasings count fully; parent headings, titles and folder labels
-        # at least IN_CONTEXT: a word's strength in a section is the most any place gives it.
-        # A chunk of sections at a time too: one call over a million words would keep every
-        # other thread (the Slack listener's acknowledgements) waiting for a reload.
-        for start in range(0, n, CHUNK):
-            named: list[str] = []
-            named_rows: list[int] = []
-            named_strengths: list[float] = []
-            for i in range(start, min(n, start + CHUNK)):
-                s = self.sections[i]
-                context = [w for c in s.context for w in topic_words(c)]
-                heading = [w for key in (s.name, *s.phrasings) for w in topic_words(key)]
-                vocab.update(heading)
-                named += context + heading
-                named_rows += [i] * (len(context) + len(heading))
-                named_strengths += [IN_CONTEXT] * len(context) + [IN_HEADING] * len(heading)
-            for table, term_ids in enumerate(tables.ids(named)):
-                keep = term_ids >= 0
-                keys = term_ids * n + np.asarray(named_rows, dtype=np.int64)
-                tables.add(table, keys[keep], np.asarray(named_strengths)[keep])
-        self.postings, self.form_postings = tables.postings()
+            rows = range(start, min(n, start + CHUNK))
+            tables.count(rows, self.sections[start : start + CHUNK], self.lengths)
+        self.postings, self.form_postings = (
+            Postings.of(tables.terms[t], tables.size[t], *tables.sorted(t)) for t in (0, 1)
+        )
+        self.words = tables.word_counts()
+        self._by_doc = {d.path: DocNames.of(d) for d in library.documents}
+        # Every section's keys now, not when a question first re-ranks it: the first questions
+        # after a (re)load would otherwise pay for them, a third of an answer's time.
+        reused = previous.key_list if previous is not None else []
+        at = previous.ids if previous is not None else {}
+        self.key_list = []
+        for s in self.sections:
+            j = at.get(s.id)
+            if j is not None and previous.sections[j] is s:  # type: ignore[union-attr]
+                self.key_list.append(reused[j])
+            else:
+                self.key_list.append(self._make_keys(s))
+
+    def _update(self, library: Library, previous: SectionIndex) -> bool:
+        """Index a library from ``previous``, the index a reload replaces: the postings,
+        words and keys of the sections it holds too (the same objects: a file not parsed
+        again) are taken from it, and only the new sections are read. False (nothing done)
+        when most sections are new or the kept ones moved out of order: a build is then
+        quicker, or needed."""
+        sections = library.sections
+        n = len(sections)
+        old_to_new = np.full(len(previous.sections), -1, dtype=np.int64)
+        new_to_old: list[int] = []
+        last = -1
+        for i, s in enumerate(sections):
+            j = previous.ids.get(s.id, -1)
+            if j >= 0 and previous.sections[j] is s:
+                if j < last:
+                    return False
+                old_to_new[j], last = i, j
+            else:
+                j = -1
+            new_to_old.append(j)
+        fresh = [i for i, j in enumerate(new_to_old) if j < 0]
+        if not n or len(fresh) > UPDATE_SHARE * n:
+            return False
+        self.sections = sections
+        tables = Tables(n, (previous.postings, previous.form_postings))
+        kept = old_to_new >= 0
+        self.lengths = np.zeros(n, dtype=np.int32)
+        self.lengths[old_to_new[kept]] = previous.lengths[kept]
+        for start in range(0, len(fresh), CHUNK):
+            rows = fresh[start : start + CHUNK]
+            tables.count(rows, [sections[i] for i in rows], self.lengths)
+        self.postings, self.form_postings = (
+            table.updated(old_to_new, tables.terms[t], tables.size[t], n, *tables.sorted(t))
+            for t, table in enumerate((previous.postings, previous.form_postings))
+        )
+        words = dict(previous.words)
+        for j in np.flatnonzero(~kept).tolist():
+            for w in said_words(previous.sections[j]):
+                if words[w] == 1:
+                    del words[w]
+                else:
+                    words[w] -= 1
+        for i in fresh:
+            for w in said_words(sections[i]):
+                words[w] = words.get(w, 0) + 1
+        self.words = words
+        is_fresh = np.zeros(n, dtype=bool)
+        is_fresh[fresh] = True
+        self._by_doc = {}
+        start = 0
+        for d in library.documents:
+            end = start + len(d.sections)
+            names = previous._by_doc.get(d.path)
+            if names is None or is_fresh[start:end].any():
+                names = DocNames.of(d)
+            self._by_doc[d.path] = names
+            start = end
+        self.key_list = [
+            previous.key_list[j] if j >= 0 else self._make_keys(s)
+            for s, j in zip(sections, new_to_old, strict=True)
+        ]
+        return True
+
+    def _finish(self, library: Library) -> None:
+        """What is made from the postings, words and sections as a whole: idf, the BM25
+        length normalisation, abbreviations and synonyms, the typo vocabulary."""
+        n = len(self.sections)
+        self.ids = {s.id: i for i, s in enumerate(self.sections)}
+        self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
+        self.k = bm25_k(self.lengths)
         # A word found in (or above) every section tells them apart least: BM25's idf.
         df = self.postings.frequencies()
         self.idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
-        self.words = vocab
         # Typo candidates by length and by first or second letter: a word k edits away differs
         # in length by at most k, and a typo rarely changes both of its first two letters.
         # The synonyms' one-word spellings are candidates too ('sysadmn' -> 'sysadmin').
         self.vocab_stems = set(self.postings)
-        abbreviations = defined_abbreviations(self.sections)
+        abbreviations = merged_abbreviations(self._by_doc[d.path] for d in library.documents)
         self.aliases = alias_table({**abbreviations.plain, **library.synonyms})
         # Abbreviations that are English words too, read only as typed in capitals ('AM').
         self.capital_aliases: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
@@ -143,7 +197,7 @@ class SectionIndex:
             if len(a) == 1 and any(all(stem(w) in self.vocab_stems for w in c) for c in canon)
         }
         self.typo_vocab: dict[tuple[int, str], list[str]] = {}
-        for w in sorted(vocab | one_word_aliases):
+        for w in sorted(self.words.keys() | one_word_aliases):
             if len(w) >= 3 and not w.isdigit():
                 self.typo_vocab.setdefault((len(w), w[0]), []).append(w)
                 self.typo_vocab.setdefault((len(w), "2" + w[1]), []).append(w)
@@ -155,18 +209,6 @@ class SectionIndex:
         self.typo_cache: dict[str, str | None] = {}
         # Sentence stems of the sections long questions re-rank, remembered likewise.
         self.sentence_cache: dict[int, dict[str, int]] = {}
-        self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
-        # Every section's keys now, not when a question first re-ranks it: the first questions
-        # after a (re)load would otherwise pay for them, a third of an answer's time.
-        reused = previous.key_list if previous is not None else []
-        at = previous.ids if previous is not None else {}
-        self.key_list = []
-        for s in self.sections:
-            j = at.get(s.id)
-            if j is not None and previous.sections[j] is s:  # type: ignore[union-attr]
-                self.key_list.append(self._weighed(reused[j]))
-            else:
-                self.key_list.append(self._make_keys(s))
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -175,7 +217,7 @@ class SectionIndex:
         """What the docs cache keeps of the index (bot.docs_cache): all but its sections
         (kept with the library), what is quick to make again from them, and its caches,
         which questions asked meanwhile may be changing."""
-        dropped = ("sections", "ids", "typo_cache", "sentence_cache")
+        dropped = ("sections", "ids", "k", "typo_cache", "sentence_cache")
         return {k: v for k, v in self.__dict__.items() if k not in dropped}
 
     @classmethod
@@ -185,9 +227,11 @@ class SectionIndex:
         index.__dict__.update(state)
         index.sections = sections
         index.ids = {s.id: i for i, s in enumerate(sections)}
+        index.k = bm25_k(index.lengths)
         index.typo_cache, index.sentence_cache = {}, {}
-        if len(index.key_list) != len(sections) or len(index.parents) != len(sections):
-            raise ValueError(f"an index of {len(index.key_list)} sections for {len(sections)}")
+        sizes = {len(index.key_list), len(index.parents), len(index.lengths)}
+        if sizes != {len(sections)}:
+            raise ValueError(f"an index of {sorted(sizes)} sections for {len(sections)}")
         return index
 
     def section(self, section_id: str) -> Section | None:
@@ -199,9 +243,29 @@ class SectionIndex:
         """Section i's keys (see ``_make_keys``)."""
         return self.key_list[i]
 
+    def weights(self, keys: Keys) -> tuple[float, float]:
+        """A section's heading path's and own heading's weights: the sums of their stems'
+        idf in this index."""
+        idf = self.idf.get
+        return sum(idf(h, 0.0) for h in keys.head), sum(idf(h, 0.0) for h in keys.own)
+
+    def holding(self, table: Postings, term: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """The sections that hold a term of ``table`` (the postings or the form postings),
+        in ascending order, and how strongly (0..1): the greatest of its heading code's
+        strength and BM25's saturating, length-normalised term frequency in its text,
+        scaled into IN_TEXT..IN_TEXT_MAX (a word said often in a short section is stronger
+        evidence than once in a long table). None when no section does."""
+        found = table.get(term)
+        if found is None:
+            return None
+        rows, tf, named = found
+        text = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + self.k[rows])
+        text[tf == 0] = 0.0
+        return rows, np.maximum(text.astype(np.float32), NAMED[named])
+
     def _make_keys(self, s: Section) -> Keys:
         """A section's heading and phrasings as words and as stems, its heading path's stems
-        and its own heading's, and their weights."""
+        and its own heading's."""
         name = heading_key_words(s.name)
         # Its heading first, then the other names the heading gives it, its document's
         # title and heading, the owner's phrasings, and last (for a root section) the
@@ -221,15 +285,7 @@ class SectionIndex:
                 for part in s.context
             )
         )
-        return self._weighed(Keys(tuple(keys), stem_keys, tuple(head), tuple(own), 0.0, 0.0))
-
-    def _weighed(self, keys: Keys) -> Keys:
-        """Keys with their heading path's and own heading's weights by this index's idf."""
-        idf = self.idf.get
-        return keys._replace(
-            head_idf=sum(idf(h, 0.0) for h in keys.head),
-            own_idf=sum(idf(h, 0.0) for h in keys.own),
-        )
+        return Keys(tuple(keys), stem_keys, tuple(head), tuple(own))
 
     def sentences(self, i: int) -> dict[str, int]:
         """Which sentences of section i's own text say each stem (list items and lines
@@ -326,31 +382,61 @@ def _starts_word(text: str, at: int) -> bool:
     return text[at : end if end >= 0 else len(text)] not in _NOT_FIRST
 
 
-def defined_abbreviations(sections: tuple[Section, ...]) -> Abbreviations:
+class DocNames(NamedTuple):
+    """What one document gives the abbreviations the docs define (``merged_abbreviations``):
+    kept per document by the index, so that a reload reads only the files that changed."""
+
+    defined: tuple[tuple[str, frozenset[str]], ...]  # long form, its abbreviations; in order
+    initialisms: tuple[tuple[str, str], ...]  # initialism, the name it stands for
+
+    @classmethod
+    def of(cls, document: Document) -> DocNames:
+        """A document's defined abbreviations and its headings' initialisms."""
+        return cls.of_sections(document.sections)
+
+    @classmethod
+    def of_sections(cls, sections: Sequence[Section]) -> DocNames:
+        """``of`` for these sections."""
+        found: dict[str, set[str]] = {}
+        for s in sections:
+            for text in (s.name, s.own_text):
+                if "(" not in text:
+                    continue
+                for m in _ABBREVIATION.finditer(text):
+                    abbr = m.group(1)
+                    if sum(c.isupper() for c in abbr) < 2:
+                        continue
+                    if abbr.endswith("s") and abbr[:-1].isupper() and len(abbr) > 2:
+                        abbr = abbr[:-1]
+                    long = long_form(abbr, text[max(0, m.start() - 200) : m.start()])
+                    if long is not None:
+                        found.setdefault(long, set()).add(abbr.lower())
+        names = {n for s in sections for n in (s.name, s.document)}
+        seen = {pair for name in names for pair in _initialisms(name)}
+        return cls(
+            tuple((long, frozenset(shorts)) for long, shorts in found.items()),
+            tuple(sorted(seen)),
+        )
+
+
+def merged_abbreviations(documents: Iterator[DocNames] | Sequence[DocNames]) -> Abbreviations:
     """The abbreviations the docs define, as synonyms: "Account Managers (AMs)" makes "am"
     stand for "account managers" (a plural 's' dropped; the long form by ``long_form``). An
     abbreviation that is also a common English word or filler ('AM', 'IT', 'FAR') would take
     that word's questions: it is read only where a question types it in capitals, as are the
     initialisms of names in headings that the docs never define (``heading_initialisms``)."""
     found: dict[str, set[str]] = {}
-    for s in sections:
-        for text in (s.name, s.own_text):
-            if "(" not in text:
-                continue
-            for m in _ABBREVIATION.finditer(text):
-                abbr = m.group(1)
-                if sum(c.isupper() for c in abbr) < 2:
-                    continue
-                if abbr.endswith("s") and abbr[:-1].isupper() and len(abbr) > 2:
-                    abbr = abbr[:-1]
-                long = long_form(abbr, text[max(0, m.start() - 200) : m.start()])
-                if long is not None:
-                    found.setdefault(long, set()).add(abbr.lower())
+    seen: dict[str, set[str]] = {}
+    for doc in documents:
+        for long, shorts in doc.defined:
+            found.setdefault(long, set()).update(shorts)
+        for short, long in doc.initialisms:
+            seen.setdefault(short, set()).add(long)
     common = common_english_words() | FILLER
     plain: dict[str, tuple[str, ...]] = {}
     capitals: dict[str, tuple[str, ...]] = {}
     defined = {a for shorts in found.values() for a in shorts}
-    for long, short in heading_initialisms(sections).items():
+    for long, short in _unshared(seen).items():
         if short not in defined:
             capitals[long] = (short,)
     for long, shorts in found.items():
@@ -360,28 +446,45 @@ def defined_abbreviations(sections: tuple[Section, ...]) -> Abbreviations:
     return Abbreviations(plain, capitals)
 
 
-def heading_initialisms(sections: tuple[Section, ...]) -> dict[str, str]:
+def defined_abbreviations(sections: Sequence[Section]) -> Abbreviations:
+    """``merged_abbreviations`` of these sections."""
+    return merged_abbreviations([DocNames.of_sections(sections)])
+
+
+def heading_initialisms(sections: Sequence[Section]) -> dict[str, str]:
     """Initialisms of the names in headings and titles: "IT Site Reliability Engineer" makes
     "sre" stand for "site reliability engineer" (two to four capitalised words in a row; a
     word in capitals, itself an abbreviation, breaks the row). An initialism that two names
     share stands for neither. Read only where a question types it in capitals."""
     seen: dict[str, set[str]] = {}
-    for name in {n for s in sections for n in (s.name, s.document)}:
-        runs: list[list[str]] = [[]]
-        for phrase in _PUNCTUATION.split(name):  # "Vice President, Operations": two names
-            for w in _TEXT_WORD.findall(phrase):
-                if w[0].isupper() and not w.isupper() and w.lower() not in _NOT_FIRST:
-                    runs[-1].append(w.lower())
-                elif runs[-1]:
-                    runs.append([])
-            if runs[-1]:
-                runs.append([])
-        for run in runs:
-            for size in range(2, min(4, len(run)) + 1):
-                for k in range(len(run) - size + 1):
-                    part = run[k : k + size]
-                    seen.setdefault("".join(w[0] for w in part), set()).add(" ".join(part))
+    for short, long in DocNames.of_sections(sections).initialisms:
+        seen.setdefault(short, set()).add(long)
+    return _unshared(seen)
+
+
+def _unshared(seen: dict[str, set[str]]) -> dict[str, str]:
+    """Each name an initialism stands for, where it stands for one name only."""
     return {next(iter(longs)): short for short, longs in seen.items() if len(longs) == 1}
+
+
+def _initialisms(name: str) -> set[tuple[str, str]]:
+    """The (initialism, name) pairs of one heading or title (see ``heading_initialisms``)."""
+    out: set[tuple[str, str]] = set()
+    runs: list[list[str]] = [[]]
+    for phrase in _PUNCTUATION.split(name):  # "Vice President, Operations": two names
+        for w in _TEXT_WORD.findall(phrase):
+            if w[0].isupper() and not w.isupper() and w.lower() not in _NOT_FIRST:
+                runs[-1].append(w.lower())
+            elif runs[-1]:
+                runs.append([])
+        if runs[-1]:
+            runs.append([])
+    for run in runs:
+        for size in range(2, min(4, len(run)) + 1):
+            for k in range(len(run) - size + 1):
+                part = run[k : k + size]
+                out.add(("".join(w[0] for w in part), " ".join(part)))
+    return out
 
 
 def alias_table(
@@ -401,81 +504,190 @@ def alias_table(
 
 
 class Tables:
-    """The stem table and the form table while an index is built: term ids, and strengths
-    for keys term_id * n_sections + section, gathered in bulk and grouped by term at the end."""
+    """The stem table and the form table while an index is built or updated: term ids, and
+    for keys term_id * n_sections + section, term frequencies and heading codes, gathered in
+    bulk and grouped by term at the end; and how many sections say each word."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, previous: tuple[Postings, Postings] | None = None) -> None:
         self.n = n
-        self.terms: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        # An update adds to the terms of the postings it updates (new terms get new ids).
+        self.terms: tuple[dict[str, int], ...] = (
+            tuple(dict(p.terms) for p in previous) if previous else ({}, {})
+        )
+        self.size = [p.size for p in previous] if previous else [0, 0]
         self.word_ids: tuple[dict[str, int], dict[str, int]] = ({}, {})  # -1: no such term
+        self.word_no: dict[str, int] = {}
+        self.hits = np.zeros(0, dtype=np.int64)  # sections saying each word, by word_no
         self.keys: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-        self.values: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self.tf: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+        self.named: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
+
+    def _term_id(self, table: int, term: str | None) -> int:
+        if term is None:
+            return -1
+        terms = self.terms[table]
+        j = terms.get(term)
+        if j is None:
+            j = terms[term] = self.size[table]
+            self.size[table] += 1
+        return j
 
     def ids(self, words: list[str]) -> list[np.ndarray]:
-        """Each word's stem id and form id (-1 for a form that is its own stem, see term_keys)."""
+        """Each word's stem id, form id (-1 for a form that is its own stem, see term_keys)
+        and word number."""
         distinct = list(dict.fromkeys(words))
         index = {w: i for i, w in enumerate(distinct)}
-        for w in set(distinct).difference(self.word_ids[0]):
-            for terms, ids, term in zip(self.terms, self.word_ids, term_keys(w), strict=True):
-                ids[w] = -1 if term is None else terms.setdefault(term, len(terms))
-        # One lookup per word of the text; the two tables' ids are then taken by numpy.
+        for w in set(distinct).difference(self.word_no):
+            self.word_no[w] = len(self.word_no)
+            for table, term in enumerate(term_keys(w)):
+                self.word_ids[table][w] = self._term_id(table, term)
+        # One lookup per word of the text; the tables' ids are then taken by numpy.
         at = np.fromiter(map(index.__getitem__, words), np.int64, len(words))
         return [
             np.fromiter(map(ids.__getitem__, distinct), np.int64, len(distinct))[at]
-            for ids in self.word_ids
+            for ids in (*self.word_ids, self.word_no)
         ]
 
-    def add(self, table: int, keys: np.ndarray, values: np.ndarray) -> None:
-        """Strengths for keys of one table (0: stems, 1: forms), held as float32 (what the
-        postings keep: rounding first and taking the greatest after gives the same)."""
+    def count(self, rows: Sequence[int], sections: Sequence[Section], lengths: np.ndarray) -> None:
+        """Add these sections (at these rows) to the tables: their texts' term frequencies,
+        their headings' and context's words, their lengths (into ``lengths``)."""
+        n = self.n
+        texts = [text_words(s) for s in sections]
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        at = np.asarray(rows, dtype=np.int64)
+        lengths[at] = sizes
+        named: list[str] = []
+        named_rows: list[int] = []
+        codes: list[int] = []
+        for i, s in zip(at.tolist(), sections, strict=True):
+            context, heading = named_words(s)
+            named += context + heading
+            named_rows += [i] * (len(context) + len(heading))
+            codes += [CONTEXT_CODE] * len(context) + [HEADING_CODE] * len(heading)
+        words = [w for text in texts for w in text]
+        said = len(words)
+        text_rows = np.repeat(at, sizes)
+        where = np.asarray(named_rows, dtype=np.int64)
+        code = np.asarray(codes, dtype=np.uint8)
+        *term_ids, word_nos = self.ids(words + named)
+        del texts, words, named
+        for table, ids in enumerate(term_ids):
+            keys, tf = np.unique((ids[:said] * n + text_rows)[ids[:said] >= 0], return_counts=True)
+            self._add(table, keys, tf, np.zeros(len(keys), dtype=np.uint8))
+            keep = ids[said:] >= 0
+            keys = (ids[said:] * n + where)[keep]
+            self._add(table, keys, np.zeros(len(keys), dtype=np.int64), code[keep])
+        heading = code == HEADING_CODE
+        text_sayers = word_nos[:said] * n + text_rows
+        sayers = np.unique(np.concatenate([text_sayers, (word_nos[said:] * n + where)[heading]]))
+        hits = np.bincount(sayers // max(n, 1), minlength=len(self.word_no))
+        hits[: len(self.hits)] += self.hits
+        self.hits = hits
+
+    def _add(self, table: int, keys: np.ndarray, tf: np.ndarray, named: np.ndarray) -> None:
         self.keys[table].append(keys)
-        self.values[table].append(values.astype(np.float32))
+        self.tf[table].append(tf)
+        self.named[table].append(named)
 
-    def postings(self) -> list[Postings]:
-        """Each table as term -> (section indexes in ascending order, strengths), a term
-        holding in a section the greatest strength it was given there."""
-        out = []
-        for terms, keys, values in zip(self.terms, self.keys, self.values, strict=True):
-            key = np.concatenate([*keys, np.zeros(0, dtype=np.int64)])
-            value = np.concatenate([*values, np.zeros(0, dtype=np.float32)])
-            keys.clear()  # the pieces, freed before the sort's copies are made
-            values.clear()
-            order = np.argsort(key, kind="stable")
-            key = key[order]
-            value = value[order]
-            del order
-            first = np.flatnonzero(np.append(True, key[1:] != key[:-1])[: len(key)])
-            key = key[first]  # each key once, holding the greatest strength given to it
-            value = np.maximum.reduceat(value, first) if len(key) else value
-            del first
-            n = max(self.n, 1)
-            rows = (key % n).astype(np.int32)
-            bounds = np.searchsorted(key // n, np.arange(len(terms) + 1))
-            out.append(Postings(terms, bounds, rows, value))
-        return out
+    def sorted(self, table: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A table's postings, by term and section: term ids, sections, term frequencies and
+        heading codes, each (term, section) once (a word in the text and the heading: its
+        frequency in the text, the strongest heading code)."""
+        key = np.concatenate([*self.keys[table], np.zeros(0, dtype=np.int64)])
+        tf = np.concatenate([*self.tf[table], np.zeros(0, dtype=np.int64)])
+        named = np.concatenate([*self.named[table], np.zeros(0, dtype=np.uint8)])
+        for pieces in (self.keys, self.tf, self.named):
+            pieces[table].clear()  # the pieces, freed before the sort's copies are made
+        order = np.argsort(key, kind="stable")
+        key, tf, named = key[order], tf[order], named[order]
+        del order
+        first = np.flatnonzero(np.append(True, key[1:] != key[:-1])[: len(key)])
+        if len(key):
+            key, tf = key[first], np.add.reduceat(tf, first)
+            named = np.maximum.reduceat(named, first)
+        n = max(self.n, 1)
+        return key // n, (key % n).astype(np.int32), compact_counts(tf), named
+
+    def word_counts(self) -> dict[str, int]:
+        """How many sections say each word (in their text, heading or phrasings)."""
+        counts = self.hits.tolist()
+        return {w: counts[j] for w, j in self.word_no.items() if counts[j]}
 
 
-class Postings(Mapping[str, tuple[np.ndarray, np.ndarray]]):
-    """A table of postings, term -> (section indexes in ascending order, strengths), held as
-    three arrays and a term -> position dict: a term's pair is made (two views) when asked
-    for. A dict of pairs held two array objects and a tuple per term, most of the index's
-    memory on a large folder, and many small pieces for a reload to free."""
+def compact_counts(tf: np.ndarray) -> np.ndarray:
+    """Term frequencies in the smallest unsigned type that holds them."""
+    return tf.astype(np.uint16 if not len(tf) or tf.max() <= 0xFFFF else np.uint32)
 
-    __slots__ = ("_at", "_bounds", "_rows", "_values")
+
+class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
+    """A table of postings, term -> (section indexes in ascending order, the term's frequency
+    in each one's text, its heading code there: see NAMED), held as four arrays and a term ->
+    position dict: a term's triple is made (three views) when asked for. A dict of arrays held
+    array objects per term, most of the index's memory on a large folder, and many small
+    pieces for a reload to free. Strengths are not kept: they depend on the average section
+    length, which every edit moves (SectionIndex.holding computes them)."""
+
+    __slots__ = ("_at", "_bounds", "_named", "_rows", "_tf")
 
     def __init__(self, at: dict[str, int], bounds: np.ndarray, rows: np.ndarray,
-                 values: np.ndarray) -> None:  # fmt: skip
-        self._at, self._bounds, self._rows, self._values = at, bounds, rows, values
+                 tf: np.ndarray, named: np.ndarray) -> None:  # fmt: skip
+        self._at, self._bounds, self._rows, self._tf, self._named = at, bounds, rows, tf, named
 
-    def get(self, term: str, default: object = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """The term's (section indexes, strengths), or ``default``."""
+    @classmethod
+    def of(cls, terms: dict[str, int], size: int, term_of: np.ndarray, rows: np.ndarray,
+           tf: np.ndarray, named: np.ndarray) -> Postings:  # fmt: skip
+        """Postings from ``Tables.sorted``'s arrays (``size`` term ids)."""
+        return cls(terms, np.searchsorted(term_of, np.arange(size + 1)), rows, tf, named)
+
+    @property
+    def terms(self) -> dict[str, int]:
+        """Each term's id."""
+        return self._at
+
+    @property
+    def size(self) -> int:
+        """How many term ids there are (a term gone from the docs leaves its id unused)."""
+        return len(self._bounds) - 1
+
+    def updated(self, old_to_new: np.ndarray, terms: dict[str, int], size: int, n: int,
+                term_of: np.ndarray, rows: np.ndarray, tf: np.ndarray,
+                named: np.ndarray) -> Postings:  # fmt: skip
+        """These postings with each kept section renumbered (``old_to_new``: its new
+        index, or -1 for a section gone) and the new sections' postings (``Tables.sorted``'s
+        arrays, for ``n`` sections, with ``terms`` and ``size`` from the same Tables) put in
+        their places. The kept sections must be in the order they were."""
+        moved = old_to_new[self._rows]
+        keep = moved >= 0
+        gone = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(~keep)])
+        bounds = self._bounds - gone[self._bounds]
+        del gone
+        kept_rows = moved[keep].astype(np.int32)
+        kept_tf, kept_named = self._tf[keep], self._named[keep]
+        del moved, keep
+        bounds = np.concatenate([bounds, np.full(size - self.size, bounds[-1])])
+        if len(term_of):
+            kept_terms = np.repeat(np.arange(size, dtype=np.int64), np.diff(bounds))
+            at = np.searchsorted(kept_terms * n + kept_rows, term_of * n + rows)
+            del kept_terms
+            if tf.dtype.itemsize > kept_tf.dtype.itemsize:
+                kept_tf = kept_tf.astype(tf.dtype)
+            kept_rows = np.insert(kept_rows, at, rows)
+            kept_tf = np.insert(kept_tf, at, tf)
+            kept_named = np.insert(kept_named, at, named)
+            bounds += np.searchsorted(term_of, np.arange(size + 1))
+        counts = np.diff(bounds).tolist()
+        at_term = {t: j for t, j in terms.items() if counts[j]}
+        return Postings(at_term, bounds, kept_rows, kept_tf, kept_named)
+
+    def get(self, term: str, default: object = None) -> tuple[np.ndarray, ...] | None:
+        """The term's (section indexes, term frequencies, heading codes), or ``default``."""
         j = self._at.get(term)
         if j is None:
             return default  # type: ignore[return-value]
         start, end = int(self._bounds[j]), int(self._bounds[j + 1])
-        return self._rows[start:end], self._values[start:end]
+        return self._rows[start:end], self._tf[start:end], self._named[start:end]
 
-    def __getitem__(self, term: str) -> tuple[np.ndarray, np.ndarray]:
+    def __getitem__(self, term: str) -> tuple[np.ndarray, ...]:
         found = self.get(term)
         if found is None:
             raise KeyError(term)
@@ -494,3 +706,29 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray]]):
         """How many sections hold each term."""
         counts = np.diff(self._bounds).tolist()
         return {t: counts[j] for t, j in self._at.items()}
+
+
+def bm25_k(lengths: np.ndarray) -> np.ndarray:
+    """BM25's length normalisation of each section's term frequencies (k1 scaled by the
+    section's length over the average)."""
+    avg_len = max(1.0, float(lengths.sum(dtype=np.int64)) / max(1, len(lengths)))
+    return BM25_K1 * (1 - BM25_B + BM25_B * lengths.astype(np.int64) / avg_len)
+
+
+def text_words(section: Section) -> list[str]:
+    """The words of a section's own text that can tell it apart (filler left out)."""
+    return [w for w in words_of(section.own_text) if w not in FILLER]
+
+
+def named_words(section: Section) -> tuple[list[str], list[str]]:
+    """The words of a section's parent headings, title and folder labels, and of its own
+    heading and owner phrasings."""
+    context = [w for c in section.context for w in topic_words(c)]
+    heading = [w for key in (section.name, *section.phrasings) for w in topic_words(key)]
+    return context, heading
+
+
+def said_words(section: Section) -> set[str]:
+    """The words a section gives the vocabulary (typo correction's candidates): those of
+    its text, heading and phrasings."""
+    return set(text_words(section)).union(named_words(section)[1])

@@ -130,7 +130,7 @@ class Index(SectionIndex):
         acc = np.zeros(n, dtype=np.float32)
         for f in alt:
             st = stem(f)
-            post = self.postings.get(st)
+            post = self.holding(self.postings, st)
             if st == f:  # the stem is the word itself: any word with this stem matches
                 if post is not None:
                     acc[post[0]] += post[1]
@@ -138,7 +138,7 @@ class Index(SectionIndex):
             word = np.zeros(n, dtype=np.float32)
             if post is not None:
                 word[post[0]] = post[1] * np.float32(STEM_ONLY)
-            post = self.form_postings.get(f)
+            post = self.holding(self.form_postings, f)
             if post is not None:
                 word[post[0]] = np.maximum(word[post[0]], post[1])
             acc += word
@@ -217,7 +217,8 @@ class Index(SectionIndex):
             # The other direction: how much of the heading the question names. A long question
             # that names a whole heading ("... the security expert part of devops ...") is about
             # that section however many other words it has.
-            keys, stem_keys, head, own, head_idf, own_idf = self.keys(i)
+            keys, stem_keys, head, own = key = self.keys(i)
+            head_idf, own_idf = self.weights(key)
             cover_i = float(cover[i])
             named_idf = sum(self.idf.get(h, 0.0) for h in head if h in asked)
             if head_idf > 0 and named_idf >= NAMED_IDF:

@@ -31,7 +31,7 @@ from bot.config import Settings
 from bot.content import Library
 from bot.docs_cache import DocsCache, Kept
 from bot.engine.search import common_english_words
-from bot.live import LiveDocs, open_semantic
+from bot.live import APART_FILES, LiveDocs, open_semantic
 from bot.observe import Metrics
 from bot.slack.app import Bot, Seen, build_app, make_client
 from bot.slack.messages import recover_lapsed
@@ -308,9 +308,10 @@ def serve(
     # acknowledgements must not wait on the embedding.
     semantic = open_semantic(settings.content, settings.history.data_dir, threads=1)
     live = LiveDocs.load(settings.content, library, semantic, kept=kept, cache=cache)
-    # Reloads build the docs in a child process, off the interpreter that acknowledges
-    # Slack's requests (where the docs cache has a folder to pass them through).
-    live.apart = hasattr(os, "fork") and cache is not None and cache.path is not None
+    # Reloads of many files build the docs in a child process, off the interpreter that
+    # acknowledges Slack's requests (where the docs cache has a folder to pass them through).
+    if hasattr(os, "fork") and cache is not None and cache.path is not None:
+        live.apart = APART_FILES
     sections = len(library.sections)
     # From here on the docs are live's: these would keep the first ones (and the cache's)
     # alive through every reload.
