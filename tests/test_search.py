@@ -683,3 +683,26 @@ def test_an_index_is_built_afresh_when_the_kept_sections_change_order(make_conte
     assert all(rebuilt._by_doc[d.path] is not index._by_doc[d.path] for d in library.documents)
     assert_indexes_equal(rebuilt, build_index(reordered), ordered=False)
     assert rebuilt.search("words of page 3")[0].section.name == "Page 3"
+
+
+def test_strengths_remembered_answer_as_those_computed(monkeypatch):
+    """An index remembers the strengths of the terms questions ask for, starting over past
+    STRENGTH_CACHE postings: with a cache that starts over all the time, answers are those
+    of one that never does, and it holds no more than it may."""
+    import bot.engine.index as index_module
+    from tests.conftest import KNOWLEDGEHUB
+
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    library = load_library(KNOWLEDGEHUB)
+    questions = [f"how do I {s.name}" for s in library.sections[::5]] * 2
+    roomy = build_index(library)
+    expected = [roomy.answer(q) for q in questions]
+    assert roomy.strength_cache
+    monkeypatch.setattr(index_module, "STRENGTH_CACHE", 40)
+    tight = build_index(library)
+    longest = max(len(tight.postings[t][0]) for t in tight.postings)
+    for q, want in zip(questions, expected, strict=True):
+        assert tight.answer(q) == want
+        assert tight.strengths_held <= 40 or len(tight.strength_cache) == 1
+    assert longest > 40

@@ -42,6 +42,8 @@ NAMED = np.array([0.0, IN_CONTEXT, IN_HEADING], dtype=np.float32)
 CONTEXT_CODE, HEADING_CODE = 1, 2
 #: Sections whose sentences an index remembers before it starts over.
 SENTENCE_CACHE = 20_000
+#: Postings whose strengths an index remembers before it starts over (4 bytes each).
+STRENGTH_CACHE = 2_000_000
 #: Sections whose words the build counts at a time.
 CHUNK = 2_000
 #: An index is updated from the one it replaces when at most this share of its sections is
@@ -207,8 +209,11 @@ class SectionIndex:
         # replaced by a reload would then wait, whole, for the cyclic collector's next full
         # pass (and make that pass long) instead of being freed at once.
         self.typo_cache: dict[str, str | None] = {}
-        # Sentence stems of the sections long questions re-rank, remembered likewise.
+        # Sentence stems of the sections long questions re-rank, remembered likewise, and
+        # the strengths of the terms questions ask for (how many postings: strengths_held).
         self.sentence_cache: dict[int, dict[str, int]] = {}
+        self.strength_cache: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.strengths_held = 0
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -217,7 +222,8 @@ class SectionIndex:
         """What the docs cache keeps of the index (bot.docs_cache): all but its sections
         (kept with the library), what is quick to make again from them, and its caches,
         which questions asked meanwhile may be changing."""
-        dropped = ("sections", "ids", "k", "typo_cache", "sentence_cache")
+        dropped = ("sections", "ids", "k", "typo_cache", "sentence_cache", "strength_cache",
+                   "strengths_held")  # fmt: skip
         return {k: v for k, v in self.__dict__.items() if k not in dropped}
 
     @classmethod
@@ -228,7 +234,8 @@ class SectionIndex:
         index.sections = sections
         index.ids = {s.id: i for i, s in enumerate(sections)}
         index.k = bm25_k(index.lengths)
-        index.typo_cache, index.sentence_cache = {}, {}
+        index.typo_cache, index.sentence_cache, index.strength_cache = {}, {}, {}
+        index.strengths_held = 0
         sizes = {len(index.key_list), len(index.parents), len(index.lengths)}
         if sizes != {len(sections)}:
             raise ValueError(f"an index of {sorted(sizes)} sections for {len(sections)}")
@@ -254,14 +261,26 @@ class SectionIndex:
         in ascending order, and how strongly (0..1): the greatest of its heading code's
         strength and BM25's saturating, length-normalised term frequency in its text,
         scaled into IN_TEXT..IN_TEXT_MAX (a word said often in a short section is stronger
-        evidence than once in a long table). None when no section does."""
+        evidence than once in a long table). None when no section does. Remembered
+        (STRENGTH_CACHE): questions ask for the same terms again and again."""
+        key = (table is self.postings, term)
+        held = self.strength_cache.get(key)
+        if held is not None:
+            return held
         found = table.get(term)
         if found is None:
             return None
         rows, tf, named = found
         text = IN_TEXT + (IN_TEXT_MAX - IN_TEXT) * tf / (tf + self.k[rows])
         text[tf == 0] = 0.0
-        return rows, np.maximum(text.astype(np.float32), NAMED[named])
+        strengths = np.maximum(text.astype(np.float32), NAMED[named])
+        strengths.flags.writeable = False
+        if self.strengths_held + len(rows) > STRENGTH_CACHE:
+            self.strength_cache.clear()
+            self.strengths_held = 0
+        self.strength_cache[key] = rows, strengths
+        self.strengths_held += len(rows)
+        return rows, strengths
 
     def _make_keys(self, s: Section) -> Keys:
         """A section's heading and phrasings as words and as stems, its heading path's stems
