@@ -495,3 +495,41 @@ def test_check_passes_on_the_18f_handbook_and_fails_on_a_missing_section(make_co
     assert main(["check", "--content", str(root)], environ={}, stdout=out,
                 stderr=io.StringIO()) == 2  # fmt: skip
     assert "page.md:3: front matter 'questions': no section 'Nowhere'" in out.getvalue()
+
+
+def test_a_reload_reads_only_the_files_whose_stamp_changed(make_content, monkeypatch):
+    """Read again with ``previous``, a file whose stamp (size, times, inode) is the one its
+    parse was read with is not read; one whose bytes changed is, even at the same size with
+    its modification time put back (its status-change time still moves). A file changed
+    just before it was read is read again next time (its stamp is not trusted)."""
+    import bot.content as content
+
+    root = make_content({f"p{k}.md": f"# Page {k}\n\nThe quorvex rota {k}.\n" for k in range(3)})
+    library = load_library(root)
+    assert all(p.stamp is None for p in library.parsed.values())  # all just written
+    monkeypatch.setattr(content, "RACY_NS", 0)
+    read: list[str] = []
+    real_read = content.read_source
+
+    def counted(file, rel):
+        read.append(rel)
+        return real_read(file, rel)
+
+    monkeypatch.setattr(content, "read_source", counted)
+    library = load_library(root, previous=library)
+    assert sorted(read) == ["p0.md", "p1.md", "p2.md"]  # no stamp to trust yet
+    assert all(p.stamp is not None for p in library.parsed.values())
+    read.clear()
+    again = load_library(root, previous=library)
+    assert read == [] and again.documents == library.documents
+    assert all(a is b for a, b in zip(again.documents, library.documents, strict=True))
+    target = root / "p1.md"
+    st = target.stat()
+    target.write_text("# Page 1\n\nThe glimmer rota 1.\n")  # as long as before
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert target.stat().st_size == st.st_size and target.stat().st_mtime_ns == st.st_mtime_ns
+    read.clear()
+    changed = load_library(root, previous=again)
+    assert read == ["p1.md"]
+    assert "glimmer" in changed.documents[1].sections[0].own_text
+    assert changed.documents[0] is again.documents[0]

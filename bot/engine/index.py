@@ -592,13 +592,15 @@ class Tables:
         del texts, words, named
         for table, ids in enumerate(term_ids):
             keys, tf = np.unique((ids[:said] * n + text_rows)[ids[:said] >= 0], return_counts=True)
-            self._add(table, keys, tf, np.zeros(len(keys), dtype=np.uint8))
+            self._add(table, keys, tf.astype(np.int32), np.zeros(len(keys), dtype=np.uint8))
             keep = ids[said:] >= 0
             keys = (ids[said:] * n + where)[keep]
-            self._add(table, keys, np.zeros(len(keys), dtype=np.int64), code[keep])
+            self._add(table, keys, np.zeros(len(keys), dtype=np.int32), code[keep])
         heading = code == HEADING_CODE
         text_sayers = word_nos[:said] * n + text_rows
-        sayers = np.unique(np.concatenate([text_sayers, (word_nos[said:] * n + where)[heading]]))
+        sayers = np.concatenate([text_sayers, (word_nos[said:] * n + where)[heading]])
+        sayers.sort()  # each (word, section) once: np.unique without counts hashes, slower
+        sayers = sayers[np.append(True, sayers[1:] != sayers[:-1])[: len(sayers)]]
         hits = np.bincount(sayers // max(n, 1), minlength=len(self.word_no))
         hits[: len(self.hits)] += self.hits
         self.hits = hits
@@ -613,7 +615,7 @@ class Tables:
         heading codes, each (term, section) once (a word in the text and the heading: its
         frequency in the text, the strongest heading code)."""
         key = np.concatenate([*self.keys[table], np.zeros(0, dtype=np.int64)])
-        tf = np.concatenate([*self.tf[table], np.zeros(0, dtype=np.int64)])
+        tf = np.concatenate([*self.tf[table], np.zeros(0, dtype=np.int32)])
         named = np.concatenate([*self.named[table], np.zeros(0, dtype=np.uint8)])
         for pieces in (self.keys, self.tf, self.named):
             pieces[table].clear()  # the pieces, freed before the sort's copies are made
