@@ -169,10 +169,11 @@ class Library:
     problems: tuple[Problem, ...]
     owner: OwnerFile | None = None  # the synonyms file in use: kept when it breaks later
     name: str = ""  # what the docs are called in replies (DOCS_NAME); docs_name() defaults it
-    #: How many sections and documents bear each name (case ignored): a button names the page
-    #: too where the name alone is ambiguous.
+    #: How many sections and documents bear each name (case ignored), for the names more
+    #: than one bears: a button names the page too where the name alone is ambiguous.
     name_counts: dict[str, int] = field(default_factory=dict)
-    #: How many documents bear each title (case ignored): a page's folder tells two apart.
+    #: How many documents bear each title (case ignored), for the titles more than one
+    #: bears: a page's folder tells two apart.
     title_counts: dict[str, int] = field(default_factory=dict)
     #: What each file gave when last parsed, by its path: a reload parses again only the files
     #: whose bytes (or whatever else their parse reads) changed.
@@ -314,8 +315,18 @@ def _load_library(
         in_doc[doc.title.casefold()] = max(in_doc.get(doc.title.casefold(), 0), 1)
         for key, n in in_doc.items():  # twice in one page counts too ('Conclusion' x 2)
             counts[key] = counts.get(key, 0) + n
+    # Only names borne more than once are kept: most are borne once (a dict entry a section).
+    shared = {k: n for k, n in counts.items() if n > 1}
+    shared_titles = {k: n for k, n in titles.items() if n > 1}
     return Library(
-        tuple(documents), synonyms, tuple(problems), owner, name or "", counts, titles, parsed
+        tuple(documents),
+        synonyms,
+        tuple(problems),
+        owner,
+        name or "",
+        shared,
+        shared_titles,
+        parsed,
     )
 
 

@@ -222,6 +222,20 @@ def fingerprint(root: Path) -> tuple:
     return tuple(items)
 
 
+def become_child(keep: int | None = None) -> None:
+    """In a process forked to do the bot's heavy work: close every inherited descriptor but
+    the standard streams (and ``keep``): a copy of a Slack connection or of an HTTP request's
+    socket held here would keep it open after the bot closes it, until the child exits. Then
+    step below the bot in the CPU's queue: on a busy machine its acknowledgements and
+    answers come first, and the child's work takes longer."""
+    if keep is None:
+        os.closerange(3, MAX_FD)
+    else:
+        os.closerange(3, keep)
+        os.closerange(keep + 1, MAX_FD)
+    os.nice(CHILD_NICENESS)
+
+
 def changed_files(before: tuple, after: tuple) -> int:
     """How many files two fingerprints (``fingerprint``) say were added, changed or removed."""
     old = {path: rest for path, *rest in before}
@@ -429,14 +443,7 @@ class LiveDocs:
         if pid == 0:  # the child: nothing here may return to the caller
             code = 1
             try:
-                # Only the pipe and the standard streams: a copy of a Slack connection or of
-                # an HTTP request's socket held here would keep it open after this process
-                # closes it, until the child exits.
-                os.closerange(3, writer)
-                os.closerange(writer + 1, MAX_FD)
-                # Below the bot in the CPU's queue: on a busy machine its acknowledgements
-                # and answers come first, and the reload takes longer.
-                os.nice(CHILD_NICENESS)
+                become_child(keep=writer)
                 with collector_paused():
                     try:
                         library, index = self._read()
@@ -563,9 +570,38 @@ class LiveDocs:
                     self._keeper = None
                     return
             try:
-                self._cache.write(snapshot.library, snapshot.index)
+                if self.apart is not None:
+                    self._write_apart(snapshot)
+                else:
+                    self._cache.write(snapshot.library, snapshot.index)
             except Exception:  # the docs are served all the same; the next start reads them
                 log.exception("could not keep the docs in %s", self._cache.path)
+
+    def _write_apart(self, snapshot: Snapshot) -> None:
+        """``DocsCache.write`` in a child process (forked, it holds these docs as they are):
+        written here, the pickling would hold the interpreter for a second at 100,000
+        sections, in slices of tens of milliseconds that acknowledgements wait on. Written
+        here when no child can start."""
+        assert self._cache is not None
+        try:
+            pid = os.fork()
+        except OSError as err:
+            log.warning("no process to keep the docs in (%s): kept by this one", err)
+            self._cache.write(snapshot.library, snapshot.index)
+            return
+        if pid == 0:  # the child: nothing here may return to the caller
+            code = 1
+            try:
+                become_child()
+                with collector_paused():
+                    self._cache.write(snapshot.library, snapshot.index)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        if status:
+            log.warning("the process keeping the docs in %s failed (wait status %d)",
+                        self._cache.path, status)  # fmt: skip
 
     def released(self, timeout: float | None = None) -> None:
         """Wait until the docs the last reload replaced are freed (for benchmarks)."""

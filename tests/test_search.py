@@ -613,15 +613,19 @@ def test_counting_words_a_chunk_of_sections_at_a_time_builds_the_same_index(monk
     assert [chunked.answer(q) for q in questions] == [whole.answer(q) for q in questions]
 
 
-def test_an_index_updated_after_edits_is_the_one_a_fresh_build_gives(tmp_path):
+def test_an_index_updated_after_edits_is_the_one_a_fresh_build_gives(tmp_path, monkeypatch):
     """A reload updates the index it replaces: the unchanged files' postings, words, keys and
     abbreviations are kept, the changed files' sections read. After each edit (sections
     added mid-file with a new abbreviation and new words, a file removed, a file added, the
     synonyms changed, a file emptied of its only new word) it is, term for term, the index a
-    fresh build gives, and answers as that one does."""
+    fresh build gives, and answers as that one does (its postings renumbered a slice of
+    UPDATE_STEP at a time: small here, so that there are many)."""
     import shutil
 
+    import bot.engine.index as index_module
     from tests.conftest import KNOWLEDGEHUB, assert_indexes_equal
+
+    monkeypatch.setattr(index_module, "UPDATE_STEP", 997)
 
     if not KNOWLEDGEHUB.is_dir():
         pytest.skip("shared corpus not present")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
+from sys import intern
 from typing import NamedTuple, Self
 
 import numpy as np
@@ -49,6 +50,8 @@ CHUNK = 2_000
 #: An index is updated from the one it replaces when at most this share of its sections is
 #: new (a reload after an edit); else built afresh, which is then quicker.
 UPDATE_SHARE = 0.5
+#: Postings an update renumbers per numpy call (a few milliseconds each).
+UPDATE_STEP = 1 << 19
 
 
 class Keys(NamedTuple):
@@ -296,11 +299,14 @@ class SectionIndex:
             *(" ".join(k) for k in in_doc),
             *(" ".join(key_words(k)) for k in (*s.phrasings, *titles(s))),
         ]
-        stem_keys = tuple(" ".join(map(stem, k.split())) for k in keys)
-        own = frozenset(stem(w) for w in name if w not in QUESTION_WORDS)
+        stemmed = (" ".join(map(stem, k.split())) for k in keys)
+        stem_keys = tuple(sk if sk != k else k for sk, k in zip(stemmed, keys, strict=True))
+        # Stems interned: each is one string however many sections' keys hold it (a tenth
+        # of what a section costs held, at 100,000 synthetic sections).
+        own = frozenset(intern(stem(w)) for w in name if w not in QUESTION_WORDS)
         head = own.union(
             *(
-                (stem(w) for w in heading_key_words(part) if w not in QUESTION_WORDS)
+                (intern(stem(w)) for w in heading_key_words(part) if w not in QUESTION_WORDS)
                 for part in s.context
             )
         )
@@ -677,19 +683,35 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
         index, or -1 for a section gone) and the new sections' postings (``Tables.sorted``'s
         arrays, for ``n`` sections, with ``terms`` and ``size`` from the same Tables) put in
         their places. The kept sections must be in the order they were."""
-        moved = old_to_new[self._rows]
-        keep = moved >= 0
-        gone = np.concatenate([np.zeros(1, dtype=np.int64), np.cumsum(~keep)])
+        # A slice of the postings at a time: one numpy call over millions of them holds the
+        # interpreter for tens of milliseconds, and a Slack acknowledgement would wait.
+        total = len(self._rows)
+        gone = np.zeros(total + 1, dtype=np.int64)  # sections gone before each posting
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for start in range(0, total, UPDATE_STEP):
+            end = min(total, start + UPDATE_STEP)
+            moved = old_to_new[self._rows[start:end]]
+            keep = moved >= 0
+            np.cumsum(~keep, out=gone[start + 1 : end + 1])
+            gone[start + 1 : end + 1] += gone[start]
+            parts.append((moved[keep].astype(np.int32), self._tf[start:end][keep],
+                          self._named[start:end][keep]))  # fmt: skip
         bounds = self._bounds - gone[self._bounds]
         del gone
-        kept_rows = moved[keep].astype(np.int32)
-        kept_tf, kept_named = self._tf[keep], self._named[keep]
-        del moved, keep
+        kept_rows, kept_tf, kept_named = (
+            np.concatenate([p[k] for p in parts]) if parts else empty[:0]
+            for k, empty in enumerate((self._rows, self._tf, self._named))
+        )
+        del parts
         bounds = np.concatenate([bounds, np.full(size - self.size, bounds[-1])])
         if len(term_of):
-            kept_terms = np.repeat(np.arange(size, dtype=np.int64), np.diff(bounds))
-            at = np.searchsorted(kept_terms * n + kept_rows, term_of * n + rows)
-            del kept_terms
+            # Each new posting's place: in its term's kept sections, before the first later.
+            at = np.empty(len(term_of), dtype=np.int64)
+            firsts = np.flatnonzero(np.append(True, term_of[1:] != term_of[:-1]))
+            for a, b in zip(firsts.tolist(), [*firsts[1:].tolist(), len(term_of)], strict=True):
+                t = int(term_of[a])
+                lo, hi = int(bounds[t]), int(bounds[t + 1])
+                at[a:b] = lo + np.searchsorted(kept_rows[lo:hi], rows[a:b])
             if tf.dtype.itemsize > kept_tf.dtype.itemsize:
                 kept_tf = kept_tf.astype(tf.dtype)
             kept_rows = np.insert(kept_rows, at, rows)
