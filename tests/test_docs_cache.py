@@ -379,9 +379,9 @@ def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_chil
     make_content, tmp_path, monkeypatch
 ):
     """Where `serve` reloads apart, a reload of no more files than ``apart`` says updates the
-    index in the process (no child started: a fraction of a second); one of more builds it
-    in a child. Each then answers from the edits (the docs cache is written by a child of
-    its own either way)."""
+    index in the process (no child started: a fraction of a second); one of more, or of a
+    folder of more than APART_SECTIONS sections, builds it in a child. Each then answers
+    from the edits (the docs cache is written by a child of its own either way)."""
     import os
     import sys
 
@@ -419,3 +419,9 @@ def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_chil
     assert live.reload("three files") and forks == ["_read_apart"]
     assert live.current.answer("where is the plimsoll rota").best.section.path == "p2.md"
     assert live.current.answer("where is the glimmer rota").best.section.path != "p5.md"
+    import bot.live
+
+    monkeypatch.setattr(bot.live, "APART_SECTIONS", 3)  # a large folder: one file apart too
+    (root / "p3.md").write_text("# Page 3\n\nThe tidewater rota.\n")
+    assert live.reload("one file of many sections") and forks == ["_read_apart"] * 2
+    assert live.current.answer("where is the tidewater rota").best.section.path == "p3.md"
