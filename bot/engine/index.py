@@ -626,7 +626,9 @@ class Tables:
         for pieces in (self.keys, self.tf, self.named):
             pieces[table].clear()  # the pieces, freed before the sort's copies are made
         order = np.argsort(key, kind="stable")
-        key, tf, named = key[order], tf[order], named[order]
+        key = key[order]  # one at a time: each array's old order freed before the next
+        tf = tf[order]
+        named = named[order]
         del order
         first = np.flatnonzero(np.append(True, key[1:] != key[:-1])[: len(key)])
         if len(key):
