@@ -73,6 +73,9 @@ class SectionIndex:
         # The build makes millions of small objects and frees few: the cyclic collector would
         # scan them again and again for nothing (a tenth to a quarter of a 10,000-section
         # build's time when measured).
+        # The English word counts (read once per process, tens of MB at their peak while
+        # read) before the build holds anything: the build's peak is then the lower.
+        common_english_words()
         with collector_paused():
             if previous is None or not self._update(library, previous):
                 self._build(library, previous)
