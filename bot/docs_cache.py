@@ -1,11 +1,12 @@
-"""The docs as last read and indexed, kept in DATA_DIR between runs: a restart reads every
-file again but parses only those that changed, and takes the index as it was when none did.
+"""The docs as last read and indexed, kept in DATA_DIR between runs: a restart reads again
+only the files whose stamp changed and parses only those whose bytes did; it takes the index
+as it was when none did, and updates it when some did.
 
 The file is a pickle, read with only the classes the docs are made of (any other name in it
 makes it unusable, like a file from other code or other settings: it is then left aside with
-one log line and the docs are read afresh). It is written from a background thread in small
-self-contained pieces, each holding the interpreter briefly, so that serving never waits
-long on the write."""
+one log line and the docs are read afresh). It is written in small self-contained pieces,
+each holding the interpreter briefly (by a background thread, or in `serve` by a child
+process: bot.live), so that serving never waits long on the write."""
 
 from __future__ import annotations
 
