@@ -533,3 +533,11 @@ def test_a_reload_reads_only_the_files_whose_stamp_changed(make_content, monkeyp
     assert read == ["p1.md"]
     assert "glimmer" in changed.documents[1].sections[0].own_text
     assert changed.documents[0] is again.documents[0]
+    # Its bytes the same, its owner's questions changed: a file trusted by its stamp is
+    # still read and parsed again.
+    (root / "synonyms.yml").write_text("questions:\n  p2.md:\n    Page 2: [who keeps the rota]\n")
+    read.clear()
+    asked = load_library(root, previous=changed)
+    assert read == ["p2.md"]
+    assert asked.documents[2].sections[0].phrasings == ("who keeps the rota",)
+    assert asked.documents[0] is changed.documents[0]
