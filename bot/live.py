@@ -60,8 +60,8 @@ CHILD_NICENESS = 10
 #: where the unchanged sections' postings are kept (bot.engine.index): a fraction of a second.
 APART_FILES = 50
 #: ... and so is any reload of more sections than this: updating 100,000 sections in the
-#: process took 0.6 s of the interpreter's time, and the acknowledgements meanwhile waited
-#: (bench/load.py --open 10 30 --reload 100000: DM p99 67 ms, against 15 in a child).
+#: process kept the acknowledgements waiting (bench/load.py --open 10 30 --reload 100000:
+#: DM p99 67 ms, against 15 in a child).
 APART_SECTIONS = 20_000
 
 #: While embedding, progress is logged at most this often, in seconds.

@@ -15,7 +15,7 @@ from typing import NamedTuple, Self
 
 import numpy as np
 
-from bot.content import Document, Library, Section, collector_paused
+from bot.content import Library, Section, collector_paused
 from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
@@ -101,7 +101,7 @@ class SectionIndex:
             Postings.of(tables.terms[t], tables.size[t], *tables.sorted(t)) for t in (0, 1)
         )
         self.words = tables.word_counts()
-        self._by_doc = {d.path: DocNames.of(d) for d in library.documents}
+        self._by_doc = {d.path: DocNames.of(d.sections) for d in library.documents}
         # Every section's keys now, not when a question first re-ranks it: the first questions
         # after a (re)load would otherwise pay for them, a third of an answer's time.
         reused = previous.key_list if previous is not None else []
@@ -168,7 +168,7 @@ class SectionIndex:
             end = start + len(d.sections)
             names = previous._by_doc.get(d.path)
             if names is None or is_fresh[start:end].any():
-                names = DocNames.of(d)
+                names = DocNames.of(d.sections)
             self._by_doc[d.path] = names
             start = end
         self.key_list = [
@@ -418,13 +418,9 @@ class DocNames(NamedTuple):
     initialisms: tuple[tuple[str, str], ...]  # initialism, the name it stands for
 
     @classmethod
-    def of(cls, document: Document) -> DocNames:
-        """A document's defined abbreviations and its headings' initialisms."""
-        return cls.of_sections(document.sections)
-
-    @classmethod
-    def of_sections(cls, sections: Sequence[Section]) -> DocNames:
-        """``of`` for these sections."""
+    def of(cls, sections: Sequence[Section]) -> DocNames:
+        """The abbreviations these sections (a document's) define and their headings'
+        initialisms."""
         found: dict[str, set[str]] = {}
         for s in sections:
             for text in (s.name, s.own_text):
@@ -476,7 +472,7 @@ def merged_abbreviations(documents: Iterator[DocNames] | Sequence[DocNames]) -> 
 
 def defined_abbreviations(sections: Sequence[Section]) -> Abbreviations:
     """``merged_abbreviations`` of these sections."""
-    return merged_abbreviations([DocNames.of_sections(sections)])
+    return merged_abbreviations([DocNames.of(sections)])
 
 
 def heading_initialisms(sections: Sequence[Section]) -> dict[str, str]:
@@ -485,7 +481,7 @@ def heading_initialisms(sections: Sequence[Section]) -> dict[str, str]:
     word in capitals, itself an abbreviation, breaks the row). An initialism that two names
     share stands for neither. Read only where a question types it in capitals."""
     seen: dict[str, set[str]] = {}
-    for short, long in DocNames.of_sections(sections).initialisms:
+    for short, long in DocNames.of(sections).initialisms:
         seen.setdefault(short, set()).add(long)
     return _unshared(seen)
 
