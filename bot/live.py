@@ -426,17 +426,18 @@ class LiveDocs:
             return library, None
         return library, build_index(library, self._snapshot.index)
 
-    def _read_apart(self) -> tuple[Library, Index | None, Path | None]:
+    def _read_apart(self) -> tuple[Library, Index | None]:
         """``_read`` in a child process (forked: it starts from this one's docs), which
-        writes what it built in the docs cache's format twice: for this process, naming
-        only the files' parses it already holds, which it then reads a piece at a time
-        (the unchanged sections stay the objects they are, as in ``_read``); and whole, for
-        the cache (returned). The build's seconds of interpreter time are the child's, not
-        taken from the threads acknowledging Slack's requests. Raises ContentError for docs
-        that cannot be read (as ``_read`` does), _NotApart when the child cannot do its
-        part (a full disk, say)."""
+        writes what it built in the docs cache's format for this process, naming only the
+        files' parses it already holds; this process then reads it a piece at a time (the
+        unchanged sections stay the objects they are, as in ``_read``). The build's seconds
+        of interpreter time are the child's, not taken from the threads acknowledging
+        Slack's requests. The whole cache is written afterwards by a child of its own
+        (``_keep``), not while the reload waits. Raises ContentError for docs that cannot
+        be read (as ``_read`` does), _NotApart when the child cannot do its part (a full
+        disk, say)."""
         assert self._cache is not None and self._cache.path is not None
-        out, whole = self._cache.scratch("reload"), self._cache.scratch("reloaded")
+        out = self._cache.scratch("reload")
         served = Kept(self._snapshot.library, self._snapshot.index)  # the child's previous
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -456,7 +457,6 @@ class LiveDocs:
                     else:
                         if index is not None:
                             self._cache.dump(out, library, index, served)
-                            self._cache.dump(whole, library, index)
                             said = ("built",)
                         else:
                             said = ("read", library.problems, bool(library.sections))
@@ -476,26 +476,22 @@ class LiveDocs:
             said = ("failed", f"it said something unreadable ({err})")
         if said[0] in ("failed", "unreadable"):
             discard(out)
-            discard(whole)
             if said[0] == "unreadable":
                 raise ContentError(said[1])
             raise _NotApart(said[1])
         if said[0] == "read":
             _, problems, has_sections = said
             library = replace(self._snapshot.library, problems=problems)
-            return (library if has_sections else replace(library, documents=())), None, None
+            return (library if has_sections else replace(library, documents=())), None
         try:
             library, index = self._cache.load(out, served)
         except Exception as err:
-            discard(whole)
             raise _NotApart(f"could not read back what it built: {err}") from err
         finally:
             discard(out)
-        return library, index, whole
+        return library, index
 
-    def _read_somewhere(
-        self, reason: str, changed: int
-    ) -> tuple[Library, Index | None, Path | None]:
+    def _read_somewhere(self, reason: str, changed: int) -> tuple[Library, Index | None]:
         """``_read_apart`` where ``apart`` is set, more files than it says ``changed`` (or
         more sections than APART_SECTIONS are served) and the child can do its part; else,
         or when it cannot (said in the log), ``_read`` in this process."""
@@ -506,7 +502,7 @@ class LiveDocs:
             except _NotApart as why:
                 log.warning("reload (%s): its child process failed (%s); reloading in this one",
                             reason, why)  # fmt: skip
-        return (*self._read(), None)
+        return self._read()
 
     def _reload(self, reason: str) -> bool:
         with self._lock:
@@ -515,7 +511,7 @@ class LiveDocs:
             try:
                 with built_to_last():
                     changed = changed_files(before, self._seen)
-                    library, index, built = self._read_somewhere(reason, changed)
+                    library, index = self._read_somewhere(reason, changed)
                 unchanged = index is None and same_docs(library, self._snapshot.library)
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)
@@ -538,28 +534,19 @@ class LiveDocs:
             self._releasing = release_gradually(replaced)
             give_back_memory()
             self.reloads += 1
-            self._keep(self._snapshot, built)
+            self._keep(self._snapshot)
             log.info("reloaded (%s): %d sections", reason, len(index))
         if self.semantic is not None:
             self._embed_later(self._snapshot)
         return True
 
-    def _keep(self, snapshot: Snapshot, written: Path | None = None) -> None:
-        """Write these docs to the cache in a background thread: after the write under way
-        (if any), and only the latest docs when several reloads came meanwhile. ``written``:
-        a file that holds them already (a reload's process wrote it), put in place at once
-        unless a write is under way."""
+    def _keep(self, snapshot: Snapshot) -> None:
+        """Write these docs to the cache in a background thread (in `serve`, by a child
+        process: ``_write_apart``): after the write under way (if any), and only the latest
+        docs when several reloads came meanwhile."""
         if self._cache is None:
             return
         with self._keeping:
-            if written is not None and self._keeper is None and self._cache.path is not None:
-                try:
-                    os.replace(written, self._cache.path)
-                    return
-                except OSError as err:
-                    log.warning("could not keep the docs in %s: %s", self._cache.path, err)
-            if written is not None:
-                discard(written)
             self._to_keep = snapshot
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_all, name="docs-cache",
