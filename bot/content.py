@@ -69,7 +69,7 @@ class Problem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-def read_limited(path: Path, limit: int) -> bytes:
+def read_limited(path: str | Path, limit: int) -> bytes:
     """A regular file's bytes, at most ``limit`` of them; OSError for anything else.
 
     A device (a link to /dev/zero has size 0 and never ends) or a named pipe (opening it
@@ -248,15 +248,16 @@ def _load_library(
     if owner is not None:
         for key, values in owner.synonyms.items():
             synonyms[key] = tuple(dict.fromkeys(synonyms.get(key, ()) + values))
-    labels: dict[Path, str] = {}
+    labels: dict[str, str] = {}
     found: set[str] = set()
     parsed: dict[str, Parsed] = {}
     started = time.time_ns()
-    for file in find_documents(root, problems):
-        rel = file.relative_to(root).as_posix()
+    top = os.fspath(root)
+    for rel in find_documents(root, problems):
+        file = os.path.join(top, rel)
         found.add(rel)
         try:
-            categories = categories_of(root, file, labels, problems)
+            categories = categories_of(root, rel, labels, problems)
             questions = owner.questions.get(rel, {}) if owner else {}
             inputs = (
                 include_drafts,
@@ -351,17 +352,18 @@ def previous_document(previous: Library | None, rel: str) -> Document | None:
 
 
 def categories_of(
-    root: Path, file: Path, labels: dict[Path, str], problems: list[Problem]
+    root: Path, rel: str, labels: dict[str, str], problems: list[Problem]
 ) -> tuple[str, ...]:
-    """The labels of the folders between ``root`` and ``file``: a folder's ``_category_.json``
-    label (Docusaurus), else its name without number prefixes ('01_01_DevOps' -> 'DevOps').
-    ``labels`` caches them per folder; a bad ``_category_.json`` is reported once."""
+    """The labels of the folders between ``root`` and the file at ``rel`` (relative to it,
+    '/'-separated): a folder's ``_category_.json`` label (Docusaurus), else its name without
+    number prefixes ('01_01_DevOps' -> 'DevOps'). ``labels`` caches them per folder (by
+    its path relative to ``root``); a bad ``_category_.json`` is reported once."""
     out: list[str] = []
-    folder = root
-    for part in file.relative_to(root).parts[:-1]:
-        folder = folder / part
+    folder = ""
+    for part in rel.split("/")[:-1]:
+        folder = f"{folder}/{part}" if folder else part
         if folder not in labels:
-            labels[folder] = _category_label(root, folder, problems)
+            labels[folder] = _category_label(root, root / folder, problems)
         out.append(labels[folder])
     return tuple(out)
 
@@ -382,10 +384,12 @@ def _category_label(root: Path, folder: Path, problems: list[Problem]) -> str:
     return label.strip() if isinstance(label, str) and label.strip() else fallback
 
 
-def find_documents(root: Path, problems: list[Problem]) -> list[Path]:
-    """Every document file below ``root``, sorted, following no symlink loop twice."""
-    found: list[Path] = []
+def find_documents(root: Path, problems: list[Problem]) -> list[str]:
+    """Every document file below ``root``, as its path relative to it ('/'-separated),
+    sorted folder by folder (as paths sort), following no symlink loop twice."""
+    found: list[str] = []
     seen_dirs: set[tuple[int, int]] = set()
+    top = os.fspath(root)
 
     def on_error(err: OSError) -> None:
         where = Path(err.filename).relative_to(root).as_posix() if err.filename else "."
@@ -398,8 +402,10 @@ def find_documents(root: Path, problems: list[Problem]) -> list[Path]:
             continue
         seen_dirs.add((st.st_dev, st.st_ino))
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in filenames if f.lower().endswith(DOC_SUFFIXES)]
-    return sorted(found)
+        folder = os.path.relpath(dirpath, top).replace(os.sep, "/")
+        at = "" if folder == "." else folder + "/"
+        found += [at + f for f in filenames if f.lower().endswith(DOC_SUFFIXES)]
+    return sorted(found, key=lambda rel: rel.split("/"))
 
 
 class _Skip(Exception):
@@ -413,7 +419,7 @@ class _Skip(Exception):
 RACY_NS = 2_000_000_000
 
 
-def file_stamp(file: Path, read_at: int) -> tuple | None:
+def file_stamp(file: str | Path, read_at: int) -> tuple | None:
     """What changes whenever a file's bytes do: its size, modification and status-change
     times, inode and device (a copy that keeps the modification time still gets a new
     status-change time). A file whose stamp is the one its parse was read with is not read
@@ -428,10 +434,10 @@ def file_stamp(file: Path, read_at: int) -> tuple | None:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
-def read_source(file: Path, rel: str) -> bytes:
+def read_source(file: str | Path, rel: str) -> bytes:
     """A document file's bytes. Raises _Skip on a file too big or that cannot be read."""
     try:
-        size = file.stat().st_size
+        size = os.stat(file).st_size
         if size > MAX_FILE_BYTES:
             raise _Skip(Problem(rel, 0, f"file is {size} bytes, over the {MAX_FILE_BYTES} limit"))
         return read_limited(file, MAX_FILE_BYTES)
