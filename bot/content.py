@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 import json
@@ -1044,7 +1045,13 @@ def _parse_questions(value: object) -> tuple[dict[str, list[str]], tuple[str, st
 
 
 def default_synonyms() -> dict[str, tuple[str, ...]]:
-    """The synonyms shipped with the bot (``bot/synonyms.yml``), which any docs folder gets."""
+    """The synonyms shipped with the bot (``bot/synonyms.yml``), which any docs folder gets
+    (a new dict each call, the file read once)."""
+    return dict(_shipped_synonyms())
+
+
+@functools.cache
+def _shipped_synonyms() -> dict[str, tuple[str, ...]]:
     shipped = resources.files("bot").joinpath(SYNONYMS_FILE)
     data = yaml.safe_load(shipped.read_text(encoding="utf-8")) or {}
     return {str(k): tuple(v) for k, v in (data.get("synonyms") or {}).items()}
