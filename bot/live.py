@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from bot.config import ContentSettings
 from bot.content import (
@@ -172,6 +173,29 @@ def _tell(fd: int, what: tuple) -> None:
         data = data[os.write(fd, data) :]
 
 
+class _Writing(NamedTuple):
+    """A reload's child process writing the whole docs cache to ``path`` (see _read_apart)."""
+
+    pid: int
+    path: Path
+
+    def wait(self, keep: Path | None) -> bool:
+        """Wait for the child to end; then put its file at ``keep`` if it wrote it whole
+        (True), else remove it (False; a failure said in the log)."""
+        _, status = os.waitpid(self.pid, 0)
+        if keep is not None and status == 0:
+            try:
+                os.replace(self.path, keep)
+                return True
+            except OSError as err:
+                log.warning("could not keep the docs in %s: %s", keep, err)
+        elif status:
+            log.warning("the reload's process writing the docs cache failed (wait status %d)",
+                        status)  # fmt: skip
+        discard(self.path)
+        return False
+
+
 class _NotApart(Exception):
     """A reload's child process could not do its part (the docs themselves may be fine)."""
 
@@ -284,7 +308,9 @@ class LiveDocs:
         self.semantic = semantic
         self._cache = cache
         self._keeping = threading.Lock()
-        self._to_keep: Snapshot | None = None  # the docs the cache is to be written with next
+        #: The docs the cache is to be written with next, and the reload's child writing them.
+        self._to_keep: tuple[Snapshot, _Writing | None] | None = None
+        self._superseded: list[_Writing] = []  # reloads' children whose file is not wanted
         self._keeper: threading.Thread | None = None
         #: Reload in a child process (``_read_apart``) when more files than this changed:
         #: `serve` sets it (APART_FILES) where it can fork; None: never.
@@ -426,18 +452,19 @@ class LiveDocs:
             return library, None
         return library, build_index(library, self._snapshot.index)
 
-    def _read_apart(self) -> tuple[Library, Index | None]:
+    def _read_apart(self) -> tuple[Library, Index | None, _Writing | None]:
         """``_read`` in a child process (forked: it starts from this one's docs), which
         writes what it built in the docs cache's format for this process, naming only the
         files' parses it already holds; this process then reads it a piece at a time (the
         unchanged sections stay the objects they are, as in ``_read``). The build's seconds
         of interpreter time are the child's, not taken from the threads acknowledging
-        Slack's requests. The whole cache is written afterwards by a child of its own
-        (``_keep``), not while the reload waits. Raises ContentError for docs that cannot
-        be read (as ``_read`` does), _NotApart when the child cannot do its part (a full
-        disk, say)."""
+        Slack's requests. Once it has said so, the child goes on to write the whole docs
+        cache (the _Writing returned, which ``_keep`` waits for): the reload does not wait on
+        it, and no other process is forked to write it. Raises ContentError for docs that
+        cannot be read (as ``_read`` does), _NotApart when the child cannot do its part (a
+        full disk, say)."""
         assert self._cache is not None and self._cache.path is not None
-        out = self._cache.scratch("reload")
+        out, whole = self._cache.scratch("reload"), self._cache.scratch("reloaded")
         served = Kept(self._snapshot.library, self._snapshot.index)  # the child's previous
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -446,7 +473,7 @@ class LiveDocs:
         except OSError as err:  # no memory or process left for a child
             raise _NotApart(f"cannot start it: {err}") from err
         if pid == 0:  # the child: nothing here may return to the caller
-            code = 1
+            code, told = 1, False
             try:
                 become_child(keep=writer)
                 with collector_paused():
@@ -460,20 +487,28 @@ class LiveDocs:
                             said = ("built",)
                         else:
                             said = ("read", library.problems, bool(library.sections))
-                _tell(writer, said)
+                    _tell(writer, said)
+                    told = True
+                    os.close(writer)  # the bot reads on from here
+                    if said[0] == "built":
+                        self._cache.dump(whole, library, index)
                 code = 0
             except BaseException as err:  # told to the parent, which logs it
-                _tell(writer, ("failed", f"{type(err).__name__}: {err}"))
+                if not told:
+                    _tell(writer, ("failed", f"{type(err).__name__}: {err}"))
             finally:
                 os._exit(code)
         os.close(writer)
         with os.fdopen(reader, "rb") as f:
-            message = f.read()  # until the child exits
-        _, status = os.waitpid(pid, 0)
+            message = f.read()  # until the child has said it (and closed its end)
         try:
-            said = restricted_loads(message) if message else ("failed", f"exit status {status}")
+            said = restricted_loads(message) if message else ("failed", "it said nothing")
         except UNUSABLE as err:
             said = ("failed", f"it said something unreadable ({err})")
+        if said[0] != "built":
+            _, status = os.waitpid(pid, 0)
+            if not message:
+                said = ("failed", f"it said nothing (wait status {status})")
         if said[0] in ("failed", "unreadable"):
             discard(out)
             if said[0] == "unreadable":
@@ -482,16 +517,20 @@ class LiveDocs:
         if said[0] == "read":
             _, problems, has_sections = said
             library = replace(self._snapshot.library, problems=problems)
-            return (library if has_sections else replace(library, documents=())), None
+            return (library if has_sections else replace(library, documents=())), None, None
+        writing = _Writing(pid, whole)
         try:
             library, index = self._cache.load(out, served)
         except Exception as err:
+            writing.wait(keep=None)
             raise _NotApart(f"could not read back what it built: {err}") from err
         finally:
             discard(out)
-        return library, index
+        return library, index, writing
 
-    def _read_somewhere(self, reason: str, changed: int) -> tuple[Library, Index | None]:
+    def _read_somewhere(
+        self, reason: str, changed: int
+    ) -> tuple[Library, Index | None, _Writing | None]:
         """``_read_apart`` where ``apart`` is set, more files than it says ``changed`` (or
         more sections than APART_SECTIONS are served) and the child can do its part; else,
         or when it cannot (said in the log), ``_read`` in this process."""
@@ -502,7 +541,7 @@ class LiveDocs:
             except _NotApart as why:
                 log.warning("reload (%s): its child process failed (%s); reloading in this one",
                             reason, why)  # fmt: skip
-        return self._read()
+        return (*self._read(), None)
 
     def _reload(self, reason: str) -> bool:
         with self._lock:
@@ -511,7 +550,7 @@ class LiveDocs:
             try:
                 with built_to_last():
                     changed = changed_files(before, self._seen)
-                    library, index = self._read_somewhere(reason, changed)
+                    library, index, writing = self._read_somewhere(reason, changed)
                 unchanged = index is None and same_docs(library, self._snapshot.library)
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)
@@ -534,20 +573,23 @@ class LiveDocs:
             self._releasing = release_gradually(replaced)
             give_back_memory()
             self.reloads += 1
-            self._keep(self._snapshot)
+            self._keep(self._snapshot, writing)
             log.info("reloaded (%s): %d sections", reason, len(index))
         if self.semantic is not None:
             self._embed_later(self._snapshot)
         return True
 
-    def _keep(self, snapshot: Snapshot) -> None:
+    def _keep(self, snapshot: Snapshot, writing: _Writing | None = None) -> None:
         """Write these docs to the cache in a background thread (in `serve`, by a child
-        process: ``_write_apart``): after the write under way (if any), and only the latest
-        docs when several reloads came meanwhile."""
+        process: ``_write_apart``), or put in place the file ``writing`` (a reload's child)
+        writes them to: after the write under way (if any), and only the latest docs when
+        several reloads came meanwhile."""
         if self._cache is None:
             return
         with self._keeping:
-            self._to_keep = snapshot
+            if self._to_keep is not None and self._to_keep[1] is not None:
+                self._superseded.append(self._to_keep[1])  # its file is not wanted now
+            self._to_keep = (snapshot, writing)
             if self._keeper is None:
                 self._keeper = threading.Thread(target=self._keep_all, name="docs-cache",
                                                 daemon=True)  # fmt: skip
@@ -557,11 +599,19 @@ class LiveDocs:
         assert self._cache is not None
         while True:
             with self._keeping:
-                snapshot, self._to_keep = self._to_keep, None
-                if snapshot is None:
+                job, self._to_keep = self._to_keep, None
+                superseded, self._superseded = self._superseded, []
+                if job is None and not superseded:
                     self._keeper = None
                     return
+            for writing in superseded:
+                writing.wait(keep=None)
+            if job is None:
+                continue
+            snapshot, writing = job
             try:
+                if writing is not None and writing.wait(keep=self._cache.path):
+                    continue
                 if self.apart is not None:
                     self._write_apart(snapshot)
                 else:

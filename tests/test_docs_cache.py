@@ -375,13 +375,39 @@ def test_a_reload_whose_child_cannot_write_is_done_in_the_process(make_content, 
     assert [s.name for s in live.current.library.sections] == ["Ops", "Pager rota", "Zorbs"]
 
 
+def test_a_cache_the_reload_child_cannot_write_is_written_by_another(
+    make_content, tmp_path, caplog
+):
+    """The reload's child builds the docs but cannot write the whole cache (its file's name
+    is taken by a folder; a full disk would do the same): the reload is served all the same,
+    the failure is logged, and a child of its own writes the cache instead."""
+    import os
+    import socket
+
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    live = apart_on(root, data)
+    blocked = data / f"{FILE_NAME}.reloaded.{socket.gethostname()}.{os.getpid()}.tmp"
+    blocked.mkdir()
+    (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nWho is on call.\n\n## Zorbs\n\nz\n")
+    with caplog.at_level(logging.WARNING, logger="bot.live"):
+        assert live.reload("test")
+        assert [s.name for s in live.current.library.sections] == ["Ops", "Pager rota", "Zorbs"]
+        live.kept(timeout=60)
+    assert "the reload's process writing the docs cache failed" in caplog.text
+    kept = DocsCache(data, ContentSettings(content_dir=root)).read()
+    assert kept is not None
+    assert [s.name for s in kept.library.sections] == ["Ops", "Pager rota", "Zorbs"]
+
+
 def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_child(
     make_content, tmp_path, monkeypatch
 ):
     """Where `serve` reloads apart, a reload of no more files than ``apart`` says updates the
-    index in the process (no child started: a fraction of a second); one of more, or of a
-    folder of more than APART_SECTIONS sections, builds it in a child. Each then answers
-    from the edits (the docs cache is written by a child of its own either way)."""
+    index in the process (no child started: a fraction of a second), and a child of its own
+    writes the docs cache; one of more, or of a folder of more than APART_SECTIONS
+    sections, builds it in a child, which then writes the cache too (no second child).
+    Each then answers from the edits."""
     import os
     import sys
 
@@ -390,13 +416,11 @@ def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_chil
     root = make_content({f"p{k}.md": f"# Page {k}\n\nWords of page {k}.\n" for k in range(5)})
     live = start(root, tmp_path / "data")
     live.apart = 2
-    forks: list[str] = []  # who forked: reload children only
+    forks: list[str] = []  # who forked
     real_fork = os.fork
 
     def counted_fork() -> int:
-        caller = sys._getframe(1).f_code.co_name
-        if caller != "_write_apart":
-            forks.append(caller)
+        forks.append(sys._getframe(1).f_code.co_name)
         return real_fork()
 
     monkeypatch.setattr(os, "fork", counted_fork)
@@ -404,10 +428,11 @@ def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_chil
     (root / "p0.md").write_text("# Page 0\n\nThe quorvex rota.\n")
     (root / "p5.md").write_text("# Page 5\n\nThe glimmer rota.\n")
     assert changed_files(before, fingerprint(root)) == 2
-    assert live.reload("two files") and forks == []
+    assert live.reload("two files")
     assert live.current.answer("where is the quorvex rota").best.section.path == "p0.md"
     assert live.current.answer("where is the glimmer rota").best.section.path == "p5.md"
     live.kept()  # by a child: the file holds the docs served now
+    assert forks == ["_write_apart"]
     kept = DocsCache(tmp_path / "data", ContentSettings(content_dir=root)).read()
     assert kept is not None and kept.library.parsed.keys() == live.current.library.parsed.keys()
     assert_indexes_equal(kept.index, live.current.index)
@@ -416,9 +441,15 @@ def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_chil
         (root / f"p{k}.md").write_text(f"# Page {k}\n\nThe {word} rota.\n")
     (root / "p5.md").unlink()
     assert changed_files(before, fingerprint(root)) == 3
+    forks.clear()
     assert live.reload("three files") and forks == ["_read_apart"]
     assert live.current.answer("where is the plimsoll rota").best.section.path == "p2.md"
     assert live.current.answer("where is the glimmer rota").best.section.path != "p5.md"
+    live.kept()
+    assert forks == ["_read_apart"]  # the reload's child wrote the cache: no other forked
+    kept = DocsCache(tmp_path / "data", ContentSettings(content_dir=root)).read()
+    assert kept is not None
+    assert_indexes_equal(kept.index, live.current.index)
     import bot.live
 
     monkeypatch.setattr(bot.live, "APART_SECTIONS", 3)  # a large folder: one file apart too
