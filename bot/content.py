@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import gc
 import hashlib
@@ -11,7 +13,7 @@ import re
 import stat
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -198,6 +200,27 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None (another C library, say musl or macOS's)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back_memory() -> None:
+    """Return to the system the memory a build used and freed. glibc keeps freed memory for
+    the process's next allocations (Python's own objects then take new memory beside it),
+    so each reload (a new index built while the old one still serves) left the process
+    larger (`bench/memory.py --rev efd0a28`, 10,000 sections: 182 MB after ten reloads
+    against 237 without this)."""
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def load_library(

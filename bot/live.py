@@ -6,8 +6,6 @@ background; until they are ready the docs are answered lexically."""
 from __future__ import annotations
 
 import atexit
-import ctypes
-import ctypes.util
 import gc
 import logging
 import os
@@ -29,6 +27,7 @@ from bot.content import (
     ContentError,
     Library,
     collector_paused,
+    give_back_memory,
     load_library,
     same_docs,
 )
@@ -67,26 +66,6 @@ APART_SECTIONS = 20_000
 
 #: While embedding, progress is logged at most this often, in seconds.
 PROGRESS_EVERY = 10.0
-
-
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None (another C library, say musl or macOS's)."""
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def give_back_memory() -> None:
-    """Return to the system the memory a build used and freed. glibc keeps freed memory for
-    the process's next allocations, so each reload (a new index built while the old one
-    still serves) left the process larger (`bench/memory.py --rev efd0a28`, 10,000
-    sections: 182 MB after ten reloads against 237 without this)."""
-    if _TRIM is not None:
-        _TRIM(0)
 
 
 @contextmanager

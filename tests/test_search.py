@@ -277,10 +277,12 @@ def _reference_postings(library):
 def test_index_postings_match_the_plain_computation(make_content, shipped_library):
     """The bulk (numpy) build gives every term the sections and strengths the plain
     section-by-section computation gives, on the shipped doc and on one with repeated words,
-    parent headings, owner phrasings and plural forms."""
+    parent headings, owner phrasings and plural forms (a word in a section's text, heading,
+    parent heading and two phrasings: one posting)."""
     root = make_content(
         {
             "ops/runbooks.md": "---\ntitle: Runbooks\nquestions:\n  Restarts: [rebooting hosts]\n"
+            "  Hosts: [restarting host groups, which host restarts]\n"
             "---\n# Runbooks\n\nRunbooks runbooks everywhere.\n\n## Restarts\n\n"
             "Restart the servers; servers restart slowly. Deployments too.\n\n"
             "### Hosts\n\nHosts and host groups.\n",

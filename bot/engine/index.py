@@ -15,7 +15,7 @@ from typing import NamedTuple, Self
 
 import numpy as np
 
-from bot.content import Library, Section, collector_paused
+from bot.content import Library, Section, collector_paused, give_back_memory
 from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
@@ -100,6 +100,9 @@ class SectionIndex:
         self.postings, self.form_postings = (
             Postings.of(tables.terms[t], tables.size[t], *tables.sorted(t)) for t in (0, 1)
         )
+        # The sort's temporaries, freed, stay the process's (glibc keeps them) while the
+        # keys below are made in new memory: returned now, they are not counted twice.
+        give_back_memory()
         self.words = tables.word_counts()
         self._by_doc = {d.path: DocNames.of(d.sections) for d in library.documents}
         # Every section's keys now, not when a question first re-ranks it: the first questions
@@ -616,9 +619,10 @@ class Tables:
         self.named[table].append(named)
 
     def sorted(self, table: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """A table's postings, by term and section: term ids, sections, term frequencies and
-        heading codes, each (term, section) once (a word in the text and the heading: its
-        frequency in the text, the strongest heading code)."""
+        """A table's postings, by term and section: term ids and sections (int32), term
+        frequencies and heading codes, each (term, section) once (a word in the text and the
+        heading: its frequency in the text, the strongest heading code). Made with as few
+        full-size temporaries as can be: this is a large build's peak of memory."""
         key = np.concatenate([*self.keys[table], np.zeros(0, dtype=np.int64)])
         tf = np.concatenate([*self.tf[table], np.zeros(0, dtype=np.int32)])
         named = np.concatenate([*self.named[table], np.zeros(0, dtype=np.uint8)])
@@ -629,12 +633,25 @@ class Tables:
         tf = tf[order]
         named = named[order]
         del order
-        first = np.flatnonzero(np.append(True, key[1:] != key[:-1])[: len(key)])
-        if len(key):
-            key, tf = key[first], np.add.reduceat(tf, first)
-            named = np.maximum.reduceat(named, first)
+        # The few repeats (a key again right after itself) are added to the first of their
+        # run and removed: no array of every run's start (as np.add.reduceat would need).
+        repeats = np.flatnonzero(key[1:] == key[:-1]) + 1
+        if len(repeats):
+            first = repeats - 1
+            while (back := np.isin(first, repeats)).any():  # a run of three or more
+                first[back] -= 1
+            np.add.at(tf, first, tf[repeats])
+            np.maximum.at(named, first, named[repeats])
+            key = np.delete(key, repeats)
+            tf, named = np.delete(tf, repeats), np.delete(named, repeats)
         n = max(self.n, 1)
-        return key // n, (key % n).astype(np.int32), compact_counts(tf), named
+        terms = np.empty(len(key), dtype=np.int32)
+        rows = np.empty(len(key), dtype=np.int32)
+        for start in range(0, len(key), UPDATE_STEP):  # no full-size int64 quotients
+            part = key[start : start + UPDATE_STEP]
+            terms[start : start + UPDATE_STEP] = part // n
+            rows[start : start + UPDATE_STEP] = part % n
+        return terms, rows, compact_counts(tf), named
 
     def word_counts(self) -> dict[str, int]:
         """How many sections say each word (in their text, heading or phrasings)."""
@@ -665,7 +682,8 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
     def of(cls, terms: dict[str, int], size: int, term_of: np.ndarray, rows: np.ndarray,
            tf: np.ndarray, named: np.ndarray) -> Postings:  # fmt: skip
         """Postings from ``Tables.sorted``'s arrays (``size`` term ids)."""
-        return cls(terms, np.searchsorted(term_of, np.arange(size + 1)), rows, tf, named)
+        bounds = np.searchsorted(term_of, np.arange(size + 1, dtype=term_of.dtype))
+        return cls(terms, bounds, rows, tf, named)
 
     @property
     def terms(self) -> dict[str, int]:
@@ -718,7 +736,7 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
             kept_rows = np.insert(kept_rows, at, rows)
             kept_tf = np.insert(kept_tf, at, tf)
             kept_named = np.insert(kept_named, at, named)
-            bounds += np.searchsorted(term_of, np.arange(size + 1))
+            bounds += np.searchsorted(term_of, np.arange(size + 1, dtype=term_of.dtype))
         counts = np.diff(bounds).tolist()
         at_term = {t: j for t, j in terms.items() if counts[j]}
         return Postings(at_term, bounds, kept_rows, kept_tf, kept_named)
