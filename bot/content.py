@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import ctypes.util
 import functools
@@ -694,13 +695,20 @@ def split_sections(
         a, b = span_of(start, end)
         return visible[a:b]
 
+    # Plain text from the body's own tokens where the lines are the reader's as written
+    # (markdown-it once a document, not again a section); else from the visible lines.
+    plain_at = _PlainText(tokens, lines, keep, headings[0].line if root_is_h1 else None)
+
+    def plain_of(start: int, end: int) -> str:
+        found = plain_at.of(start, end)
+        return plain_text(text_of(start, end)) if found is None else found
+
     spans: list[tuple[_Heading | None, int, int, int]] = []  # heading, own_end, full_end, level
-    lead = text_of(0, lead_end)
     if root_is_h1:
         h = headings[0]
         own_end = headings[1].line if len(headings) > 1 else len(lines)
         spans.append((h, own_end, len(lines), 0))
-    elif plain_text(lead).strip():
+    elif plain_of(0, lead_end).strip():
         spans.append((None, lead_end, len(lines), 0))
     rest = headings[1:] if root_is_h1 else headings
     for i, h in enumerate(rest):
@@ -715,7 +723,6 @@ def split_sections(
     for h, own_end, full_end, level in spans:
         if h is None or (root_is_h1 and h is headings[0]):
             start = 0
-            own = text_of(0, own_end)
             full = span_of(0, full_end)
             name = h.name if h else title
             heading_path: tuple[str, ...] = (title,)
@@ -724,7 +731,6 @@ def split_sections(
             line = body_line + (h.line if h else 0) + 1
         else:
             start = h.line + 1
-            own = text_of(start, own_end)
             full = span_of(start, full_end)
             while stack and stack[-1][0] >= level:
                 stack.pop()
@@ -751,7 +757,7 @@ def split_sections(
             line=line,
             anchor=anchor,
             url=(f"{doc_url}#{anchor}" if anchor else doc_url) if doc_url else None,
-            own_text=plain_text(own),
+            own_text=plain_of(start, own_end),
             body=visible,
             span=full,
             parent=parent,
@@ -834,6 +840,40 @@ def _headings(tokens: list[Token]) -> list[_Heading]:
             used[base] = n + 1
         out.append(_Heading(t.map[0], int(t.tag[1]), name or "(untitled)", anchor))
     return out
+
+
+class _PlainText:
+    """The plain text (as ``plain_text`` gives it) of a document's lines, from the tokens
+    of its whole body: each text block is put at the line its block starts on."""
+
+    def __init__(
+        self, tokens: list[Token], lines: list[str], keep: list[str | None], title: int | None
+    ) -> None:
+        self.starts: list[int] = []
+        self.texts: list[str] = []
+        line = 0
+        for t in tokens:
+            if t.map is not None:
+                line = t.map[0]
+            if t.type == "inline" and line != title:  # (the title's heading is not text)
+                self.starts.append(line)
+                self.texts.append(inline_plain(t))
+            elif t.type in ("fence", "code_block"):
+                self.starts.append(line)
+                self.texts.append(t.content.strip())
+        # Lines not as written (hidden or cut: comments, MDX, raw HTML), counted: where
+        # there are some, the block structure may differ and the text is parsed again.
+        self.altered = [0]
+        for i, (line_, kept) in enumerate(zip(lines, keep, strict=True)):
+            self.altered.append(self.altered[-1] + (kept != line_ and i != title))
+
+    def of(self, start: int, end: int) -> str | None:
+        """The plain text of lines ``start`` to ``end``, or None where a line in them is
+        not as written."""
+        if self.altered[end] != self.altered[start]:
+            return None
+        a, b = bisect.bisect_left(self.starts, start), bisect.bisect_left(self.starts, end)
+        return "\n".join(x for x in self.texts[a:b] if x)
 
 
 def inline_plain(token: Token) -> str:

@@ -121,6 +121,27 @@ def test_mdx_imports_html_and_admonitions(make_content):
     assert "<div" not in section.markdown and "diagram" not in section.own_text
 
 
+def test_each_section_has_its_own_plain_text_whatever_its_blocks(make_content):
+    """A section's plain text is its own blocks' words, one line a block, markup gone: lists,
+    tables, code, quotes (a heading inside a quote is text), setext headings (their
+    underline is no text), and where a line is hidden (a comment) the rest all the same."""
+    root = make_content(
+        {
+            "x.md": "# Runbook\n\nIntro *words*.\n\n## Steps\n\n- one\n- two [link](http://x)\n\n"
+            "| Col | Other |\n|---|---|\n| a `b` | c |\n\n```sh\nmake deploy\n```\n\n"
+            "Setext part\n-----------\n\n> quoted\n> ## inner\n\n    indented code\n\n"
+            "## Hidden\n\nBefore <!-- gone --> after.\n<!-- all gone -->\nLast line.\n"
+        }
+    )
+    texts = {s.name: s.own_text for s in load_library(root).sections}
+    assert texts == {
+        "Runbook": "Intro words.",
+        "Steps": "one\ntwo link\nCol\nOther\na b\nc\nmake deploy",
+        "Setext part": "quoted\ninner\nindented code",
+        "Hidden": "Before after. Last line.",
+    }
+
+
 @pytest.mark.parametrize(
     "data",
     [
