@@ -252,6 +252,8 @@ def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Ite
     for name, value in {**counts, **index.__getstate__()}.items():
         if name == "key_list" and previous is not None:
             value = _key_references(index, previous.index)
+        elif name == "_by_doc" and previous is not None:
+            value = _name_references(value, previous.index)
         if isinstance(value, (list, set, dict)) and len(value) > ITEMS_PER_PIECE:
             items = list(value.items() if isinstance(value, dict) else value)
             kind = type(value).__name__
@@ -271,12 +273,39 @@ def _key_references(index: Index, previous: Index) -> list:
     return out
 
 
+def _name_references(by_doc: dict, previous: Index) -> dict:
+    """A document's names (abbreviations, initialisms) that are previous's (a reload keeps
+    them for a document it did not parse again) as None instead."""
+    kept = previous._by_doc
+    return {path: None if kept.get(path) is names else names for path, names in by_doc.items()}
+
+
+def _names_back(items: Any, previous: Kept | None) -> Any:
+    """The documents' names ``_name_references`` gave (a dict or its items), each None made
+    previous's names."""
+    if previous is None:
+        return items
+    kept = previous.index._by_doc
+    pairs = items.items() if isinstance(items, dict) else items
+    back = [(path, kept[path] if names is None else names) for path, names in pairs]
+    return dict(back) if isinstance(items, dict) else back
+
+
 def _keys_back(items: list, previous: Kept | None) -> list:
     """The phrase keys ``_key_references`` gave, each reference made previous's keys."""
     if previous is None:
         return items
     kept = previous.index.key_list
     return [k if isinstance(k, Keys) else kept[k] for k in items]
+
+
+def _back(name: str, value: Any, previous: Kept | None) -> Any:
+    """An index collection (or part of it) as written, its references made previous's."""
+    if name == "key_list":
+        return _keys_back(value, previous)
+    if name == "_by_doc":
+        return _names_back(value, previous)
+    return value
 
 
 def _assemble(pieces: Iterator[tuple], previous: Kept | None = None) -> Kept:
@@ -297,11 +326,10 @@ def _assemble(pieces: Iterator[tuple], previous: Kept | None = None) -> Kept:
             _, shell, documents = piece
         elif piece[0] == "whole":
             _, name, value = piece
-            state[name] = _keys_back(value, previous) if name == "key_list" else value
+            state[name] = _back(name, value, previous)
         elif piece[0] == "part":
             _, name, kind, items = piece
-            if name == "key_list":
-                items = _keys_back(items, previous)
+            items = _back(name, items, previous)
             make, add = kinds[kind]
             add(state.setdefault(name, make()), items)
         else:

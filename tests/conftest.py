@@ -153,7 +153,9 @@ def assert_indexes_equal(got: Index, fresh: Index, *, ordered: bool = True) -> N
     assert np.array_equal(got.lengths, fresh.lengths) and np.array_equal(got.k, fresh.k)
     assert got.key_list == fresh.key_list and got.parents == fresh.parents
     assert got.aliases == fresh.aliases and got.typo_vocab == fresh.typo_vocab
-    assert got.capital_aliases == fresh.capital_aliases
+    assert got.capital_aliases == fresh.capital_aliases and got._by_doc == fresh._by_doc
+    assert got.vocab_stems == fresh.vocab_stems and got.max_idf == fresh.max_idf
+    assert got.max_alias == fresh.max_alias
     for table in ("postings", "form_postings"):
         mine, theirs = getattr(got, table), getattr(fresh, table)
         assert list(mine) == list(theirs) if ordered else set(mine) == set(theirs)

@@ -183,18 +183,7 @@ class SectionIndex:
     def _finish(self, library: Library) -> None:
         """What is made from the postings, words and sections as a whole: idf, the BM25
         length normalisation, abbreviations and synonyms, the typo vocabulary."""
-        n = len(self.sections)
-        self.ids = {s.id: i for i, s in enumerate(self.sections)}
-        self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
-        self.k = bm25_k(self.lengths)
-        # A word found in (or above) every section tells them apart least: BM25's idf.
-        df = self.postings.frequencies()
-        self.idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
-        self.max_idf = math.log(1 + (n + 0.5) / 0.5)
-        # Typo candidates by length and by first or second letter: a word k edits away differs
-        # in length by at most k, and a typo rarely changes both of its first two letters.
-        # The synonyms' one-word spellings are candidates too ('sysadmn' -> 'sysadmin').
-        self.vocab_stems = set(self.postings)
+        self._derive()
         abbreviations = merged_abbreviations(self._by_doc[d.path] for d in library.documents)
         self.aliases = alias_table({**abbreviations.plain, **library.synonyms})
         # Abbreviations that are English words too, read only as typed in capitals ('AM').
@@ -202,17 +191,8 @@ class SectionIndex:
         for long, shorts in abbreviations.capitals.items():
             for typed in (a + plural for a in shorts for plural in ("", "s")):
                 self.capital_aliases.setdefault((typed,), []).append(tuple(words_of(long)))
-        one_word_aliases = {
-            a[0]
-            for a, canon in self.aliases.items()
-            if len(a) == 1 and any(all(stem(w) in self.vocab_stems for w in c) for c in canon)
-        }
-        self.typo_vocab: dict[tuple[int, str], list[str]] = {}
-        for w in sorted(self.words.keys() | one_word_aliases):
-            if len(w) >= 3 and not w.isdigit():
-                self.typo_vocab.setdefault((len(w), w[0]), []).append(w)
-                self.typo_vocab.setdefault((len(w), "2" + w[1]), []).append(w)
         self.max_alias = max((len(a) for a in self.aliases), default=1)
+        self._derive_typos()
         # Typo corrections remembered per word. A plain dict, not lru_cache around a bound
         # method: that would tie the index to itself in a reference cycle, and an index
         # replaced by a reload would then wait, whole, for the cyclic collector's next full
@@ -224,6 +204,37 @@ class SectionIndex:
         self.strength_cache: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray]] = {}
         self.strengths_held = 0
 
+    def _derive(self) -> None:
+        """What follows from the sections and postings alone, made again rather than kept in
+        the docs cache (read back, each would be a second copy of the words and numbers the
+        postings and sections hold): ids, parents, BM25's length normalisation and idf, and
+        the stems the typo correction knows."""
+        n = len(self.sections)
+        self.ids = {s.id: i for i, s in enumerate(self.sections)}
+        self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
+        self.k = bm25_k(self.lengths)
+        # A word found in (or above) every section tells them apart least: BM25's idf.
+        df = self.postings.frequencies()
+        self.idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
+        self.max_idf = math.log(1 + (n + 0.5) / 0.5)
+        self.vocab_stems = set(self.postings)
+
+    def _derive_typos(self) -> None:
+        """The typo correction's candidates (words and the synonyms' one-word spellings),
+        made again rather than kept (as ``_derive``): by length and by first or second
+        letter, since a word k edits away differs in length by at most k, and a typo rarely
+        changes both of its first two letters ('sysadmn' -> 'sysadmin')."""
+        one_word_aliases = {
+            a[0]
+            for a, canon in self.aliases.items()
+            if len(a) == 1 and any(all(stem(w) in self.vocab_stems for w in c) for c in canon)
+        }
+        self.typo_vocab: dict[tuple[int, str], list[str]] = {}
+        for w in sorted(self.words.keys() | one_word_aliases):
+            if len(w) >= 3 and not w.isdigit():
+                self.typo_vocab.setdefault((len(w), w[0]), []).append(w)
+                self.typo_vocab.setdefault((len(w), "2" + w[1]), []).append(w)
+
     def __len__(self) -> int:
         return len(self.sections)
 
@@ -231,7 +242,8 @@ class SectionIndex:
         """What the docs cache keeps of the index (bot.docs_cache): all but its sections
         (kept with the library), what is quick to make again from them, and its caches,
         which questions asked meanwhile may be changing."""
-        dropped = ("sections", "ids", "k", "typo_cache", "sentence_cache", "strength_cache",
+        dropped = ("sections", "ids", "parents", "k", "idf", "max_idf", "vocab_stems",
+                   "typo_vocab", "typo_cache", "sentence_cache", "strength_cache",
                    "strengths_held")  # fmt: skip
         return {k: v for k, v in self.__dict__.items() if k not in dropped}
 
@@ -241,13 +253,13 @@ class SectionIndex:
         index = cls.__new__(cls)
         index.__dict__.update(state)
         index.sections = sections
-        index.ids = {s.id: i for i, s in enumerate(sections)}
-        index.k = bm25_k(index.lengths)
-        index.typo_cache, index.sentence_cache, index.strength_cache = {}, {}, {}
-        index.strengths_held = 0
-        sizes = {len(index.key_list), len(index.parents), len(index.lengths)}
+        sizes = {len(index.key_list), len(index.lengths)}
         if sizes != {len(sections)}:
             raise ValueError(f"an index of {sorted(sizes)} sections for {len(sections)}")
+        index._derive()
+        index._derive_typos()
+        index.typo_cache, index.sentence_cache, index.strength_cache = {}, {}, {}
+        index.strengths_held = 0
         return index
 
     def section(self, section_id: str) -> Section | None:
