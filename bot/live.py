@@ -475,6 +475,9 @@ class LiveDocs:
             except BaseException as err:  # told to the parent, which logs it
                 if not told:
                     _tell(writer, ("failed", f"{type(err).__name__}: {err}"))
+                else:  # the docs cache, after the bot has the docs: said here, it waits
+                    log.warning("could not keep the docs in %s: %s: %s", self._cache.path,
+                                type(err).__name__, err)  # fmt: skip
             finally:
                 os._exit(code)
         os.close(writer)
