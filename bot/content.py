@@ -916,8 +916,13 @@ def last_update(meta: dict) -> str | None:
     return m.group(0) if m else None
 
 
+_NOT_SLUG_ASCII = re.compile(r"[^a-z0-9 _-]")
+
+
 def slugify(text: str) -> str:
     """A heading anchor as Docusaurus computes it (github-slugger)."""
+    if text.isascii():  # (letters, digits, ' ', '-' and '_' kept, as below; most headings)
+        return _NOT_SLUG_ASCII.sub("", text.lower()).replace(" ", "-")
     kept = []
     for ch in text.lower():
         cat = unicodedata.category(ch)

@@ -249,6 +249,8 @@ def test_slugify_matches_github_slugger():
     assert slugify("What is Release Management?") == "what-is-release-management"
     assert slugify("A/B Testing") == "ab-testing"
     assert slugify("Running All Tests — RunLocalTests") == "running-all-tests--runlocaltests"
+    assert slugify("C++ & Go_v2\tnow") == "c--go_v2now"  # '_' kept; a tab is no space
+    assert slugify("Über Set-up 2") == "über-set-up-2"
 
 
 def test_knowledgehub_loads():
