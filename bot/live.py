@@ -290,6 +290,7 @@ class LiveDocs:
         #: The docs the cache is to be written with next, and the reload's child writing them.
         self._to_keep: tuple[Snapshot, _Writing | None] | None = None
         self._superseded: list[_Writing] = []  # reloads' children whose file is not wanted
+        self._apart_runs = 0  # reloads done in a child process
         self._keeper: threading.Thread | None = None
         #: Reload in a child process (``_read_apart``) when more files than this changed:
         #: `serve` sets it (APART_FILES) where it can fork; None: never.
@@ -443,7 +444,10 @@ class LiveDocs:
         cannot be read (as ``_read`` does), _NotApart when the child cannot do its part (a
         full disk, say)."""
         assert self._cache is not None and self._cache.path is not None
-        out, whole = self._cache.scratch("reload"), self._cache.scratch("reloaded")
+        # The whole cache's file is one a reload: a child may still be writing the last's.
+        self._apart_runs += 1
+        out = self._cache.scratch("reload")
+        whole = self._cache.scratch(f"reloaded{self._apart_runs}")
         served = Kept(self._snapshot.library, self._snapshot.index)  # the child's previous
         try:
             out.parent.mkdir(parents=True, exist_ok=True)

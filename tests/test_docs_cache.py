@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import pickle
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -269,7 +270,6 @@ def test_what_a_bot_killed_mid_write_left_is_removed(make_content, tmp_path):
     """A temporary file left by a bot killed while writing (untouched for ten minutes) is
     removed by the next write; one another bot is writing now is left alone."""
     import os
-    import time
 
     root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
     data = tmp_path / "data"
@@ -389,7 +389,7 @@ def test_a_cache_the_reload_child_cannot_write_is_written_by_another(
     root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
     data = tmp_path / "data"
     live = apart_on(root, data)
-    blocked = data / f"{FILE_NAME}.reloaded.{socket.gethostname()}.{os.getpid()}.tmp"
+    blocked = data / f"{FILE_NAME}.reloaded1.{socket.gethostname()}.{os.getpid()}.tmp"
     blocked.mkdir()
     (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nWho is on call.\n\n## Zorbs\n\nz\n")
     with caplog.at_level(logging.WARNING, logger="bot.live"):
@@ -400,6 +400,40 @@ def test_a_cache_the_reload_child_cannot_write_is_written_by_another(
     kept = DocsCache(data, ContentSettings(content_dir=root)).read()
     assert kept is not None
     assert [s.name for s in kept.library.sections] == ["Ops", "Pager rota", "Zorbs"]
+
+
+def test_reloads_faster_than_the_cache_is_kept_leave_the_latest_docs_in_it(
+    make_content, tmp_path, monkeypatch, caplog
+):
+    """Reloads apart come while the cache of an earlier one is still being put in place
+    (slowed here): the files of those a later reload supersedes are removed, every reload's
+    child is waited for, and the cache ends with the docs served last."""
+    import os
+
+    import bot.live
+
+    root = make_content({"ops.md": "# Ops\n\n## Pager rota\n\nWho is on call.\n"})
+    data = tmp_path / "data"
+    live = apart_on(root, data)
+    real_wait = bot.live._Writing.wait
+
+    def slow_wait(self, keep):
+        time.sleep(0.5)
+        return real_wait(self, keep)
+
+    monkeypatch.setattr(bot.live._Writing, "wait", slow_wait)
+    with caplog.at_level(logging.WARNING, logger="bot.live"):
+        for k, word in enumerate(("quorvex", "glimmer", "plimsoll", "tidewater")):
+            (root / "ops.md").write_text(f"# Ops\n\n## Rota {k}\n\nThe {word} rota.\n")
+            assert live.reload(f"edit {k}")
+        live.kept(timeout=60)
+    assert not caplog.text
+    kept = DocsCache(data, ContentSettings(content_dir=root)).read()
+    assert kept is not None and [s.name for s in kept.library.sections] == ["Ops", "Rota 3"]
+    assert_indexes_equal(kept.index, live.current.index)
+    assert not list(data.glob("*.tmp"))
+    with pytest.raises(ChildProcessError):  # every child waited for: none left
+        os.waitpid(-1, os.WNOHANG)
 
 
 def test_a_reload_of_a_few_files_stays_in_the_process_and_of_many_goes_to_a_child(
