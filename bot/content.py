@@ -866,16 +866,20 @@ class _PlainText:
             elif t.type in ("fence", "code_block"):
                 self.starts.append(line)
                 self.texts.append(t.content.strip())
-        # Lines not as written (hidden or cut: comments, MDX, raw HTML), counted: where
-        # there are some, the block structure may differ and the text is parsed again.
-        self.altered = [0]
-        for i, (line_, kept) in enumerate(zip(lines, keep, strict=True)):
-            self.altered.append(self.altered[-1] + (kept != line_ and i != title))
+        # Lines not as written (hidden or cut: comments, MDX, raw HTML; ``keep`` holds the
+        # very string of a line it leaves as it is): where there are some, the block
+        # structure may differ and the text is parsed again.
+        self.altered = [
+            i
+            for i, (line_, kept) in enumerate(zip(lines, keep, strict=True))
+            if kept is not line_ and i != title
+        ]
 
     def of(self, start: int, end: int) -> str | None:
         """The plain text of lines ``start`` to ``end``, or None where a line in them is
         not as written."""
-        if self.altered[end] != self.altered[start]:
+        altered = self.altered
+        if bisect.bisect_left(altered, start) != bisect.bisect_left(altered, end):
             return None
         a, b = bisect.bisect_left(self.starts, start), bisect.bisect_left(self.starts, end)
         return "\n".join(x for x in self.texts[a:b] if x)
@@ -891,7 +895,7 @@ def inline_plain(token: Token) -> str:
             child.type == "html_inline" and child.content.lower().startswith("<br")
         ):
             parts.append(" ")
-    return re.sub(r"\s+", " ", "".join(parts)).strip()
+    return " ".join("".join(parts).split())  # (runs of whitespace as one space, as \s+)
 
 
 def plain_text(markdown: str) -> str:
