@@ -242,7 +242,7 @@ def form(word: str) -> str:
 def common_english_words() -> frozenset[str]:
     """English words used at least COMMON_WORD_COUNT times in pyspellchecker's word counts.
 
-    Loaded once per process, when the first typo is looked at (about two fifths of a second
-    here), not by the index build: a reload never pays it again."""
+    Loaded once per process (about two fifths of a second here), before the first index is
+    built (bot.engine.index): a reload never pays it again."""
     counts = SpellChecker(language="en").word_frequency.dictionary
     return frozenset(w for w, n in counts.items() if n >= COMMON_WORD_COUNT)
