@@ -849,7 +849,9 @@ def _headings(tokens: list[Token]) -> list[_Heading]:
 
 class _PlainText:
     """The plain text (as ``plain_text`` gives it) of a document's lines, from the tokens
-    of its whole body: each text block is put at the line its block starts on."""
+    of its whole body: each text block is put at the line its block starts on. Read in its
+    document, a reference link defined in another section reads as its text, and a setext
+    title's underline is no text (parsed alone, each stayed as written)."""
 
     def __init__(
         self, tokens: list[Token], lines: list[str], keep: list[str | None], title: int | None
