@@ -43,7 +43,7 @@ MAX_CATEGORY_BYTES = 100_000
 
 _MD = MarkdownIt("commonmark").enable("table")
 #: PyYAML's safe loader, on libyaml (C) where PyYAML was built with it: the same values,
-#: read several times faster (front matter was a tenth of reading a large folder).
+#: read faster (the pure-Python loader was a large part of reading a big folder).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
 _MDX_LINE = re.compile(r"^(import|export)\s")

@@ -621,13 +621,13 @@ def test_an_index_updated_after_edits_is_the_one_a_fresh_build_gives(tmp_path, m
     added mid-file with a new abbreviation and new words, a file removed, a file added, the
     synonyms changed, a file emptied of its only new word) it is, term for term, the index a
     fresh build gives, and answers as that one does (its postings renumbered a slice of
-    UPDATE_STEP at a time: small here, so that there are many)."""
+    POSTINGS_STEP at a time: small here, so that there are many)."""
     import shutil
 
     import bot.engine.index as index_module
     from tests.conftest import KNOWLEDGEHUB, assert_indexes_equal
 
-    monkeypatch.setattr(index_module, "UPDATE_STEP", 997)
+    monkeypatch.setattr(index_module, "POSTINGS_STEP", 997)
 
     if not KNOWLEDGEHUB.is_dir():
         pytest.skip("shared corpus not present")

@@ -50,8 +50,9 @@ CHUNK = 2_000
 #: An index is updated from the one it replaces when at most this share of its sections is
 #: new (a reload after an edit); else built afresh, which is then quicker.
 UPDATE_SHARE = 0.5
-#: Postings an update renumbers per numpy call (a few milliseconds each).
-UPDATE_STEP = 1 << 19
+#: Postings one numpy call takes at a time, where an update renumbers them and a build
+#: splits their keys into terms and sections (a few milliseconds each, no full-size copy).
+POSTINGS_STEP = 1 << 19
 
 
 class Keys(NamedTuple):
@@ -659,10 +660,10 @@ class Tables:
         n = max(self.n, 1)
         terms = np.empty(len(key), dtype=np.int32)
         rows = np.empty(len(key), dtype=np.int32)
-        for start in range(0, len(key), UPDATE_STEP):  # no full-size int64 quotients
-            part = key[start : start + UPDATE_STEP]
-            terms[start : start + UPDATE_STEP] = part // n
-            rows[start : start + UPDATE_STEP] = part % n
+        for start in range(0, len(key), POSTINGS_STEP):  # no full-size int64 quotients
+            part = key[start : start + POSTINGS_STEP]
+            terms[start : start + POSTINGS_STEP] = part // n
+            rows[start : start + POSTINGS_STEP] = part % n
         return terms, rows, compact_counts(tf), named
 
     def word_counts(self) -> dict[str, int]:
@@ -719,8 +720,8 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
         total = len(self._rows)
         gone = np.zeros(total + 1, dtype=np.int64)  # sections gone before each posting
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for start in range(0, total, UPDATE_STEP):
-            end = min(total, start + UPDATE_STEP)
+        for start in range(0, total, POSTINGS_STEP):
+            end = min(total, start + POSTINGS_STEP)
             moved = old_to_new[self._rows[start:end]]
             keep = moved >= 0
             np.cumsum(~keep, out=gone[start + 1 : end + 1])
