@@ -20,6 +20,13 @@ MAX_QUESTION_CHARS = 1000
 #: halves: 1000-3000 change no right answer, 300 loses one.)
 COMMON_WORD_COUNT = 1000
 
+#: Headings' words remembered (heading_key_words, topic_words). The index reads a document's
+#: sections one after another, so a heading's parents and title are asked for again soon
+#: after: a few thousand entries keep every hit. Each entry holds a tuple of new strings, so
+#: an entry per heading of a large folder held more than a section's own keys
+#: (`bench/memory.py`, bytes a section).
+HEADING_CACHE = 4096
+
 _STEMMER = snowballstemmer.stemmer("english")
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 #: _WORD on ASCII text, which casefold() leaves in [a-z0-9] and punctuation: a third faster.
@@ -182,7 +189,7 @@ def heading_aliases(name: str, words: tuple[str, ...] | None = None) -> list[str
     return [a for a in dict.fromkeys(out) if a and a != " ".join(words)]
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=HEADING_CACHE)
 def heading_key_words(text: str) -> tuple[str, ...]:
     """``key_words`` of a heading or title (cached: siblings share their parents)."""
     return tuple(key_words(text))
@@ -204,7 +211,7 @@ def key_words(text: str | tuple[str, ...] | list[str]) -> list[str]:
     ]
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=HEADING_CACHE)
 def topic_words(text: str) -> tuple[str, ...]:
     """The non-filler words of a heading or title (cached: siblings share their parents)."""
     return tuple(w for w in words_of(text) if w not in FILLER)
