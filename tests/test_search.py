@@ -274,13 +274,22 @@ def _reference_postings(library):
     return tables
 
 
-def test_index_postings_match_the_plain_computation(make_content, shipped_library):
+@pytest.mark.parametrize("packed_bits", [63, 0], ids=["packed", "sorted-apart"])
+def test_index_postings_match_the_plain_computation(
+    make_content, shipped_library, monkeypatch, packed_bits
+):
     """The bulk (numpy) build gives every term the sections and strengths the plain
     section-by-section computation gives, on the shipped doc and on one with repeated words,
     parent headings, owner phrasings and plural forms (a word in a section's text, heading,
-    parent heading and two phrasings: one posting)."""
+    parent heading and two phrasings: one posting), and a word said 70,000 times (more
+    than two bytes count). Both ways of sorting the postings: packed in one int64 each,
+    and apart (for folders whose postings do not fit in one)."""
+    import bot.engine.index as index_module
+
+    monkeypatch.setattr(index_module, "PACKED_BITS", packed_bits)
     root = make_content(
         {
+            "logs.md": "# Logs\n\n" + "flood " * 70_000 + "\n\n## Quiet\n\nOne flood.\n",
             "ops/runbooks.md": "---\ntitle: Runbooks\nquestions:\n  Restarts: [rebooting hosts]\n"
             "  Hosts: [restarting host groups, which host restarts]\n"
             "---\n# Runbooks\n\nRunbooks runbooks everywhere.\n\n## Restarts\n\n"

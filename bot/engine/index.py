@@ -53,6 +53,9 @@ UPDATE_SHARE = 0.5
 #: Postings one numpy call takes at a time, where an update renumbers them and a build
 #: splits their keys into terms and sections (a few milliseconds each, no full-size copy).
 POSTINGS_STEP = 1 << 19
+#: A build sorts each posting as one int64 (its term and section, frequency and heading
+#: code packed) where they fit in this many bits (see Tables.sorted).
+PACKED_BITS = 63
 
 
 class Keys(NamedTuple):
@@ -635,7 +638,77 @@ class Tables:
         """A table's postings, by term and section: term ids and sections (int32), term
         frequencies and heading codes, each (term, section) once (a word in the text and the
         heading: its frequency in the text, the strongest heading code). Made with as few
-        full-size temporaries as can be: this is a large build's peak of memory."""
+        full-size temporaries as can be: this is a large build's peak of memory. Each
+        posting's key, frequency and code are packed into one int64 sorted in place, where
+        they fit in PACKED_BITS; else sorted apart (``_sorted_apart``)."""
+        top_key = max((int(k.max()) for k in self.keys[table] if len(k)), default=0)
+        top_tf = max((int(t.max()) for t in self.tf[table] if len(t)), default=0)
+        shift = max(1, top_tf.bit_length()) + 8  # the code below the frequency: one byte
+        if top_key.bit_length() + shift > PACKED_BITS:
+            return self._sorted_apart(table)
+        packed = self._packed(table, shift)
+        give_back_memory()  # the pieces' memory, freed in small pieces: malloc kept it
+        packed.sort()
+        terms, rows, tf, named = self._unpacked(packed, shift)
+        del packed
+        repeats = np.flatnonzero((terms[1:] == terms[:-1]) & (rows[1:] == rows[:-1])) + 1
+        return self._merged(repeats, terms, rows, tf, named)
+
+    def _packed(self, table: int, shift: int) -> np.ndarray:
+        """A table's pieces as one array of packed postings (see ``sorted``), each piece
+        freed once packed."""
+        keys, tfs, codes = self.keys[table], self.tf[table], self.named[table]
+        packed = np.empty(sum(map(len, keys)), dtype=np.int64)
+        at = 0
+        while keys:
+            key, tf, code = keys.pop(0), tfs.pop(0), codes.pop(0)
+            for start in range(0, len(key), POSTINGS_STEP):
+                end = start + POSTINGS_STEP
+                part = (key[start:end] << shift) | (tf[start:end].astype(np.int64) << 8)
+                packed[at + start : at + start + len(part)] = part | code[start:end]
+            at += len(key)
+        return packed
+
+    def _unpacked(
+        self, packed: np.ndarray, shift: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Packed postings (see ``sorted``) as term ids, sections, frequencies and codes."""
+        n, count = max(self.n, 1), len(packed)
+        terms = np.empty(count, dtype=np.int32)
+        rows = np.empty(count, dtype=np.int32)
+        tf = np.empty(count, dtype=np.uint32)
+        named = np.empty(count, dtype=np.uint8)
+        for start in range(0, count, POSTINGS_STEP):  # no full-size int64 temporaries
+            part = packed[start : start + POSTINGS_STEP]
+            end = start + len(part)
+            key = part >> shift
+            terms[start:end] = key // n
+            rows[start:end] = key % n
+            tf[start:end] = (part >> 8) & ((1 << (shift - 8)) - 1)
+            named[start:end] = part & 0xFF
+        return terms, rows, tf, named
+
+    @staticmethod
+    def _merged(
+        repeats: np.ndarray, terms: np.ndarray, rows: np.ndarray, tf: np.ndarray, named: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Sorted postings with their few repeats (a posting again right after itself, at
+        ``repeats``) added to the first of their run and removed: no array of every run's
+        start (as np.add.reduceat would need)."""
+        if len(repeats):
+            first = repeats - 1
+            while (back := np.isin(first, repeats)).any():  # a run of three or more
+                first[back] -= 1
+            np.add.at(tf, first, tf[repeats])
+            np.maximum.at(named, first, named[repeats])
+            terms, rows = np.delete(terms, repeats), np.delete(rows, repeats)
+            tf, named = np.delete(tf, repeats), np.delete(named, repeats)
+        return terms, rows, compact_counts(tf), named
+
+    def _sorted_apart(self, table: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``sorted`` for postings whose key and frequency do not fit in one int64 (a folder
+        of millions of sections and terms, or a word said millions of times): the keys are
+        sorted and the frequencies and codes follow their order."""
         key = np.concatenate([*self.keys[table], np.zeros(0, dtype=np.int64)])
         tf = np.concatenate([*self.tf[table], np.zeros(0, dtype=np.int32)])
         named = np.concatenate([*self.named[table], np.zeros(0, dtype=np.uint8)])
@@ -646,17 +719,7 @@ class Tables:
         tf = tf[order]
         named = named[order]
         del order
-        # The few repeats (a key again right after itself) are added to the first of their
-        # run and removed: no array of every run's start (as np.add.reduceat would need).
         repeats = np.flatnonzero(key[1:] == key[:-1]) + 1
-        if len(repeats):
-            first = repeats - 1
-            while (back := np.isin(first, repeats)).any():  # a run of three or more
-                first[back] -= 1
-            np.add.at(tf, first, tf[repeats])
-            np.maximum.at(named, first, named[repeats])
-            key = np.delete(key, repeats)
-            tf, named = np.delete(tf, repeats), np.delete(named, repeats)
         n = max(self.n, 1)
         terms = np.empty(len(key), dtype=np.int32)
         rows = np.empty(len(key), dtype=np.int32)
@@ -664,7 +727,8 @@ class Tables:
             part = key[start : start + POSTINGS_STEP]
             terms[start : start + POSTINGS_STEP] = part // n
             rows[start : start + POSTINGS_STEP] = part % n
-        return terms, rows, compact_counts(tf), named
+        del key
+        return self._merged(repeats, terms, rows, tf, named)
 
     def word_counts(self) -> dict[str, int]:
         """How many sections say each word (in their text, heading or phrasings)."""
