@@ -305,6 +305,8 @@ def _back(name: str, value: Any, previous: Kept | None) -> Any:
         return _keys_back(value, previous)
     if name == "_by_doc":
         return _names_back(value, previous)
+    if name in ("postings", "form_postings") and previous is not None:
+        return value.sharing(getattr(previous.index, name))
     return value
 
 
@@ -343,4 +345,6 @@ def _assemble(pieces: Iterator[tuple], previous: Kept | None = None) -> Kept:
         name_counts=state.pop(LIBRARY + "name_counts"),
         title_counts=state.pop(LIBRARY + "title_counts"),
     )
-    return Kept(library, Index.restored(state, library.sections))
+    return Kept(
+        library, Index.restored(state, library.sections, previous.index if previous else None)
+    )

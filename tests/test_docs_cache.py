@@ -294,7 +294,8 @@ def apart_on(root: Path, data: Path) -> LiveDocs:
 
 def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     """A reload built in a child process: the index read back equals a fresh start's, the
-    edit is answered, a broken file's problem is logged, and the cache holds the new docs."""
+    edit is answered, a broken file's problem is logged, and the cache holds the new docs;
+    what the index makes again of an edit that moves no section is the served index's."""
     data = tmp_path / "data"
     live = apart_on(hub, data)
     before = {s.id: s for s in live.current.library.sections}
@@ -321,6 +322,20 @@ def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     assert all(index._by_doc[s.path] is names[s.path] for s in unchanged)
     best = live.current.answer("where are the zorbulous parking bays").best
     assert best is not None and best.section.name == "Parking bays"
+    # An edit that moves no section and says no new word: the ids, parents and terms the
+    # index read back makes again or reads are the served index's own (no second copy held).
+    served = live.current.index
+    with changed.open("a", encoding="utf-8") as f:
+        f.write("\nThe zorbulous bays are behind building C.\n")
+    assert live.reload("test")
+    index = live.current.index
+    assert index.ids is served.ids and index.parents is served.parents
+    assert index.typo_vocab is served.typo_vocab
+    assert all(
+        getattr(index, t).terms is getattr(served, t).terms for t in ("postings", "form_postings")
+    )
+    fresh_library = load_library(hub)
+    assert_indexes_equal(index, build_index(fresh_library), ordered=False)
     live.kept(timeout=60)
     kept = DocsCache(data, ContentSettings(content_dir=hub)).read()
     assert kept is not None and kept.library.documents == fresh_library.documents

@@ -83,7 +83,7 @@ class SectionIndex:
         with collector_paused():
             if previous is None or not self._update(library, previous):
                 self._build(library, previous)
-            self._finish(library)
+            self._finish(library, previous)
 
     def _build(self, library: Library, previous: SectionIndex | None) -> None:
         """Index a library; the keys of sections ``previous`` (the index a reload replaces)
@@ -184,10 +184,10 @@ class SectionIndex:
         ]
         return True
 
-    def _finish(self, library: Library) -> None:
+    def _finish(self, library: Library, previous: SectionIndex | None) -> None:
         """What is made from the postings, words and sections as a whole: idf, the BM25
         length normalisation, abbreviations and synonyms, the typo vocabulary."""
-        self._derive()
+        self._derive(previous)
         abbreviations = merged_abbreviations(self._by_doc[d.path] for d in library.documents)
         self.aliases = alias_table({**abbreviations.plain, **library.synonyms})
         # Abbreviations that are English words too, read only as typed in capitals ('AM').
@@ -196,7 +196,7 @@ class SectionIndex:
             for typed in (a + plural for a in shorts for plural in ("", "s")):
                 self.capital_aliases.setdefault((typed,), []).append(tuple(words_of(long)))
         self.max_alias = max((len(a) for a in self.aliases), default=1)
-        self._derive_typos()
+        self._derive_typos(previous)
         # Typo corrections remembered per word. A plain dict, not lru_cache around a bound
         # method: that would tie the index to itself in a reference cycle, and an index
         # replaced by a reload would then wait, whole, for the cyclic collector's next full
@@ -208,26 +208,34 @@ class SectionIndex:
         self.strength_cache: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray]] = {}
         self.strengths_held = 0
 
-    def _derive(self) -> None:
+    def _derive(self, previous: SectionIndex | None = None) -> None:
         """What follows from the sections and postings alone, made again rather than kept in
         the docs cache (read back, each would be a second copy of the words and numbers the
         postings and sections hold): ids, parents, BM25's length normalisation and idf, and
-        the stems the typo correction knows."""
+        the stems the typo correction knows. Those of ``previous`` (the index a reload
+        replaces) where they are the same: what a reload makes anew while the replaced
+        index is still held stays in the process's memory after it (see bench/memory.py)."""
         n = len(self.sections)
-        self.ids = {s.id: i for i, s in enumerate(self.sections)}
-        self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
+        if previous is not None and _same_tree(previous.sections, self.sections):
+            self.ids, self.parents = previous.ids, previous.parents
+        else:
+            self.ids = {s.id: i for i, s in enumerate(self.sections)}
+            self.parents = [-1 if s.parent is None else self.ids[s.parent] for s in self.sections]
         self.k = bm25_k(self.lengths)
         # A word found in (or above) every section tells them apart least: BM25's idf.
         df = self.postings.frequencies()
         self.idf = {st: math.log(1 + (n - d + 0.5) / (d + 0.5)) for st, d in df.items()}
+        if previous is not None and self.idf == previous.idf:
+            self.idf = previous.idf
         self.max_idf = math.log(1 + (n + 0.5) / 0.5)
-        self.vocab_stems = set(self.postings)
+        self.vocab_stems = self.postings.terms.keys()
 
-    def _derive_typos(self) -> None:
+    def _derive_typos(self, previous: SectionIndex | None = None) -> None:
         """The typo correction's candidates (words and the synonyms' one-word spellings),
         made again rather than kept (as ``_derive``): by length and by first or second
         letter, since a word k edits away differs in length by at most k, and a typo rarely
-        changes both of its first two letters ('sysadmn' -> 'sysadmin')."""
+        changes both of its first two letters ('sysadmn' -> 'sysadmin'). ``previous``'s where
+        the same (see ``_derive``)."""
         one_word_aliases = {
             a[0]
             for a, canon in self.aliases.items()
@@ -238,6 +246,8 @@ class SectionIndex:
             if len(w) >= 3 and not w.isdigit():
                 self.typo_vocab.setdefault((len(w), w[0]), []).append(w)
                 self.typo_vocab.setdefault((len(w), "2" + w[1]), []).append(w)
+        if previous is not None and self.typo_vocab == previous.typo_vocab:
+            self.typo_vocab = previous.typo_vocab  # one copy held across a reload
 
     def __len__(self) -> int:
         return len(self.sections)
@@ -252,16 +262,19 @@ class SectionIndex:
         return {k: v for k, v in self.__dict__.items() if k not in dropped}
 
     @classmethod
-    def restored(cls, state: dict, sections: tuple[Section, ...]) -> Self:
-        """The index ``__getstate__`` gave ``state`` of, built from ``sections``."""
+    def restored(
+        cls, state: dict, sections: tuple[Section, ...], previous: SectionIndex | None = None
+    ) -> Self:
+        """The index ``__getstate__`` gave ``state`` of, built from ``sections``; what it
+        makes again is ``previous``'s where the same (see ``_derive``)."""
         index = cls.__new__(cls)
         index.__dict__.update(state)
         index.sections = sections
         sizes = {len(index.key_list), len(index.lengths)}
         if sizes != {len(sections)}:
             raise ValueError(f"an index of {sorted(sizes)} sections for {len(sections)}")
-        index._derive()
-        index._derive_typos()
+        index._derive(previous)
+        index._derive_typos(previous)
         index.typo_cache, index.sentence_cache, index.strength_cache = {}, {}, {}
         index.strengths_held = 0
         return index
@@ -546,6 +559,13 @@ def alias_table(
     return table
 
 
+def _same_tree(old: Sequence[Section], new: Sequence[Section]) -> bool:
+    """Whether two indexes' sections have the same ids and parents, in the same order."""
+    return len(old) == len(new) and all(
+        a.id == b.id and a.parent == b.parent for a, b in zip(old, new, strict=True)
+    )
+
+
 class Tables:
     """The stem table and the form table while an index is built or updated: term ids, and
     for keys term_id * n_sections + section, term frequencies and heading codes, gathered in
@@ -816,6 +836,8 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
             bounds += np.searchsorted(term_of, np.arange(size + 1, dtype=term_of.dtype))
         counts = np.diff(bounds).tolist()
         at_term = {t: j for t, j in terms.items() if counts[j]}
+        if at_term == self._at:  # no term new or gone: one dict held, not two
+            at_term = self._at
         return Postings(at_term, bounds, kept_rows, kept_tf, kept_named)
 
     def get(self, term: str, default: object = None) -> tuple[np.ndarray, ...] | None:
@@ -845,6 +867,13 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
         """How many sections hold each term."""
         counts = np.diff(self._bounds).tolist()
         return {t: counts[j] for t, j in self._at.items()}
+
+    def sharing(self, other: Postings) -> Postings:
+        """These postings, holding ``other``'s term -> position dict where the two are equal
+        (a reload's postings read back: one dict held, not two)."""
+        if other._at is self._at or other._at != self._at:
+            return self
+        return Postings(other._at, self._bounds, self._rows, self._tf, self._named)
 
 
 def bm25_k(lengths: np.ndarray) -> np.ndarray:
