@@ -29,7 +29,6 @@ import numpy as np
 import bot
 from bot.config import ContentSettings
 from bot.content import Library, collector_paused
-from bot.engine.index import Keys
 from bot.engine.search import Index
 
 log = logging.getLogger("bot.docs_cache")
@@ -53,7 +52,7 @@ STALE_SECONDS = 600
 #: names asked for on the shipped docs, the three corpora and 10,000 synthetic sections).
 ALLOWED = {
     "bot.content": {"Library", "Document", "Section", "Parsed", "Problem", "OwnerFile"},
-    "bot.engine.index": {"Keys", "Postings", "DocNames"},
+    "bot.engine.index": {"Postings", "DocNames"},
     "numpy": {"dtype"},
     "numpy._core.numeric": {"_frombuffer"},
     "numpy.core.numeric": {"_frombuffer"},
@@ -169,8 +168,8 @@ class DocsCache:
     ) -> None:
         """Write these docs to a new file at ``path``, readable by the owner alone. With
         ``previous`` (the docs a reload read and indexed them with), what is previous's (the
-        same objects: a file's parse, a section's phrase keys) is written as a reference
-        only, which ``load`` given the same ``previous`` takes from it."""
+        same objects: a file's parse, a document's names) is written as a reference only,
+        which ``load`` given the same ``previous`` takes from it."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb", buffering=1 << 20) as f:
             writer = pickle.Pickler(f, protocol=5)
@@ -232,8 +231,7 @@ def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Ite
     """The docs in pieces that stand alone: the files' parses (each document with its
     sections; only the name of those ``previous`` holds), the rest of the library (its
     documents named by their file where a parse holds them), then the index's state, its
-    large collections a slice at a time (a section's keys that are previous's as their
-    place there)."""
+    large collections a slice at a time (a document's names that are previous's as None)."""
     before = previous.library.parsed if previous is not None else {}
     same = [rel for rel, p in library.parsed.items() if before.get(rel) is p]
     for start in range(0, len(same), ITEMS_PER_PIECE):
@@ -250,9 +248,7 @@ def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Ite
     counts = {LIBRARY + "name_counts": library.name_counts,
               LIBRARY + "title_counts": library.title_counts}  # fmt: skip
     for name, value in {**counts, **index.__getstate__()}.items():
-        if name == "key_list" and previous is not None:
-            value = _key_references(index, previous.index)
-        elif name == "_by_doc" and previous is not None:
+        if name == "_by_doc" and previous is not None:
             value = _name_references(value, previous.index)
         if isinstance(value, (list, set, dict)) and len(value) > ITEMS_PER_PIECE:
             items = list(value.items() if isinstance(value, dict) else value)
@@ -261,16 +257,6 @@ def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Ite
                 yield ("part", name, kind, items[start : start + ITEMS_PER_PIECE])
         else:
             yield ("whole", name, value)
-
-
-def _key_references(index: Index, previous: Index) -> list:
-    """The index's phrase keys, each that is previous's (a reload reuses them for a section
-    it kept) as its place in previous instead."""
-    out: list = []
-    for section, keys in zip(index.sections, index.key_list, strict=True):
-        j = previous.ids.get(section.id)
-        out.append(j if j is not None and previous.key_list[j] is keys else keys)
-    return out
 
 
 def _name_references(by_doc: dict, previous: Index) -> dict:
@@ -291,18 +277,8 @@ def _names_back(items: Any, previous: Kept | None) -> Any:
     return dict(back) if isinstance(items, dict) else back
 
 
-def _keys_back(items: list, previous: Kept | None) -> list:
-    """The phrase keys ``_key_references`` gave, each reference made previous's keys."""
-    if previous is None:
-        return items
-    kept = previous.index.key_list
-    return [k if isinstance(k, Keys) else kept[k] for k in items]
-
-
 def _back(name: str, value: Any, previous: Kept | None) -> Any:
     """An index collection (or part of it) as written, its references made previous's."""
-    if name == "key_list":
-        return _keys_back(value, previous)
     if name == "_by_doc":
         return _names_back(value, previous)
     if name in ("postings", "form_postings") and previous is not None:

@@ -236,7 +236,7 @@ def test_the_docs_are_taken_out_of_the_collectors_rounds_at_load_and_reload(make
     def docs_objects() -> set[int]:
         held = live.current
         return {id(held.library.documents), id(held.library.documents[0].sections[-1]),
-                id(held.index.key_list), id(held.index.idf)}  # fmt: skip
+                id(held.index.lengths), id(held.index.idf)}  # fmt: skip
 
     assert docs_objects() and not docs_objects() & tracked()
     (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nx\n\n## Budget\n\nMoney.\n")

@@ -1,9 +1,9 @@
 """The index: every section's postings (term frequencies in its text and the strength of its
 heading words, by stem and by plural form; BM25 strengths are computed from them when a
-question asks for a term), the idf of each stem, the vocabulary for typo correction and each
-section's keys for phrase similarity. Built once per library, or updated from the index it
-replaces (a reload): only the sections of the files that changed are read again. Immutable
-after (but for its caches)."""
+question asks for a term), the idf of each stem, the vocabulary for typo correction and the
+sections' keys for phrase similarity (made when asked for). Built once per library, or
+updated from the index it replaces (a reload): only the sections of the files that changed
+are read again. Immutable after (but for its caches)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ NAMED = np.array([0.0, IN_CONTEXT, IN_HEADING], dtype=np.float32)
 CONTEXT_CODE, HEADING_CODE = 1, 2
 #: Sections whose sentences an index remembers before it starts over.
 SENTENCE_CACHE = 20_000
+#: Sections whose phrase keys an index remembers before it starts over (see SectionIndex.keys).
+KEYS_CACHE = 20_000
 #: Postings whose strengths an index remembers before it starts over (4 bytes each).
 STRENGTH_CACHE = 2_000_000
 #: Sections whose words the build counts at a time.
@@ -82,12 +84,11 @@ class SectionIndex:
         common_english_words()
         with collector_paused():
             if previous is None or not self._update(library, previous):
-                self._build(library, previous)
+                self._build(library)
             self._finish(library, previous)
 
-    def _build(self, library: Library, previous: SectionIndex | None) -> None:
-        """Index a library; the keys of sections ``previous`` (the index a reload replaces)
-        holds too, the same objects (a file the reload did not parse again), are reused."""
+    def _build(self, library: Library) -> None:
+        """Index a library."""
         self.sections: tuple[Section, ...] = library.sections
         n = len(self.sections)
         # Postings are gathered as numpy arrays of keys (term id * n + section), term
@@ -104,26 +105,15 @@ class SectionIndex:
         self.postings, self.form_postings = (
             Postings.of(tables.terms[t], tables.size[t], *tables.sorted(t)) for t in (0, 1)
         )
-        # The sort's temporaries, freed, stay the process's (glibc keeps them) while the
-        # keys below are made in new memory: returned now, they are not counted twice.
+        # The sort's temporaries, freed, stay the process's (glibc keeps them) while what
+        # follows is made in new memory: returned now, they are not counted twice.
         give_back_memory()
         self.words = tables.word_counts()
         self._by_doc = {d.path: DocNames.of(d.sections) for d in library.documents}
-        # Every section's keys now, not when a question first re-ranks it: the first questions
-        # after a (re)load would otherwise pay for them, a third of an answer's time.
-        reused = previous.key_list if previous is not None else []
-        at = previous.ids if previous is not None else {}
-        self.key_list = []
-        for s in self.sections:
-            j = at.get(s.id)
-            if j is not None and previous.sections[j] is s:  # type: ignore[union-attr]
-                self.key_list.append(reused[j])
-            else:
-                self.key_list.append(self._make_keys(s))
 
     def _update(self, library: Library, previous: SectionIndex) -> bool:
         """Index a library from ``previous``, the index a reload replaces: the postings,
-        words and keys of the sections it holds too (the same objects: a file not parsed
+        words and names of the sections it holds too (the same objects: a file not parsed
         again) are taken from it, and only the new sections are read. False (nothing done)
         when most sections are new or the kept ones moved out of order: a build is then
         quicker, or needed."""
@@ -178,10 +168,6 @@ class SectionIndex:
                 names = DocNames.of(d.sections)
             self._by_doc[d.path] = names
             start = end
-        self.key_list = [
-            previous.key_list[j] if j >= 0 else self._make_keys(s)
-            for s, j in zip(sections, new_to_old, strict=True)
-        ]
         return True
 
     def _finish(self, library: Library, previous: SectionIndex | None) -> None:
@@ -207,6 +193,8 @@ class SectionIndex:
         self.sentence_cache: dict[int, dict[str, int]] = {}
         self.strength_cache: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray]] = {}
         self.strengths_held = 0
+        # The phrase keys of the sections questions re-rank, likewise (see ``keys``).
+        self.key_cache: dict[int, Keys] = {}
 
     def _derive(self, previous: SectionIndex | None = None) -> None:
         """What follows from the sections and postings alone, made again rather than kept in
@@ -258,7 +246,7 @@ class SectionIndex:
         which questions asked meanwhile may be changing."""
         dropped = ("sections", "ids", "parents", "k", "idf", "max_idf", "vocab_stems",
                    "typo_vocab", "typo_cache", "sentence_cache", "strength_cache",
-                   "strengths_held")  # fmt: skip
+                   "strengths_held", "key_cache")  # fmt: skip
         return {k: v for k, v in self.__dict__.items() if k not in dropped}
 
     @classmethod
@@ -270,12 +258,12 @@ class SectionIndex:
         index = cls.__new__(cls)
         index.__dict__.update(state)
         index.sections = sections
-        sizes = {len(index.key_list), len(index.lengths)}
-        if sizes != {len(sections)}:
-            raise ValueError(f"an index of {sorted(sizes)} sections for {len(sections)}")
+        if len(index.lengths) != len(sections):
+            raise ValueError(f"an index of {len(index.lengths)} sections for {len(sections)}")
         index._derive(previous)
         index._derive_typos(previous)
         index.typo_cache, index.sentence_cache, index.strength_cache = {}, {}, {}
+        index.key_cache = {}
         index.strengths_held = 0
         return index
 
@@ -285,8 +273,15 @@ class SectionIndex:
         return self.sections[i] if i is not None else None
 
     def keys(self, i: int) -> Keys:
-        """Section i's keys (see ``_make_keys``)."""
-        return self.key_list[i]
+        """Section i's keys (see ``_make_keys``), made when a question first re-ranks it;
+        KEYS_CACHE sections' kept. Made for every section at the build, they were the largest
+        part of what a section costs held, for the few sections questions re-rank."""
+        found = self.key_cache.get(i)
+        if found is None:
+            if len(self.key_cache) >= KEYS_CACHE:
+                self.key_cache.clear()
+            found = self.key_cache[i] = self._make_keys(self.sections[i])
+        return found
 
     def weights(self, keys: Keys) -> tuple[float, float]:
         """A section's heading path's and own heading's weights: the sums of their stems'
