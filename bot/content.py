@@ -725,6 +725,8 @@ def split_sections(
     sections: list[Section] = []
     stack: list[tuple[int, Section]] = []  # (level, section)
     seen_paths: dict[tuple[str, ...], int] = {}
+    # Siblings have the same context: one tuple held for all of them, not one each.
+    contexts: dict[tuple[str, ...], tuple[str, ...]] = {}
     for h, own_end, full_end, level in spans:
         if h is None or (root_is_h1 and h is headings[0]):
             start = 0
@@ -752,6 +754,7 @@ def split_sections(
         seen_paths[heading_path] = count + 1
         sid = hashlib.sha1(f"{rel}#{'/'.join(heading_path)}#{count}".encode()).hexdigest()[:12]
         phr = _phrasings_for(questions, name, heading_path)
+        context = (*categories, *heading_path[:-1], *(described if parent is None else ()))
         section = Section(
             id=sid,
             document=title,
@@ -767,7 +770,7 @@ def split_sections(
             span=full,
             parent=parent,
             phrasings=tuple(phr),
-            context=(*categories, *heading_path[:-1], *(described if parent is None else ())),
+            context=contexts.setdefault(context, context),
             updated=updated,
         )
         sections.append(section)
