@@ -103,7 +103,7 @@ class SectionIndex:
             rows = range(start, min(n, start + CHUNK))
             tables.count(rows, self.sections[start : start + CHUNK], self.lengths)
         self.postings, self.form_postings = (
-            Postings.of(tables.terms[t], tables.size[t], *tables.sorted(t)) for t in (0, 1)
+            Postings.of(tables.terms[t], *tables.sorted(t)) for t in (0, 1)
         )
         # The sort's temporaries, freed, stay the process's (glibc keeps them) while what
         # follows is made in new memory: returned now, they are not counted twice.
@@ -143,7 +143,7 @@ class SectionIndex:
             rows = fresh[start : start + CHUNK]
             tables.count(rows, [sections[i] for i in rows], self.lengths)
         self.postings, self.form_postings = (
-            table.updated(old_to_new, tables.terms[t], tables.size[t], n, *tables.sorted(t))
+            table.updated(old_to_new, tables.terms[t], n, *tables.sorted(t))
             for t, table in enumerate((previous.postings, previous.form_postings))
         )
         words = dict(previous.words)
@@ -650,31 +650,46 @@ class Tables:
         self.named[table].append(named)
 
     def sorted(self, table: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """A table's postings, by term and section: term ids and sections (int32), term
-        frequencies and heading codes, each (term, section) once (a word in the text and the
-        heading: its frequency in the text, the strongest heading code). Made with as few
-        full-size temporaries as can be: this is a large build's peak of memory. Each
-        posting's key, frequency and code are packed into one int64 sorted in place, where
-        they fit in PACKED_BITS; else sorted apart (``_sorted_apart``)."""
-        top_key = max((int(k.max()) for k in self.keys[table] if len(k)), default=0)
+        """A table's postings, by term and section: where each term id's postings start
+        (``size`` + 1 bounds), their sections (int32), term frequencies and heading codes,
+        each (term, section) once (a word in the text and the heading: its frequency in the
+        text, the strongest heading code). Made with as few full-size temporaries as can be:
+        this is a large build's peak of memory. Each posting's key, frequency and code are
+        packed into one int64 sorted in place, where they fit in PACKED_BITS; else sorted
+        apart (``_sorted_apart``)."""
+        n, size = max(self.n, 1), self.size[table]
         top_tf = max((int(t.max()) for t in self.tf[table] if len(t)), default=0)
         shift = max(1, top_tf.bit_length()) + 8  # the code below the frequency: one byte
-        if top_key.bit_length() + shift > PACKED_BITS:
+        if (size * n).bit_length() + shift > PACKED_BITS:
             return self._sorted_apart(table)
         packed = self._packed(table, shift)
-        give_back_memory()  # the pieces' memory, freed in small pieces: malloc kept it
         packed.sort()
-        terms, rows, tf, named = self._unpacked(packed, shift)
-        del packed
-        repeats = np.flatnonzero((terms[1:] == terms[:-1]) & (rows[1:] == rows[:-1])) + 1
-        return self._merged(repeats, terms, rows, tf, named)
+        # A term's postings start at its first key: term id * n.
+        bounds = np.searchsorted(packed, (np.arange(size + 1, dtype=np.int64) * n) << shift)
+        rows = np.empty(len(packed), dtype=np.int32)
+        tf = np.empty(len(packed), dtype=np.uint16 if top_tf <= 0xFFFF else np.uint32)
+        named = np.empty(len(packed), dtype=np.uint8)
+        repeats: list[np.ndarray] = []
+        part = key = packed[:0]
+        for start in range(0, len(packed), POSTINGS_STEP):  # no full-size int64 temporaries
+            part = packed[start : start + POSTINGS_STEP]
+            end = start + len(part)
+            key = packed[max(0, start - 1) : end] >> shift  # with the key before, if any
+            repeats.append(np.flatnonzero(key[1:] == key[:-1]) + max(1, start))
+            rows[start:end] = key[-len(part) :] % n
+            tf[start:end] = (part >> 8) & ((1 << (shift - 8)) - 1)
+            named[start:end] = part & 0xFF
+        del packed, part, key
+        at = np.concatenate([*repeats, np.zeros(0, dtype=np.int64)])
+        return self._merged(at, bounds, rows, tf, named)
 
     def _packed(self, table: int, shift: int) -> np.ndarray:
         """A table's pieces as one array of packed postings (see ``sorted``), each piece
-        freed once packed."""
+        freed once packed (and their memory given back every few pieces: malloc keeps what
+        comes back in small pieces, and the packed array is new memory)."""
         keys, tfs, codes = self.keys[table], self.tf[table], self.named[table]
         packed = np.empty(sum(map(len, keys)), dtype=np.int64)
-        at = 0
+        at = done = 0
         while keys:
             key, tf, code = keys.pop(0), tfs.pop(0), codes.pop(0)
             for start in range(0, len(key), POSTINGS_STEP):
@@ -682,48 +697,40 @@ class Tables:
                 part = (key[start:end] << shift) | (tf[start:end].astype(np.int64) << 8)
                 packed[at + start : at + start + len(part)] = part | code[start:end]
             at += len(key)
+            done += len(key)
+            if done >= POSTINGS_STEP or not keys:
+                del key, tf, code
+                give_back_memory()
+                done = 0
         return packed
-
-    def _unpacked(
-        self, packed: np.ndarray, shift: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Packed postings (see ``sorted``) as term ids, sections, frequencies and codes."""
-        n, count = max(self.n, 1), len(packed)
-        terms = np.empty(count, dtype=np.int32)
-        rows = np.empty(count, dtype=np.int32)
-        tf = np.empty(count, dtype=np.uint32)
-        named = np.empty(count, dtype=np.uint8)
-        for start in range(0, count, POSTINGS_STEP):  # no full-size int64 temporaries
-            part = packed[start : start + POSTINGS_STEP]
-            end = start + len(part)
-            key = part >> shift
-            terms[start:end] = key // n
-            rows[start:end] = key % n
-            tf[start:end] = (part >> 8) & ((1 << (shift - 8)) - 1)
-            named[start:end] = part & 0xFF
-        return terms, rows, tf, named
 
     @staticmethod
     def _merged(
-        repeats: np.ndarray, terms: np.ndarray, rows: np.ndarray, tf: np.ndarray, named: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        repeats: np.ndarray, bounds: np.ndarray, rows: np.ndarray, tf: np.ndarray,
+        named: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """Sorted postings with their few repeats (a posting again right after itself, at
-        ``repeats``) added to the first of their run and removed: no array of every run's
-        start (as np.add.reduceat would need)."""
+        ``repeats``: never a term's first) added to the first of their run and removed: no
+        array of every run's start (as np.add.reduceat would need)."""
         if len(repeats):
             first = repeats - 1
             while (back := np.isin(first, repeats)).any():  # a run of three or more
                 first[back] -= 1
-            np.add.at(tf, first, tf[repeats])
+            firsts, which = np.unique(first, return_inverse=True)
+            sums = tf[firsts].astype(np.int64)
+            np.add.at(sums, which, tf[repeats])
+            if sums.max() > np.iinfo(tf.dtype).max:
+                tf = tf.astype(np.uint32)
+            tf[firsts] = sums
             np.maximum.at(named, first, named[repeats])
-            terms, rows = np.delete(terms, repeats), np.delete(rows, repeats)
-            tf, named = np.delete(tf, repeats), np.delete(named, repeats)
-        return terms, rows, compact_counts(tf), named
+            bounds = bounds - np.searchsorted(repeats, bounds)
+            rows, tf, named = (np.delete(a, repeats) for a in (rows, tf, named))
+        return bounds, rows, compact_counts(tf), named
 
     def _sorted_apart(self, table: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``sorted`` for postings whose key and frequency do not fit in one int64 (a folder
         of millions of sections and terms, or a word said millions of times): the keys are
-        sorted and the frequencies and codes follow their order."""
+        sorted and the frequencies and codes follow their order. At a larger peak."""
         key = np.concatenate([*self.keys[table], np.zeros(0, dtype=np.int64)])
         tf = np.concatenate([*self.tf[table], np.zeros(0, dtype=np.int32)])
         named = np.concatenate([*self.named[table], np.zeros(0, dtype=np.uint8)])
@@ -743,7 +750,9 @@ class Tables:
             terms[start : start + POSTINGS_STEP] = part // n
             rows[start : start + POSTINGS_STEP] = part % n
         del key
-        return self._merged(repeats, terms, rows, tf, named)
+        bounds = np.searchsorted(terms, np.arange(self.size[table] + 1, dtype=terms.dtype))
+        del terms
+        return self._merged(repeats, bounds, rows, tf, named)
 
     def word_counts(self) -> dict[str, int]:
         """How many sections say each word (in their text, heading or phrasings)."""
@@ -752,8 +761,9 @@ class Tables:
 
 
 def compact_counts(tf: np.ndarray) -> np.ndarray:
-    """Term frequencies in the smallest unsigned type that holds them."""
-    return tf.astype(np.uint16 if not len(tf) or tf.max() <= 0xFFFF else np.uint32)
+    """Term frequencies in the smallest unsigned type that holds them (not a copy where
+    they are in it already)."""
+    return tf.astype(np.uint16 if not len(tf) or tf.max() <= 0xFFFF else np.uint32, copy=False)
 
 
 class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
@@ -771,10 +781,9 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
         self._at, self._bounds, self._rows, self._tf, self._named = at, bounds, rows, tf, named
 
     @classmethod
-    def of(cls, terms: dict[str, int], size: int, term_of: np.ndarray, rows: np.ndarray,
-           tf: np.ndarray, named: np.ndarray) -> Postings:  # fmt: skip
-        """Postings from ``Tables.sorted``'s arrays (``size`` term ids)."""
-        bounds = np.searchsorted(term_of, np.arange(size + 1, dtype=term_of.dtype))
+    def of(cls, terms: dict[str, int], bounds: np.ndarray, rows: np.ndarray, tf: np.ndarray,
+           named: np.ndarray) -> Postings:  # fmt: skip
+        """Postings from ``Tables.sorted``'s arrays."""
         return cls(terms, bounds, rows, tf, named)
 
     @property
@@ -787,13 +796,15 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
         """How many term ids there are (a term gone from the docs leaves its id unused)."""
         return len(self._bounds) - 1
 
-    def updated(self, old_to_new: np.ndarray, terms: dict[str, int], size: int, n: int,
-                term_of: np.ndarray, rows: np.ndarray, tf: np.ndarray,
+    def updated(self, old_to_new: np.ndarray, terms: dict[str, int], n: int,
+                new_bounds: np.ndarray, rows: np.ndarray, tf: np.ndarray,
                 named: np.ndarray) -> Postings:  # fmt: skip
         """These postings with each kept section renumbered (``old_to_new``: its new
         index, or -1 for a section gone) and the new sections' postings (``Tables.sorted``'s
-        arrays, for ``n`` sections, with ``terms`` and ``size`` from the same Tables) put in
-        their places. The kept sections must be in the order they were."""
+        arrays, for ``n`` sections, with ``terms`` from the same Tables) put in their places.
+        The kept sections must be in the order they were."""
+        size = len(new_bounds) - 1
+        term_of = np.repeat(np.arange(size, dtype=np.int32), np.diff(new_bounds))
         # A slice of the postings at a time: one numpy call over millions of them holds the
         # interpreter for tens of milliseconds, and a Slack acknowledgement would wait.
         total = len(self._rows)
@@ -828,7 +839,7 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
             kept_rows = np.insert(kept_rows, at, rows)
             kept_tf = np.insert(kept_tf, at, tf)
             kept_named = np.insert(kept_named, at, named)
-            bounds += np.searchsorted(term_of, np.arange(size + 1, dtype=term_of.dtype))
+            bounds += new_bounds
         counts = np.diff(bounds).tolist()
         at_term = {t: j for t, j in terms.items() if counts[j]}
         if at_term == self._at:  # no term new or gone: one dict held, not two
