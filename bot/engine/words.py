@@ -252,8 +252,4 @@ def common_english_words() -> frozenset[str]:
     Loaded once per process (about two fifths of a second here), before the first index is
     built (bot.engine.index): a reload never pays it again."""
     counts = SpellChecker(language="en").word_frequency.dictionary
-    # Copies of the words kept, made before the counts go: the counts' own strings would
-    # keep the memory of the hundreds of thousands around them the process's, in pieces.
-    kept = [w.encode().decode() for w, n in counts.items() if n >= COMMON_WORD_COUNT]
-    del counts
-    return frozenset(kept)
+    return frozenset(w for w, n in counts.items() if n >= COMMON_WORD_COUNT)
