@@ -120,22 +120,24 @@ class Section:
     url: str | None
     own_text: str
     #: Its document's visible Markdown, one string shared by all its sections; its own
-    #: Markdown is ``body[span[0]:span[1]]`` (all of it without a span), see ``markdown``.
+    #: Markdown is ``body[span_start:span_end]`` (all of it with span_end -1), see ``markdown``.
     body: str
     parent: str | None
     phrasings: tuple[str, ...] = ()
     context: tuple[str, ...] = field(default=())
     updated: str | None = None  # front matter last_update (Docusaurus), as YYYY-MM-DD
-    span: tuple[int, int] | None = None
+    #: Two numbers, not a tuple of them: a tuple held per section cost more than its numbers.
+    span_start: int = 0
+    span_end: int = -1
 
     @property
     def markdown(self) -> str:
         """What is under its heading, as Markdown: its own text and its subsections'. Cut
         from the document's text when asked for: each section holding its own copy kept a
         page's text once per heading level."""
-        if self.span is None:
+        if self.span_end < 0:
             return self.body
-        return self.body[self.span[0] : self.span[1]]
+        return self.body[self.span_start : self.span_end]
 
 
 @dataclass(frozen=True, slots=True)
@@ -767,7 +769,8 @@ def split_sections(
             url=(f"{doc_url}#{anchor}" if anchor else doc_url) if doc_url else None,
             own_text=plain_of(start, own_end),
             body=visible,
-            span=full,
+            span_start=full[0],
+            span_end=full[1],
             parent=parent,
             phrasings=tuple(phr),
             context=contexts.setdefault(context, context),
