@@ -721,3 +721,25 @@ def test_strengths_remembered_answer_as_those_computed(monkeypatch):
         assert tight.answer(q) == want
         assert tight.strengths_held <= 40 or len(tight.strength_cache) == 1
     assert longest > 40
+
+
+def test_phrase_keys_made_when_asked_give_the_answers_whatever_the_cache_holds(monkeypatch):
+    """A section's phrase keys are made when a question first re-ranks it and kept for
+    KEYS_CACHE sections: with room for one section's only (the cache starting over at
+    every other section), every question gets the answer a roomy cache gives, and the
+    cache never holds more than its bound."""
+    import bot.engine.index as index_module
+    from tests.conftest import KNOWLEDGEHUB
+
+    if not KNOWLEDGEHUB.is_dir():
+        pytest.skip("shared corpus not present")
+    library = load_library(KNOWLEDGEHUB)
+    questions = [f"what is {s.name}" for s in library.sections[::5]]
+    questions += ["how do I deploy", "who reviews a pull request", "what is a release train"]
+    roomy = build_index(library)
+    expected = [roomy.answer(q) for q in questions]
+    assert len(roomy.key_cache) > 1
+    monkeypatch.setattr(index_module, "KEYS_CACHE", 1)
+    tight = build_index(library)
+    assert [tight.answer(q) for q in questions] == expected
+    assert len(tight.key_cache) <= 1
