@@ -165,6 +165,8 @@ class _Writing(NamedTuple):
         if keep is not None and status == 0:
             try:
                 os.replace(self.path, keep)
+                log.info("docs kept in %s (%.0f MB) by the reload's process", keep,
+                         keep.stat().st_size / 1e6)  # fmt: skip
                 return True
             except OSError as err:
                 log.warning("could not keep the docs in %s: %s", keep, err)

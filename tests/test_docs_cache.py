@@ -254,6 +254,10 @@ def test_serve_starts_again_on_the_docs_it_kept(fake, make_content, tmp_path):
                     (root / "ops.md").write_text("# Ops\n\n## Pager rota\n\nWho.\n\n## Z\n\nz\n")
                     said = lambda f=log: "reloaded (content changed): 3 sections" in f.read_text()  # noqa: E731
                     assert wait_until(said, timeout=30), log.read_text()
+                    # A child process keeps the reloaded docs after the bot serves them:
+                    # stopped before that, the next start would read the docs before it.
+                    kept = lambda f=log: f.read_text().count("docs kept in") == 2  # noqa: E731
+                    assert wait_until(kept, timeout=30), log.read_text()
                     assert "child process failed" not in log.read_text()
             finally:
                 proc.terminate()
