@@ -164,9 +164,9 @@ class _Writing(NamedTuple):
         _, status = os.waitpid(self.pid, 0)
         if keep is not None and status == 0:
             try:
+                size = self.path.stat().st_size
                 os.replace(self.path, keep)
-                log.info("docs kept in %s (%.0f MB) by the reload's process", keep,
-                         keep.stat().st_size / 1e6)  # fmt: skip
+                log.info("docs kept in %s (%.0f MB) by the reload's process", keep, size / 1e6)
                 return True
             except OSError as err:
                 log.warning("could not keep the docs in %s: %s", keep, err)

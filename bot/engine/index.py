@@ -103,7 +103,7 @@ class SectionIndex:
             rows = range(start, min(n, start + CHUNK))
             tables.count(rows, self.sections[start : start + CHUNK], self.lengths)
         self.postings, self.form_postings = (
-            Postings.of(tables.terms[t], *tables.sorted(t)) for t in (0, 1)
+            Postings(tables.terms[t], *tables.sorted(t)) for t in (0, 1)
         )
         # The sort's temporaries, freed, stay the process's (glibc keeps them) while what
         # follows is made in new memory: returned now, they are not counted twice.
@@ -779,12 +779,6 @@ class Postings(Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]):
     def __init__(self, at: dict[str, int], bounds: np.ndarray, rows: np.ndarray,
                  tf: np.ndarray, named: np.ndarray) -> None:  # fmt: skip
         self._at, self._bounds, self._rows, self._tf, self._named = at, bounds, rows, tf, named
-
-    @classmethod
-    def of(cls, terms: dict[str, int], bounds: np.ndarray, rows: np.ndarray, tf: np.ndarray,
-           named: np.ndarray) -> Postings:  # fmt: skip
-        """Postings from ``Tables.sorted``'s arrays."""
-        return cls(terms, bounds, rows, tf, named)
 
     @property
     def terms(self) -> dict[str, int]:

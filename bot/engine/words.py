@@ -22,9 +22,9 @@ COMMON_WORD_COUNT = 1000
 
 #: Headings' words remembered (heading_key_words, topic_words). The index reads a document's
 #: sections one after another, so a heading's parents and title are asked for again soon
-#: after: a few thousand entries keep every hit. Each entry holds a tuple of new strings, so
-#: an entry per heading of a large folder held more than a section's own keys
-#: (`bench/memory.py`, bytes a section).
+#: after: a few thousand entries keep every hit. Each entry holds a tuple of new strings:
+#: an entry for every heading of a large folder was a large part of what a section cost
+#: held (`bench/memory.py`, bytes a section).
 HEADING_CACHE = 4096
 
 _STEMMER = snowballstemmer.stemmer("english")
