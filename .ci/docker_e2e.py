@@ -1,5 +1,6 @@
 """CI: `docker compose up` the bot in HTTP mode against the Slack stand-in on the host, wait
-until healthy, send one signed slash command, check the answer, `docker compose down`."""
+until healthy, send one signed slash command, check the answer, `docker stop` it (exit 0
+within 5 s), `docker compose down`."""
 
 from __future__ import annotations
 
@@ -89,9 +90,24 @@ def main() -> int:
             ["docker", "exec", container, "id", "-u"], capture_output=True, text=True, check=True
         ).stdout.strip()
         assert user != "0", "the container runs as root"
+        # `docker stop` sends SIGTERM, and SIGKILL 10 s later: a bot that is the container's
+        # first process and has no SIGTERM handler ignores it and is killed (exit 137).
+        before_stop = time.monotonic()
+        subprocess.run(["docker", "stop", container], check=True, capture_output=True)
+        stop_s = time.monotonic() - before_stop
+        code = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.ExitCode}}", container],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True)
+        if code != "0" or stop_s > 5:
+            print(logs.stderr[-3000:])
+            raise SystemExit(f"`docker stop` took {stop_s:.1f} s; the bot exited {code}")
+        assert "stopped" in logs.stderr, logs.stderr[-3000:]
         print(
             f"docker: image built in {built - t0:.0f} s, healthy {healthy - built:.0f} s after"
-            f" `up`; the slash command was answered with The Coach by uid {user}"
+            f" `up`; the slash command was answered with The Coach by uid {user}; `docker"
+            f" stop` took {stop_s:.1f} s (exit {code})"
         )
         return 0
     finally:

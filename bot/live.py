@@ -660,9 +660,10 @@ class LiveDocs:
         thread.start()
         return thread
 
-    def stop(self) -> None:
-        """Stop watching, and embedding (waiting for the batch the model is on)."""
+    def stop(self, timeout: float = 30) -> None:
+        """Stop watching, and embedding (waiting up to ``timeout`` seconds for the batch the
+        model is on)."""
         self._stop.set()
         embedder = self._embedder
         if embedder is not None and embedder is not threading.current_thread():
-            embedder.join(timeout=30)
+            embedder.join(timeout)

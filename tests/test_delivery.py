@@ -244,3 +244,70 @@ def test_a_store_that_stops_answering_shows_in_healthz_and_metrics(
         assert b"devops_role_bot_store_up 0.0" in metrics.exposition()
         post_event(f"http://127.0.0.1:{port}", dm("1700000070.000100"), "EvDown")
         assert "The Coach" in texts(fake.wait_for("chat.postMessage")[0].params["blocks"])
+
+
+def serve_http(tmp_path, api_url: str, port: int):
+    """`devops-role-bot serve` in HTTP mode as a real process, its stderr in a file."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_slack_app import SECRET, TOKEN
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env |= {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": api_url,
+            "HOST": "127.0.0.1", "PORT": str(port), "DATA_DIR": str(tmp_path)}  # fmt: skip
+    err = (tmp_path / "stderr.log").open("w+")  # closed by the caller
+    return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stderr=err), err
+
+
+def done_in(data_dir, key: str) -> bool | None:
+    """Whether the history in ``data_dir`` has the key's reply delivered (None: not held)."""
+    import sqlite3
+
+    with sqlite3.connect(data_dir / "history.sqlite3") as db:
+        row = db.execute("SELECT done FROM handled WHERE key = ?", (key,)).fetchone()
+    return None if row is None else bool(row[0])
+
+
+@pytest.mark.parametrize("slack_delay", [1.5, 30.0])
+def test_sigterm_finishes_the_answers_in_progress_then_stops(fake, tmp_path, slack_delay):
+    """SIGTERM (`docker stop`) stops `serve`: no request is taken any more, and the answer
+    being sent is finished first (exit 0, its message done), within STOP_SECONDS: an answer
+    that takes longer is left to its lease (exit 1, its message not done, one warning)."""
+    import signal
+
+    from bot.slack.server import STOP_SECONDS
+    from tests.slack_standin import wait_until
+    from tests.test_slack_app import free_port, health
+
+    port = free_port()
+    proc, err = serve_http(tmp_path, fake.api_url, port)
+    log = tmp_path / "stderr.log"
+    try:
+        assert wait_until(lambda: "serving" in log.read_text(), timeout=30), log.read_text()
+        assert health(port) == 200
+        fake.fail("chat.postMessage", (0, {"delay": slack_delay}))  # Slack answers late
+        event = dm("1700000070.000100")
+        assert post_event(f"http://127.0.0.1:{port}", event, "EvStop")[0] == 200
+        fake.wait_for("chat.postMessage")  # the reply is on its way
+        proc.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = proc.wait(STOP_SECONDS + 10)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err.close()
+    text = log.read_text()
+    assert "finishing 1 answer(s) in progress" in text and "Traceback" not in text
+    with pytest.raises(OSError):
+        health(port)
+    if slack_delay < STOP_SECONDS:
+        assert code == 0 and took < STOP_SECONDS, (code, took, text)
+        assert done_in(tmp_path, "msg:D1:1700000070.000100") is True
+        assert text.rstrip().endswith("stopped")
+    else:  # left to its lease: the next start (or another replica) answers it
+        assert code == 1 and STOP_SECONDS <= took < STOP_SECONDS + 5, (code, took, text)
+        assert done_in(tmp_path, "msg:D1:1700000070.000100") is False
+        assert "stopped with 1 answer(s) unfinished after 8 s" in text

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.client import RemoteDisconnected
 from urllib.error import URLError
@@ -63,6 +64,54 @@ class Seen:
             if len(self._keys) > self._size:
                 self._keys.popitem(last=False)
             return True
+
+
+#: Threads that run listeners (answers) after their acknowledgement: Bolt's default.
+LISTENER_THREADS = 5
+
+
+class Listeners(ThreadPoolExecutor):
+    """Bolt's listener threads (answers sent after the acknowledgement), counted, so that a
+    stopping bot can wait for the answers in progress (``finish``)."""
+
+    def __init__(self, threads: int = LISTENER_THREADS) -> None:
+        super().__init__(max_workers=threads, thread_name_prefix="listener")
+        self._busy = 0
+        self._idle = threading.Condition()
+
+    def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:
+        """Run a listener, counted until it returns."""
+
+        def counted() -> object:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        with self._idle:
+            self._busy += 1
+        try:
+            return super().submit(counted)
+        except BaseException:  # shut down: not run, so not counted
+            with self._idle:
+                self._busy -= 1
+            raise
+
+    @property
+    def busy(self) -> int:
+        """Listeners queued or running."""
+        with self._idle:
+            return self._busy
+
+    def finish(self, timeout: float) -> int:
+        """Take no more listeners, wait up to ``timeout`` seconds for those queued or
+        running, and return how many are still unfinished."""
+        self.shutdown(wait=False)
+        with self._idle:
+            self._idle.wait_for(lambda: self._busy == 0, timeout)
+            return self._busy
 
 
 def make_client(settings: Settings) -> WebClient:
@@ -203,9 +252,12 @@ def build_app(
     live: LiveDocs,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    listeners: Listeners | None = None,
 ) -> App:
-    """The Bolt app with every listener registered; token and secret passed explicitly."""
+    """The Bolt app with every listener registered; token and secret passed explicitly.
+    ``listeners``: the threads that run them (a new ``Listeners`` when not given)."""
     app = App(
+        listener_executor=listeners or Listeners(),
         client=make_client(settings),  # carries the bot token, passed explicitly
         signing_secret=settings.signing_secret or "",
         # Socket Mode messages are not signed; in HTTP mode the check is always on.

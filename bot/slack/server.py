@@ -33,7 +33,7 @@ from bot.docs_cache import DocsCache, Kept
 from bot.engine.search import common_english_words
 from bot.live import APART_FILES, LiveDocs, open_semantic
 from bot.observe import Metrics
-from bot.slack.app import Bot, Seen, build_app, make_client
+from bot.slack.app import Bot, Listeners, Seen, build_app, make_client
 from bot.slack.messages import recover_lapsed
 from bot.store import Store, open_store
 
@@ -203,12 +203,14 @@ def create_server(
     live: LiveDocs,
     store: Store | None = None,
     metrics: Metrics | None = None,
+    listeners: Listeners | None = None,
 ) -> tuple[BaseWSGIServer, SocketModeHandler | None]:
-    """The HTTP server (waitress) and, in Socket Mode, the socket handler (not yet connected)."""
+    """The HTTP server (waitress) and, in Socket Mode, the socket handler (not yet connected).
+    ``listeners``: the threads that answer (``build_app``)."""
     metrics = metrics or Metrics()
     if live.semantic is not None:
         metrics.embedded.set_function(live.semantic.share)
-    app = build_app(settings, live, store, metrics)
+    app = build_app(settings, live, store, metrics, listeners)
     socket: SocketModeHandler | None = None
     if settings.socket_mode:
         socket = SocketModeHandler(app, app_token=settings.app_token)
@@ -278,6 +280,43 @@ def recover_regularly(bot: Bot, client: WebClient, stopping: threading.Event,
     return thread
 
 
+#: How long a stopping bot waits for the answers in progress and the docs being kept, in
+#: seconds: within the 10 s that `docker stop` (and Kubernetes) give before they kill it.
+STOP_SECONDS = 8.0
+
+
+def stop_on_sigterm() -> None:
+    """Stop on SIGTERM (`docker stop`, Kubernetes, systemd) as on Ctrl-C: KeyboardInterrupt in
+    the main thread. Without it a bot that is a container's first process ignores SIGTERM
+    and is killed 10 s later, with the answers it was sending."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def wind_down(listeners: Listeners, live: LiveDocs, recovering: threading.Thread,
+              timeout: float = STOP_SECONDS) -> int:  # fmt: skip
+    """Once no request comes in: wait up to ``timeout`` seconds in all for the answers in
+    progress, the recovery round and the docs being kept. Returns how many answers were left
+    unfinished (one log line either way)."""
+    deadline = time.monotonic() + timeout
+    busy = listeners.busy
+    if busy:
+        log.info("stopping: finishing %d answer(s) in progress", busy)
+    left = listeners.finish(timeout)
+    live.stop(timeout=max(0.0, deadline - time.monotonic()))
+    recovering.join(max(0.0, deadline - time.monotonic()))
+    live.kept(max(0.0, deadline - time.monotonic()))
+    if left:
+        log.warning(
+            "stopped with %d answer(s) unfinished after %g s: a message's lease lets the next"
+            " start (or another replica) answer it; a slash command's answer is lost",
+            left,
+            timeout,
+        )
+    else:
+        log.info("stopped")
+    return left
+
+
 def reload_on_sighup(live: LiveDocs) -> None:
     """Reload the docs when the process gets SIGHUP (in a thread: handlers must be quick)."""
     signal.signal(
@@ -320,7 +359,8 @@ def serve(
     live.on_reload = lambda ok: metrics.reloads.labels("ok" if ok else "failed").inc()
     live.watch()
     reload_on_sighup(live)
-    server, socket = create_server(settings, live, store, metrics)
+    listeners = Listeners()
+    server, socket = create_server(settings, live, store, metrics, listeners)
     mode = "Socket Mode" if socket else "HTTP mode"
     log.info(
         "serving %d sections in %s; history in %s; /healthz and /metrics on %s:%s",
@@ -331,7 +371,9 @@ def serve(
         server.effective_port,
     )
     stopping = threading.Event()
-    recover_regularly(Bot(settings, live, store, metrics, Seen()), make_client(settings), stopping)
+    recovering = recover_regularly(
+        Bot(settings, live, store, metrics, Seen()), make_client(settings), stopping
+    )
     refused: list[str] = []
     if socket is not None:
 
@@ -343,8 +385,9 @@ def serve(
                 server.close()
 
         threading.Thread(target=connect, name="socket-connect", daemon=True).start()
+    stop_on_sigterm()
     try:
-        server.run()
+        server.run()  # until SIGTERM or Ctrl-C (waitress then finishes the requests it has)
     except KeyboardInterrupt:
         pass
     except OSError:  # closed under select() by the connect thread
@@ -352,13 +395,17 @@ def serve(
             raise
     finally:
         stopping.set()
-        live.stop()
         if socket is not None:
             socket.close()
         server.close()
+        left = wind_down(listeners, live, recovering)
     if refused:
         log.error("%s; stopping", refused[0])
         return 2
+    if left:
+        # The listeners' threads would hold the interpreter's exit until their answers end.
+        logging.shutdown()
+        os._exit(1)
     return 0
 
 
