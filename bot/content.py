@@ -10,6 +10,7 @@ import gc
 import hashlib
 import json
 import os
+import pickle
 import re
 import stat
 import time
@@ -283,11 +284,16 @@ def _load_library(
     parsed: dict[str, Parsed] = {}
     started = time.time_ns()
     top = os.fspath(root)
+    # First what each file needs (its bytes read only when they may have changed), then the
+    # parses (in two processes when there are many), then the documents in the files' order.
+    steps: list[tuple[str, list[Problem], Parsed | _Skip | tuple[tuple, int | None]]] = []
+    jobs: list[_Job] = []
     for rel in find_documents(root, problems):
         file = os.path.join(top, rel)
         found.add(rel)
+        mine: list[Problem] = []  # this file's problems before its parse (its folder's label)
         try:
-            categories = categories_of(root, rel, labels, problems)
+            categories = categories_of(root, rel, labels, mine)
             questions = owner.questions.get(rel, {}) if owner else {}
             inputs = (
                 include_drafts,
@@ -307,31 +313,35 @@ def _load_library(
             if before is None or before.source != source:
                 if raw is None:  # the same bytes, with other questions or folder labels
                     raw = read_source(file, rel)
-                mark = len(problems)
-                doc = read_document(
-                    raw,
-                    rel,
-                    include_drafts=include_drafts,
-                    base_url=base_url,
-                    extra_questions=questions,
-                    problems=problems,
-                    categories=categories,
-                )
-                before = Parsed(source, doc, tuple(problems[mark:]), stamp)
+                jobs.append(_Job(rel, raw, questions, categories))
+                steps.append((rel, mine, (source, stamp)))
             else:
-                problems += before.problems
                 if before.stamp != stamp:
                     before = before._replace(stamp=stamp)  # touched, or read too soon
-            parsed[rel] = before
-            doc = before.document
+                steps.append((rel, mine, before))
         except _Skip as skip:
+            steps.append((rel, mine, skip))
+    done = iter(parse_all(jobs, include_drafts, base_url))
+    for rel, mine, step in steps:
+        problems += mine
+        if isinstance(step, Parsed):  # kept from the last load
+            problems += step.problems
+        elif not isinstance(step, _Skip):  # parsed now
+            source, stamp = step
+            doc, doc_problems, skipped = next(done)
+            problems += doc_problems
+            step = skipped or Parsed(source, doc, doc_problems, stamp)
+        if isinstance(step, _Skip):
             before = previous_document(previous, rel)
             if before is None:
-                problems.append(skip.problem)
+                problems.append(step.problem)
                 continue
             keep = "; still answering from the version read before"
-            problems.append(replace(skip.problem, message=skip.problem.message + keep))
+            problems.append(replace(step.problem, message=step.problem.message + keep))
             doc = before
+        else:
+            parsed[rel] = step
+            doc = step.document
         if doc is not None:
             documents.append(doc)
     if owner is not None:
@@ -359,6 +369,93 @@ def _load_library(
         shared_titles,
         parsed,
     )
+
+
+class _Job(NamedTuple):
+    """A file to parse: its path, bytes, owner questions and folder labels."""
+
+    rel: str
+    raw: bytes
+    questions: dict[str, list[str]]
+    categories: tuple[str, ...]
+
+
+#: A load parses in two processes (this one and a child forked for it, each about half the
+#: bytes) when it has at least this many bytes of documents to parse: below that, starting
+#: the child and reading its parses back cost more than they save. 0: never.
+PARSE_APART_BYTES = 8_000_000
+#: The share of the bytes the child parses: less than half, since this process then reads
+#: its parses back (at 100,000 sections, 0.5 s for half of them against 4 s to parse them).
+CHILD_SHARE = 0.45
+#: Descriptors a forked child closes (all it inherited but its own pipe).
+MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
+
+
+def parse(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> list[tuple]:
+    """Each file parsed: (document or None, its problems, None), or (None, the problems met
+    before, _Skip) for a file that cannot be used. Empties ``jobs`` (each file's bytes are
+    let go once parsed)."""
+    out: list[tuple] = []
+    jobs.reverse()
+    while jobs:
+        job = jobs.pop()
+        found: list[Problem] = []
+        try:
+            doc = read_document(job.raw, job.rel, include_drafts=include_drafts,
+                                base_url=base_url, extra_questions=job.questions,
+                                problems=found, categories=job.categories)  # fmt: skip
+        except _Skip as skip:
+            out.append((None, tuple(found), skip))
+        else:
+            out.append((doc, tuple(found), None))
+    return out
+
+
+def parse_all(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> list[tuple]:
+    """``parse``, in this process and a forked child when the files are many (at least
+    PARSE_APART_BYTES): the child parses the last files (CHILD_SHARE of the bytes) and
+    pickles them back. Where no child can start or it fails, this process parses its files
+    too. The parses are the same either way. Empties ``jobs``."""
+    total = sum(len(job.raw) for job in jobs)
+    if not PARSE_APART_BYTES or total < PARSE_APART_BYTES or not hasattr(os, "fork"):
+        return parse(jobs, include_drafts, base_url)
+    split, theirs_bytes = len(jobs), 0
+    while split > 1 and theirs_bytes < CHILD_SHARE * total:
+        split -= 1
+        theirs_bytes += len(jobs[split].raw)
+    ours, theirs = jobs[:split], jobs[split:]
+    jobs.clear()
+    try:
+        reader, writer = os.pipe()
+        pid = os.fork()
+    except OSError:  # no memory or process left for a child
+        return parse(jobs, include_drafts, base_url)
+    if pid == 0:  # the child: nothing here may return to the caller
+        code = 1
+        try:
+            # A copy of a Slack connection held here would keep it open after the bot
+            # closes it, until this child exits.
+            os.closerange(3, writer)
+            os.closerange(writer + 1, MAX_FD)
+            data = pickle.dumps(parse(theirs, include_drafts, base_url), pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(writer, "wb") as out:
+                out.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(writer)
+    mine = parse(ours, include_drafts, base_url)
+    with os.fdopen(reader, "rb") as f:
+        data = f.read()  # until the child is done (and has closed its end)
+    _, status = os.waitpid(pid, 0)
+    if status == 0:
+        try:
+            back = pickle.loads(data)  # our own child's parses: this process's own types
+        except Exception:  # unreadable after all: parsed here below
+            back = None
+        if isinstance(back, list) and len(back) == len(theirs):
+            return mine + back
+    return mine + parse(theirs, include_drafts, base_url)
 
 
 def same_docs(library: Library, before: Library) -> bool:

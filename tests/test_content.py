@@ -564,3 +564,61 @@ def test_a_reload_reads_only_the_files_whose_stamp_changed(make_content, monkeyp
     assert read == ["p2.md"]
     assert asked.documents[2].sections[0].phrasings == ("who keeps the rota",)
     assert asked.documents[0] is changed.documents[0]
+
+
+def _messy_folder(make_content):
+    """Good pages, owner questions, and every kind of file a load skips or warns about."""
+    return make_content({
+        "a/_category_.json": "{not json",
+        "a/one.md": "---\ntitle: One\n---\n# One\n\n## Pager rota\n\nWho is on call.\n",
+        "a/two.md": "# Two\n\n## Dup\n\nx\n\n## Dup\n\ny\n",
+        "b/bad.md": "---\ntitle: [unclosed\n---\n# Bad\n\ntext\n",
+        "b/latin.md": "# Caf\xe9\n\nno".encode("latin-1"),
+        "b/three.md": "# Three\n\n## Budget\n\nMoney.\n",
+        "c/empty.md": "---\ntitle: Nothing\n---\n",
+        "synonyms.yml": "questions:\n  b/three.md:\n    Budget: [how much can I spend]\n",
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("child_fails", [False, True])
+def test_a_load_parsed_in_two_processes_is_the_load_parsed_in_one(
+    make_content, monkeypatch, child_fails
+):
+    """Past PARSE_APART_BYTES a load parses its last files in a forked child: documents,
+    problems (in the files' order) and parses are those of a load in one process, on a
+    fresh start and on a reload where a file broke; a child that fails leaves its files
+    to this process, with the same result."""
+    import pickle
+
+    import bot.content as content
+
+    root = _messy_folder(make_content)
+    forks: list[int] = []
+    real_fork = os.fork
+
+    def counted_fork() -> int:
+        forks.append(1)
+        return real_fork()
+
+    def loads(previous=None, apart: bool = False):
+        monkeypatch.setattr(content, "PARSE_APART_BYTES", 1 if apart else 0)
+        return load_library(root, previous=previous)
+
+    if child_fails:  # the child cannot send its parses back (pickled here: not called)
+        monkeypatch.setattr(content.pickle, "dumps", lambda *_: 1 / 0)
+    monkeypatch.setattr(content.os, "fork", counted_fork)
+    alone, apart = loads(), loads(apart=True)
+    monkeypatch.setattr(content.pickle, "dumps", pickle.dumps)
+    assert len(forks) == 1
+    assert [str(p) for p in apart.problems] == [str(p) for p in alone.problems]
+    assert len(alone.problems) == 5 and len(alone.documents) == 3
+    assert apart.documents == alone.documents and apart.parsed == alone.parsed
+    (root / "b" / "three.md").write_bytes(b"\x00binary now")
+    (root / "a" / "one.md").write_text("# One\n\n## Pager rota\n\nWho is on call now.\n")
+    again_alone, again_apart = loads(alone), loads(apart, apart=True)
+    assert len(forks) == 2
+    assert [str(p) for p in again_apart.problems] == [str(p) for p in again_alone.problems]
+    assert any("still answering from the version read before" in str(p)
+               for p in again_apart.problems)  # fmt: skip
+    assert again_apart.documents == again_alone.documents
+    assert again_apart.parsed == again_alone.parsed
