@@ -427,9 +427,14 @@ def parse_all(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> l
     jobs.clear()
     try:
         reader, writer = os.pipe()
+    except OSError:  # no descriptor left
+        return parse(ours, include_drafts, base_url) + parse(theirs, include_drafts, base_url)
+    try:
         pid = os.fork()
     except OSError:  # no memory or process left for a child
-        return parse(jobs, include_drafts, base_url)
+        os.close(reader)
+        os.close(writer)
+        return parse(ours, include_drafts, base_url) + parse(theirs, include_drafts, base_url)
     if pid == 0:  # the child: nothing here may return to the caller
         code = 1
         try:
