@@ -388,8 +388,8 @@ def serve(
                 server.close()
 
         threading.Thread(target=connect, name="socket-connect", daemon=True).start()
-    stop_on_sigterm()
     try:
+        stop_on_sigterm()
         server.run()  # until SIGTERM or Ctrl-C (waitress then finishes the requests it has)
     except KeyboardInterrupt:
         pass
