@@ -135,6 +135,33 @@ def test_the_cache_embeds_only_what_changed(tmp_path, model, make_content, caplo
     assert "unreadable" in caplog.text and str(cache_file) in caplog.text
 
 
+def test_an_embedding_stopped_midway_keeps_what_it_embedded(tmp_path, model, make_content):
+    """Stopped after its first batch (the bot stopping, a reload), an embedding run has
+    that batch in the cache file: the next run embeds only the rest."""
+    topics = "".join(
+        f"## Topic {n}\n\nWhat the team says about subject {n}.\n\n" for n in range(20)
+    )
+    library = load_library(make_content({"many.md": f"# Many\n\n{topics}"}))
+    everything = sum(len(section_texts(s)) for s in library.sections)
+    assert everything > embed.BATCH
+
+    class Stopped(Exception):
+        pass
+
+    def stop_after_one_batch(done: int, total: int) -> None:
+        if done:
+            raise Stopped
+
+    cache = VectorCache(tmp_path / "cache", model.digest)
+    with pytest.raises(Stopped):
+        embed_library(model, library, cache, stop_after_one_batch)
+    restarted = VectorCache(tmp_path / "cache", model.digest)
+    assert len(restarted.vectors) == embed.BATCH
+    seen: list[int] = []
+    embed_library(model, library, restarted, lambda done, total: seen.append(total))
+    assert seen[0] == everything - embed.BATCH
+
+
 def test_ask_waits_for_the_vectors_and_check_fills_the_cache(tmp_path, make_content):
     """`check` embeds the docs into DATA_DIR's cache and says so; `ask` answers with the
     vectors (what the warm bot answers), without embedding again."""

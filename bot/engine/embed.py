@@ -280,8 +280,9 @@ def embed_library(
     texts: Texts | None = None,
 ) -> SectionVectors:
     """Every section's vectors: from the cache where it has them, else from the model (and
-    then into the cache, saved every ``save_every`` new texts and at the end). ``texts``:
-    the library's, when the caller has them already."""
+    then into the cache, saved every ``save_every`` new texts, at the end, and when the run
+    is stopped: a ``progress`` that raises, the bot stopping, say). ``texts``: the
+    library's, when the caller has them already."""
     texts = texts or Texts.of(library)
     keys = texts.keys
     # Shortest first: a batch is padded to its longest text, so like lengths go together.
@@ -290,18 +291,22 @@ def embed_library(
     done = 0
     if progress:
         progress(0, len(todo))
-    for start in range(0, len(todo), BATCH):
-        batch = todo[start : start + BATCH]
-        vectors = model.embed([t for _, t in batch]).astype(DTYPE)
-        for (k, _), v in zip(batch, vectors, strict=True):
-            cache.vectors[k] = v
-        before, done = done, done + len(batch)
-        if progress:
-            progress(done, len(todo))
-        if done // save_every != before // save_every:
+    saved = 0
+    try:
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start : start + BATCH]
+            vectors = model.embed([t for _, t in batch]).astype(DTYPE)
+            for (k, _), v in zip(batch, vectors, strict=True):
+                cache.vectors[k] = v
+            done += len(batch)
+            if progress:
+                progress(done, len(todo))
+            if done // save_every != saved // save_every:
+                cache.save(all_keys)
+                saved = done
+    finally:  # stopped or done: what was embedded is kept for the next run
+        if done > saved:
             cache.save(all_keys)
-    if todo:
-        cache.save(all_keys)
     starts = np.zeros(len(keys) + 1, dtype=np.int64)
     np.cumsum([len(ks) for ks in keys], out=starts[1:])
     if not all_keys:
