@@ -116,16 +116,24 @@ def main(
                 for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
                     os.environ.pop(name, None)
             setup_logging(settings.log_level, settings.log_format)
-            from bot.slack.server import serve  # Slack only loads for the Slack shell
+            # Slack only loads for the Slack shell.
+            from bot.slack.server import serve, stop_on_sigterm
 
             shipped_calibration()  # a broken install fails here, not at the first question
             cache = DocsCache(settings.history.data_dir, settings.content)
+            # SIGTERM stops the bot as Ctrl-C does from here on, while it reads the docs too
+            # (seconds on a large folder): as a container's first process it would be ignored.
+            stop_on_sigterm()
+            log.info("reading the docs in %s", settings.content.content_dir)
             try:
                 # Not named here: this frame lives as long as the bot, and must not keep the
                 # docs a reload replaces (nor those the cache held) alive.
                 return serve(settings, *load_kept(settings.content, cache, stderr), cache)
             except StoreError as err:
                 raise ConfigError(str(err)) from err
+            except KeyboardInterrupt:  # SIGTERM or Ctrl-C before the bot was serving
+                log.info("stopped before serving")
+                return 0
         if args.command == "report":
             return run_report(HistorySettings.from_env(environ), args.since, args.format, stdout)
         content = _override(ContentSettings.from_env(environ), args)

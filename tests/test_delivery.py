@@ -246,7 +246,7 @@ def test_a_store_that_stops_answering_shows_in_healthz_and_metrics(
         assert "The Coach" in texts(fake.wait_for("chat.postMessage")[0].params["blocks"])
 
 
-def serve_http(tmp_path, api_url: str, port: int):
+def serve_http(tmp_path, api_url: str, port: int, **extra: str):
     """`devops-role-bot serve` in HTTP mode as a real process, its stderr in a file."""
     import os
     import subprocess
@@ -256,7 +256,7 @@ def serve_http(tmp_path, api_url: str, port: int):
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     env |= {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": api_url,
-            "HOST": "127.0.0.1", "PORT": str(port), "DATA_DIR": str(tmp_path)}  # fmt: skip
+            "HOST": "127.0.0.1", "PORT": str(port), "DATA_DIR": str(tmp_path), **extra}  # fmt: skip
     err = (tmp_path / "stderr.log").open("w+")  # closed by the caller
     return subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, stderr=err), err
 
@@ -311,3 +311,34 @@ def test_sigterm_finishes_the_answers_in_progress_then_stops(fake, tmp_path, sla
         assert code == 1 and STOP_SECONDS <= took < STOP_SECONDS + 5, (code, took, text)
         assert done_in(tmp_path, "msg:D1:1700000070.000100") is False
         assert "stopped with 1 answer(s) unfinished after 8 s" in text
+
+
+def test_sigterm_while_the_docs_are_read_stops_serve_at_once(fake, tmp_path):
+    """SIGTERM while `serve` still reads a large folder (seconds, before it listens) stops it
+    at once with exit 0 and one line, as Ctrl-C would; not ignored (as a container's first
+    process), nor a traceback."""
+    import signal
+
+    from tests.slack_standin import wait_until
+    from tests.test_slack_app import free_port
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(600):  # about 15,000 sections: a second or more to read on any machine
+        body = "".join(f"## Topic {n}-{k}\n\nHow team {n} handles case {k}.\n\n" for k in range(25))
+        (docs / f"page{n}.md").write_text(f"# Page {n}\n\n{body}")
+    proc, err = serve_http(tmp_path, fake.api_url, free_port(), CONTENT_DIR=str(docs),
+                           EMBEDDING_MODEL="off")  # fmt: skip
+    log = tmp_path / "stderr.log"
+    try:
+        assert wait_until(lambda: "reading the docs in" in log.read_text(), timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err.close()
+    text = log.read_text()
+    assert code == 0, text
+    assert "stopped before serving" in text and "serving 15" not in text
+    assert "Traceback" not in text
