@@ -274,7 +274,8 @@ def done_in(data_dir, key: str) -> bool | None:
 def test_sigterm_finishes_the_answers_in_progress_then_stops(fake, tmp_path, slack_delay):
     """SIGTERM (`docker stop`) stops `serve`: no request is taken any more, and the answer
     being sent is finished first (exit 0, its message done), within STOP_SECONDS: an answer
-    that takes longer is left to its lease (exit 1, its message not done, one warning)."""
+    that takes longer is left to its lease (exit 1, its message not done, one warning). A
+    second SIGTERM meanwhile does not break into the wind-down."""
     import signal
 
     from bot.slack.server import STOP_SECONDS
@@ -293,6 +294,8 @@ def test_sigterm_finishes_the_answers_in_progress_then_stops(fake, tmp_path, sla
         fake.wait_for("chat.postMessage")  # the reply is on its way
         proc.send_signal(signal.SIGTERM)
         started = time.monotonic()
+        assert wait_until(lambda: "finishing 1 answer(s)" in log.read_text(), timeout=5)
+        proc.send_signal(signal.SIGTERM)  # a second one (impatience) waits for the first
         code = proc.wait(STOP_SECONDS + 10)
         took = time.monotonic() - started
     finally:

@@ -397,6 +397,9 @@ def serve(
         if not refused:
             raise
     finally:
+        # A second SIGTERM waits for the wind-down too (STOP_SECONDS at most), instead of
+        # breaking into it; a second Ctrl-C still does.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stopping.set()
         if socket is not None:
             socket.close()
