@@ -387,7 +387,7 @@ PARSE_APART_BYTES = 8_000_000
 #: The share of the bytes the child parses: less than half, since this process then reads
 #: its parses back (at 100,000 sections, 0.5 s for half of them against 4 s to parse them).
 CHILD_SHARE = 0.45
-#: Descriptors a forked child closes (all it inherited but its own pipe).
+#: Descriptors a forked child (``Apart``) closes: all it inherited but its own pipe.
 MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
@@ -411,11 +411,60 @@ def parse(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> list[
     return out
 
 
+class Apart:
+    """Work done in a forked child while this process does its own: ``result()`` is what the
+    work returned, pickled back through a pipe, or None when no child could start or it
+    failed (the caller then does the work itself). The child closes every descriptor it
+    inherited but its pipe: a copy of a Slack connection held there would keep it open
+    after the bot closes it."""
+
+    def __init__(self, work: Callable[[], object]) -> None:
+        self._pid: int | None = None
+        try:
+            reader, writer = os.pipe()
+        except OSError:  # no descriptor left
+            return
+        try:
+            pid = os.fork()
+        except OSError:  # no memory or process left for a child
+            os.close(reader)
+            os.close(writer)
+            return
+        if pid == 0:  # the child: nothing here may return to the caller
+            code = 1
+            try:
+                os.closerange(3, writer)
+                os.closerange(writer + 1, MAX_FD)
+                data = pickle.dumps(work(), pickle.HIGHEST_PROTOCOL)
+                with os.fdopen(writer, "wb") as out:
+                    out.write(data)
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(writer)
+        self._pid, self._reader = pid, reader
+
+    def result(self) -> object | None:
+        """What the work returned (waiting for the child), or None."""
+        if self._pid is None:
+            return None
+        with os.fdopen(self._reader, "rb") as f:
+            data = f.read()  # until the child is done (and has closed its end)
+        _, status = os.waitpid(self._pid, 0)
+        self._pid = None
+        if status:
+            return None
+        try:
+            return pickle.loads(data)  # our own child's: this process's own types
+        except Exception:  # unreadable after all: done by the caller
+            return None
+
+
 def parse_all(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> list[tuple]:
-    """``parse``, in this process and a forked child when the files are many (at least
-    PARSE_APART_BYTES): the child parses the last files (CHILD_SHARE of the bytes) and
-    pickles them back. Where no child can start or it fails, this process parses its files
-    too. The parses are the same either way. Empties ``jobs``."""
+    """``parse``, in this process and a forked child (``Apart``) when the files are many (at
+    least PARSE_APART_BYTES): the child parses the last files (CHILD_SHARE of the bytes).
+    Where no child can start or it fails, this process parses its files too. The parses are
+    the same either way. Empties ``jobs``."""
     total = sum(len(job.raw) for job in jobs)
     if not PARSE_APART_BYTES or total < PARSE_APART_BYTES or not hasattr(os, "fork"):
         return parse(jobs, include_drafts, base_url)
@@ -425,41 +474,11 @@ def parse_all(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> l
         theirs_bytes += len(jobs[split].raw)
     ours, theirs = jobs[:split], jobs[split:]
     jobs.clear()
-    try:
-        reader, writer = os.pipe()
-    except OSError:  # no descriptor left
-        return parse(ours, include_drafts, base_url) + parse(theirs, include_drafts, base_url)
-    try:
-        pid = os.fork()
-    except OSError:  # no memory or process left for a child
-        os.close(reader)
-        os.close(writer)
-        return parse(ours, include_drafts, base_url) + parse(theirs, include_drafts, base_url)
-    if pid == 0:  # the child: nothing here may return to the caller
-        code = 1
-        try:
-            # A copy of a Slack connection held here would keep it open after the bot
-            # closes it, until this child exits.
-            os.closerange(3, writer)
-            os.closerange(writer + 1, MAX_FD)
-            data = pickle.dumps(parse(theirs, include_drafts, base_url), pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(writer, "wb") as out:
-                out.write(data)
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(writer)
+    child = Apart(lambda: parse(theirs, include_drafts, base_url))
     mine = parse(ours, include_drafts, base_url)
-    with os.fdopen(reader, "rb") as f:
-        data = f.read()  # until the child is done (and has closed its end)
-    _, status = os.waitpid(pid, 0)
-    if status == 0:
-        try:
-            back = pickle.loads(data)  # our own child's parses: this process's own types
-        except Exception:  # unreadable after all: parsed here below
-            back = None
-        if isinstance(back, list) and len(back) == len(theirs):
-            return mine + back
+    back = child.result()
+    if isinstance(back, list) and len(back) == len(theirs):
+        return mine + back
     return mine + parse(theirs, include_drafts, base_url)
 
 
