@@ -8,6 +8,7 @@ are read again. Immutable after (but for its caches)."""
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from sys import intern
@@ -15,7 +16,7 @@ from typing import NamedTuple, Self
 
 import numpy as np
 
-from bot.content import Library, Section, collector_paused, give_back_memory
+from bot.content import Apart, Library, Section, collector_paused, give_back_memory
 from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
@@ -49,6 +50,12 @@ KEYS_CACHE = 20_000
 STRENGTH_CACHE = 2_000_000
 #: Sections whose words the build counts at a time.
 CHUNK = 2_000
+#: A build of at least this many sections counts the words of its last sections in a forked
+#: child (``content.Apart``) while it counts the others: below it, the fork and reading the
+#: counts back cost more than they save. 0: never.
+COUNT_APART_SECTIONS = 20_000
+#: The share of the sections the child counts (it starts at a chunk's bound).
+COUNT_CHILD_SHARE = 0.45
 #: An index is updated from the one it replaces when at most this share of its sections is
 #: new (a reload after an edit); else built afresh, which is then quicker.
 UPDATE_SHARE = 0.5
@@ -99,9 +106,23 @@ class SectionIndex:
         # acknowledgements) run between chunks.
         tables = Tables(n)
         self.lengths = np.zeros(n, dtype=np.int32)
-        for start in range(0, n, CHUNK):
-            rows = range(start, min(n, start + CHUNK))
-            tables.count(rows, self.sections[start : start + CHUNK], self.lengths)
+        split = n
+        if COUNT_APART_SECTIONS and n >= COUNT_APART_SECTIONS and hasattr(os, "fork"):
+            split = (n - int(COUNT_CHILD_SHARE * n)) // CHUNK * CHUNK
+        sections = self.sections
+        child = Apart(lambda: Tables.counted(n, sections, split)) if split < n else None
+        for start in range(0, split, CHUNK):
+            rows = range(start, min(split, start + CHUNK))
+            tables.count(rows, self.sections[start : rows.stop], self.lengths)
+        counted = child.result() if child is not None else None
+        if isinstance(counted, Counted):
+            tables.merge(counted)
+            self.lengths[split:] = counted.lengths
+        else:  # no child (a small build), or it could not start or failed
+            for start in range(split, n, CHUNK):
+                rows = range(start, min(n, start + CHUNK))
+                tables.count(rows, self.sections[start : start + CHUNK], self.lengths)
+        del counted
         self.postings, self.form_postings = (
             Postings(tables.terms[t], *tables.sorted(t)) for t in (0, 1)
         )
@@ -561,6 +582,20 @@ def _same_tree(old: Sequence[Section], new: Sequence[Section]) -> bool:
     )
 
 
+class Counted(NamedTuple):
+    """What a Tables counted for the sections from a row on (``Tables.counted``), with its
+    own term ids and word numbers: their terms and words in id order, and per table the
+    keys, frequencies and codes as one array each."""
+
+    terms: tuple[list[str], list[str]]
+    keys: tuple[np.ndarray, np.ndarray]
+    tf: tuple[np.ndarray, np.ndarray]
+    named: tuple[np.ndarray, np.ndarray]
+    words: list[str]
+    hits: np.ndarray
+    lengths: np.ndarray  # of the sections from the row on
+
+
 class Tables:
     """The stem table and the form table while an index is built or updated: term ids, and
     for keys term_id * n_sections + section, term frequencies and heading codes, gathered in
@@ -642,6 +677,49 @@ class Tables:
         sayers = sayers[np.append(True, sayers[1:] != sayers[:-1])[: len(sayers)]]
         hits = np.bincount(sayers // max(n, 1), minlength=len(self.word_no))
         hits[: len(self.hits)] += self.hits
+        self.hits = hits
+
+    @staticmethod
+    def counted(n: int, sections: Sequence[Section], start: int) -> Counted:
+        """The words of ``sections[start:]`` (of ``n``) counted in new tables (``count``)."""
+        tables = Tables(n)
+        lengths = np.zeros(n, dtype=np.int32)
+        for at in range(start, n, CHUNK):
+            rows = range(at, min(n, at + CHUNK))
+            tables.count(rows, sections[at : rows.stop], lengths)
+
+        def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+        return Counted(
+            (list(tables.terms[0]), list(tables.terms[1])),
+            (joined(tables.keys[0], np.int64), joined(tables.keys[1], np.int64)),
+            (joined(tables.tf[0], np.int32), joined(tables.tf[1], np.int32)),
+            (joined(tables.named[0], np.uint8), joined(tables.named[1], np.uint8)),
+            list(tables.word_no),
+            tables.hits,
+            lengths[start:],
+        )
+
+    def merge(self, other: Counted) -> None:
+        """Add what another Tables of the same ``n`` counted for other sections (``counted``):
+        its terms and words take this one's ids (new ones get new ids), its keys with them."""
+        n = max(self.n, 1)
+        for table in (0, 1):
+            terms = other.terms[table]
+            ids = np.fromiter((self._term_id(table, t) for t in terms), np.int64, len(terms))
+            keys = other.keys[table]
+            self._add(table, ids[keys // n] * n + keys % n, other.tf[table], other.named[table])
+        for w in other.words:
+            if w not in self.word_no:
+                self.word_no[w] = len(self.word_no)
+                for table, term in enumerate(term_keys(w)):
+                    self.word_ids[table][w] = self._term_id(table, term)
+        numbers = np.fromiter(map(self.word_no.__getitem__, other.words), np.int64,
+                              len(other.words))  # fmt: skip
+        hits = np.zeros(len(self.word_no), dtype=np.int64)
+        hits[: len(self.hits)] = self.hits
+        hits[numbers] += other.hits[: len(numbers)]
         self.hits = hits
 
     def _add(self, table: int, keys: np.ndarray, tf: np.ndarray, named: np.ndarray) -> None:
