@@ -166,3 +166,26 @@ def assert_indexes_equal(got: Index, fresh: Index, *, ordered: bool = True) -> N
                 np.array_equal(a, b)
                 for a, b in zip(got.holding(mine, term), fresh.holding(theirs, term), strict=True)
             )
+
+
+@pytest.fixture(params=["works", "fails", "cannot start"])
+def forks(request, monkeypatch) -> list[str]:
+    """A child forked for work apart (``bot.content.Apart``) that works, fails (cannot send
+    its result back) or cannot start; the forks tried, listed."""
+    import os
+
+    import bot.content as content
+
+    tried: list[str] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        tried.append(request.param)
+        if request.param == "cannot start":
+            raise OSError(11, "Resource temporarily unavailable")
+        return real_fork()
+
+    monkeypatch.setattr(content.os, "fork", fork)
+    if request.param == "fails":  # pickled in the child only: not called here
+        monkeypatch.setattr(content.pickle, "dumps", lambda *_: 1 / 0)
+    return tried

@@ -580,35 +580,20 @@ def _messy_folder(make_content):
     })  # fmt: skip
 
 
-@pytest.mark.parametrize("child", ["works", "fails", "cannot start"])
-def test_a_load_parsed_in_two_processes_is_the_load_parsed_in_one(make_content, monkeypatch, child):
+def test_a_load_parsed_in_two_processes_is_the_load_parsed_in_one(make_content, monkeypatch, forks):
     """Past PARSE_APART_BYTES a load parses its last files in a forked child: documents,
     problems (in the files' order) and parses are those of a load in one process, on a
     fresh start and on a reload where a file broke; a child that fails or cannot start
     leaves its files to this process, with the same result."""
-    import pickle
-
     import bot.content as content
 
     root = _messy_folder(make_content)
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counted_fork() -> int:
-        forks.append(1)
-        if child == "cannot start":
-            raise OSError(11, "Resource temporarily unavailable")
-        return real_fork()
 
     def loads(previous=None, apart: bool = False):
         monkeypatch.setattr(content, "PARSE_APART_BYTES", 1 if apart else 0)
         return load_library(root, previous=previous)
 
-    if child == "fails":  # the child cannot send its parses back (pickled here: not called)
-        monkeypatch.setattr(content.pickle, "dumps", lambda *_: 1 / 0)
-    monkeypatch.setattr(content.os, "fork", counted_fork)
     alone, apart = loads(), loads(apart=True)
-    monkeypatch.setattr(content.pickle, "dumps", pickle.dumps)
     assert len(forks) == 1
     assert [str(p) for p in apart.problems] == [str(p) for p in alone.problems]
     assert len(alone.problems) == 5 and len(alone.documents) == 3

@@ -745,15 +745,11 @@ def test_phrase_keys_made_when_asked_give_the_answers_whatever_the_cache_holds(m
     assert len(tight.key_cache) <= 1
 
 
-@pytest.mark.parametrize("child", ["works", "fails", "cannot start"])
-def test_a_build_counted_in_two_processes_is_the_build_counted_in_one(monkeypatch, child):
+def test_a_build_counted_in_two_processes_is_the_build_counted_in_one(monkeypatch, forks):
     """Past COUNT_APART_SECTIONS a build counts its last sections' words in a forked child
     and merges them under its own term ids: the index is the one a build in one process
     makes (every section's postings, words, lengths and all that follows), and so is the
     build whose child fails or cannot start (it counts them itself)."""
-    import os
-
-    import bot.content as content
     import bot.engine.index as index_module
     from tests.conftest import KNOWLEDGEHUB, assert_indexes_equal
 
@@ -761,18 +757,6 @@ def test_a_build_counted_in_two_processes_is_the_build_counted_in_one(monkeypatc
         pytest.skip("shared corpus not present")
     library = load_library(KNOWLEDGEHUB)
     alone = build_index(library)
-    forks: list[int] = []
-    real_fork = os.fork
-
-    def counted_fork() -> int:
-        forks.append(1)
-        if child == "cannot start":
-            raise OSError(11, "Resource temporarily unavailable")
-        return real_fork()
-
-    monkeypatch.setattr(content.os, "fork", counted_fork)
-    if child == "fails":  # the child cannot send its counts back (pickled here: not called)
-        monkeypatch.setattr(content.pickle, "dumps", lambda *_: 1 / 0)
     monkeypatch.setattr(index_module, "COUNT_APART_SECTIONS", 1)
     monkeypatch.setattr(index_module, "CHUNK", 100)  # this process counts 200 sections of 442
     apart = build_index(library)
