@@ -420,6 +420,8 @@ class Apart:
 
     def __init__(self, work: Callable[[], object]) -> None:
         self._pid: int | None = None
+        if not hasattr(os, "fork"):  # no child processes here (Windows)
+            return
         try:
             reader, writer = os.pipe()
         except OSError:  # no descriptor left
