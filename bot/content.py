@@ -385,10 +385,21 @@ class _Job(NamedTuple):
 #: the child and reading its parses back cost more than they save. 0: never.
 PARSE_APART_BYTES = 8_000_000
 #: The share of the bytes the child parses: less than half, since this process then reads
-#: its parses back (at 100,000 sections, 0.5 s for half of them against 4 s to parse them).
+#: its parses back.
 CHILD_SHARE = 0.45
-#: Descriptors a forked child (``Apart``) closes: all it inherited but its own pipe.
+#: Above every file descriptor a forked child may have inherited.
 MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
+
+
+def close_inherited(keep: int | None = None) -> None:
+    """In a forked child: close every inherited descriptor but the standard streams (and
+    ``keep``): a copy of a Slack connection or of an HTTP request's socket held here would
+    keep it open after the bot closes it, until the child exits."""
+    if keep is None:
+        os.closerange(3, MAX_FD)
+    else:
+        os.closerange(3, keep)
+        os.closerange(keep + 1, MAX_FD)
 
 
 def parse(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> list[tuple]:
@@ -415,12 +426,11 @@ class Apart:
     """Work done in a forked child while this process does its own: ``result()`` is what the
     work returned, pickled back through a pipe, or None when no child could start or it
     failed (the caller then does the work itself). The child closes every descriptor it
-    inherited but its pipe: a copy of a Slack connection held there would keep it open
-    after the bot closes it."""
+    inherited but its pipe (``close_inherited``)."""
 
     def __init__(self, work: Callable[[], object]) -> None:
         self._pid: int | None = None
-        if not hasattr(os, "fork"):  # no child processes here (Windows)
+        if not hasattr(os, "fork"):  # no child processes here (Windows): the caller's work
             return
         try:
             reader, writer = os.pipe()
@@ -435,8 +445,7 @@ class Apart:
         if pid == 0:  # the child: nothing here may return to the caller
             code = 1
             try:
-                os.closerange(3, writer)
-                os.closerange(writer + 1, MAX_FD)
+                close_inherited(keep=writer)
                 data = pickle.dumps(work(), pickle.HIGHEST_PROTOCOL)
                 with os.fdopen(writer, "wb") as out:
                     out.write(data)
@@ -468,7 +477,7 @@ def parse_all(jobs: list[_Job], include_drafts: bool, base_url: str | None) -> l
     Where no child can start or it fails, this process parses its files too. The parses are
     the same either way. Empties ``jobs``."""
     total = sum(len(job.raw) for job in jobs)
-    if not PARSE_APART_BYTES or total < PARSE_APART_BYTES or not hasattr(os, "fork"):
+    if not PARSE_APART_BYTES or total < PARSE_APART_BYTES:
         return parse(jobs, include_drafts, base_url)
     split, theirs_bytes = len(jobs), 0
     while split > 1 and theirs_bytes < CHILD_SHARE * total:

@@ -26,6 +26,7 @@ from bot.content import (
     SYNONYMS_FILE,
     ContentError,
     Library,
+    close_inherited,
     collector_paused,
     give_back_memory,
     load_library,
@@ -48,9 +49,6 @@ log = logging.getLogger("bot.live")
 #: How often the content folder is checked for changes, in seconds.
 WATCH_INTERVAL = 2.0
 
-
-#: Above every file descriptor a reload's child process may have inherited.
-MAX_FD = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 #: How much lower than the bot's a reload's child process is scheduled (see os.nice).
 CHILD_NICENESS = 10
@@ -233,15 +231,10 @@ def fingerprint(root: Path) -> tuple:
 
 def become_child(keep: int | None = None) -> None:
     """In a process forked to do the bot's heavy work: close every inherited descriptor but
-    the standard streams (and ``keep``): a copy of a Slack connection or of an HTTP request's
-    socket held here would keep it open after the bot closes it, until the child exits. Then
-    step below the bot in the CPU's queue: on a busy machine its acknowledgements and
-    answers come first, and the child's work takes longer."""
-    if keep is None:
-        os.closerange(3, MAX_FD)
-    else:
-        os.closerange(3, keep)
-        os.closerange(keep + 1, MAX_FD)
+    the standard streams and ``keep`` (``close_inherited``), then step below the bot in the
+    CPU's queue: on a busy machine its acknowledgements and answers come first, and the
+    child's work takes longer."""
+    close_inherited(keep)
     os.nice(CHILD_NICENESS)
 
 

@@ -8,7 +8,6 @@ are read again. Immutable after (but for its caches)."""
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from sys import intern
@@ -107,21 +106,17 @@ class SectionIndex:
         tables = Tables(n)
         self.lengths = np.zeros(n, dtype=np.int32)
         split = n
-        if COUNT_APART_SECTIONS and n >= COUNT_APART_SECTIONS and hasattr(os, "fork"):
+        if COUNT_APART_SECTIONS and n >= COUNT_APART_SECTIONS:
             split = (n - int(COUNT_CHILD_SHARE * n)) // CHUNK * CHUNK
         sections = self.sections
         child = Apart(lambda: Tables.counted(n, sections, split)) if split < n else None
-        for start in range(0, split, CHUNK):
-            rows = range(start, min(split, start + CHUNK))
-            tables.count(rows, self.sections[start : rows.stop], self.lengths)
+        tables.count_rows(sections, 0, split, self.lengths)
         counted = child.result() if child is not None else None
         if isinstance(counted, Counted):
             tables.merge(counted)
             self.lengths[split:] = counted.lengths
         else:  # no child (a small build), or it could not start or failed
-            for start in range(split, n, CHUNK):
-                rows = range(start, min(n, start + CHUNK))
-                tables.count(rows, self.sections[start : start + CHUNK], self.lengths)
+            tables.count_rows(sections, split, n, self.lengths)
         del counted
         self.postings, self.form_postings = (
             Postings(tables.terms[t], *tables.sorted(t)) for t in (0, 1)
@@ -679,14 +674,20 @@ class Tables:
         hits[: len(self.hits)] += self.hits
         self.hits = hits
 
+    def count_rows(
+        self, sections: Sequence[Section], start: int, stop: int, lengths: np.ndarray
+    ) -> None:
+        """``count`` the sections from ``start`` to ``stop``, CHUNK at a time."""
+        for at in range(start, stop, CHUNK):
+            rows = range(at, min(stop, at + CHUNK))
+            self.count(rows, sections[at : rows.stop], lengths)
+
     @staticmethod
     def counted(n: int, sections: Sequence[Section], start: int) -> Counted:
         """The words of ``sections[start:]`` (of ``n``) counted in new tables (``count``)."""
         tables = Tables(n)
         lengths = np.zeros(n, dtype=np.int32)
-        for at in range(start, n, CHUNK):
-            rows = range(at, min(n, at + CHUNK))
-            tables.count(rows, sections[at : rows.stop], lengths)
+        tables.count_rows(sections, start, n, lengths)
 
         def joined(parts: list[np.ndarray], dtype: type) -> np.ndarray:
             return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
