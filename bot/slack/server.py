@@ -389,8 +389,9 @@ def serve(
 
         threading.Thread(target=connect, name="socket-connect", daemon=True).start()
     try:
-        stop_on_sigterm()
-        server.run()  # until SIGTERM or Ctrl-C (waitress then finishes the requests it has)
+        # Until Ctrl-C, or SIGTERM (``stop_on_sigterm``, put in place by the CLI before it
+        # reads the docs); waitress then finishes the requests it has.
+        server.run()
     except KeyboardInterrupt:
         pass
     except OSError:  # closed under select() by the connect thread
