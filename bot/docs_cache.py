@@ -28,7 +28,7 @@ import numpy as np
 
 import bot
 from bot.config import ContentSettings
-from bot.content import Library, collector_paused
+from bot.content import Library, Parsed, collector_paused
 from bot.engine.search import Index
 
 log = logging.getLogger("bot.docs_cache")
@@ -229,14 +229,22 @@ class DocsCache:
 
 def _pieces(library: Library, index: Index, previous: Kept | None = None) -> Iterator[tuple]:
     """The docs in pieces that stand alone: the files' parses (each document with its
-    sections; only the name of those ``previous`` holds), the rest of the library (its
+    sections; only the name and stamp of those ``previous`` holds), the rest of the library (its
     documents named by their file where a parse holds them), then the index's state, its
     large collections a slice at a time (a document's names that are previous's as None)."""
     before = previous.library.parsed if previous is not None else {}
-    same = [rel for rel, p in library.parsed.items() if before.get(rel) is p]
+    same: list[tuple[str, tuple | None]] = []  # previous's parse, with the stamp it has now
+    parsed: list[tuple[str, Parsed]] = []
+    for rel, p in library.parsed.items():
+        b = before.get(rel)
+        # previous's parse, or previous's restamped (a file read too soon to trust its stamp,
+        # read again with the same bytes: the same document): a name and its stamp.
+        if b is p or (b is not None and b.document is p.document and b.source == p.source):
+            same.append((rel, p.stamp))
+        else:
+            parsed.append((rel, p))
     for start in range(0, len(same), ITEMS_PER_PIECE):
         yield ("same", same[start : start + ITEMS_PER_PIECE])
-    parsed = [(rel, p) for rel, p in library.parsed.items() if before.get(rel) is not p]
     for start in range(0, len(parsed), FILES_PER_PIECE):
         yield ("parsed", parsed[start : start + FILES_PER_PIECE])
     documents = tuple(
@@ -299,7 +307,9 @@ def _assemble(pieces: Iterator[tuple], previous: Kept | None = None) -> Kept:
         elif piece[0] == "same":
             if previous is None:
                 raise _Unusable("it names parses of docs it was not given")
-            parsed.update((rel, previous.library.parsed[rel]) for rel in piece[1])
+            for rel, stamp in piece[1]:
+                kept = previous.library.parsed[rel]
+                parsed[rel] = kept if kept.stamp == stamp else kept._replace(stamp=stamp)
         elif piece[0] == "library":
             _, shell, documents = piece
         elif piece[0] == "whole":

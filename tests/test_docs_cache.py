@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import bot.content
 from bot.config import ContentSettings
 from bot.content import load_library
 from bot.docs_cache import FILE_NAME, DocsCache, code_digest
@@ -342,6 +343,29 @@ def test_a_reload_apart_serves_what_a_fresh_start_would(hub, tmp_path, caplog):
     kept = DocsCache(data, ContentSettings(content_dir=hub)).read()
     assert kept is not None and kept.library.documents == fresh_library.documents
     assert not list(data.glob("*.tmp"))
+
+
+def test_a_reload_apart_keeps_the_documents_it_read_too_soon_to_trust(
+    make_content, tmp_path, monkeypatch
+):
+    """Files written just before the start (a fresh checkout) are read again at the next
+    reload, once their stamps can be trusted: the same bytes, so the same documents, which
+    the reload's child names instead of sending them back (sent, the bot would hold a copy of
+    every such file's sections, made while the served ones are still held)."""
+    pages = {f"page{i}.md": f"# Page {i}\n\n## Part {i}\n\nText {i}.\n" for i in range(5)}
+    root = make_content(pages)
+    monkeypatch.setattr(bot.content, "RACY_NS", 10**18)  # every file read too soon
+    live = apart_on(root, tmp_path / "data")
+    before = {d.path: d for d in live.current.library.documents}
+    assert len(before) == 5 and not any(p.stamp for p in live.current.library.parsed.values())
+    monkeypatch.setattr(bot.content, "RACY_NS", 0)
+    (root / "page0.md").write_text("# Page 0\n\n## Part 0\n\nOther text.\n")
+    assert live.reload("test")
+    library = live.current.library
+    assert all(library.parsed[rel].stamp for rel in before)  # trusted now: not read again
+    kept = [d for d in library.documents if d.path != "page0.md"]
+    assert len(kept) == 4 and all(before[d.path] is d for d in kept)
+    assert live.current.answer("other text").best.section.path == "page0.md"
 
 
 def test_a_reload_apart_that_changes_nothing_keeps_the_index(make_content, tmp_path, caplog):
