@@ -12,6 +12,7 @@ changed (a revision without a docs cache: n/a).
 Run from the repository root:
     python bench/memory.py                       # 100,000 sections, 10 reloads
     python bench/memory.py --sections 10000 --reloads 5 --rev efd0a28   # beside a baseline
+    python bench/memory.py --just-written --reloads 3 --rev efd0a28     # after a checkout
 """
 
 from __future__ import annotations
@@ -84,8 +85,11 @@ def docs_cache(data: Path, settings):
     return DocsCache(data, settings)
 
 
-def measure(folder: Path, reloads: int, data: Path) -> dict:
-    """In this (fresh) process: load, answer, change and reload; the figures."""
+def measure(folder: Path, reloads: int, data: Path, just_written: bool = False) -> dict:
+    """In this (fresh) process: load, answer, change and reload; the figures. With
+    ``just_written``, every file is touched just before the start, as by a checkout or a
+    copy right before it: the start cannot trust the files' stamps, and the first reload
+    reads them again."""
     from bot.config import ContentSettings
     from bot.content import load_library
     from bot.engine.decision import shipped_calibration
@@ -96,6 +100,9 @@ def measure(folder: Path, reloads: int, data: Path) -> dict:
     # for each file (10,000 at 100,000 sections), counted otherwise in the resident memory
     # after the reloads.
     files = sorted(folder.rglob("*.md"))
+    if just_written:
+        for file in files:
+            os.utime(file)
     gc.collect()
     before = status_mb("VmRSS")
     started = time.perf_counter()
@@ -196,6 +203,10 @@ def main() -> None:
     parser.add_argument("--sections", type=int, default=100_000)
     parser.add_argument("--reloads", type=int, default=10)
     parser.add_argument("--rev", help="also that git revision's bot, on the same corpus")
+    parser.add_argument(
+        "--just-written", action="store_true", help="touch every file just before the start"
+        " (a start right after a checkout)"
+    )  # fmt: skip
     parser.add_argument("--one", help=argparse.SUPPRESS)  # the fresh process's folder
     parser.add_argument("--tree", help=argparse.SUPPRESS)  # ... and its bot's tree
     parser.add_argument("--data", help=argparse.SUPPRESS)  # ... and its DATA_DIR
@@ -205,7 +216,8 @@ def main() -> None:
         print(json.dumps(restart(Path(args.one), Path(args.data))))
         return
     if args.one:
-        print(json.dumps(measure(Path(args.one), args.reloads, Path(args.data))))
+        print(json.dumps(measure(Path(args.one), args.reloads, Path(args.data),
+                                 args.just_written)))  # fmt: skip
         return
     from load import tree_at
     from run import write_corpus
@@ -218,8 +230,9 @@ def main() -> None:
         rows, restarts = [], []
         for n, (name, tree) in enumerate(trees):
             data = str(Path(tmp) / f"data{n}")
+            extra = ["--just-written"] if args.just_written else []
             rows.append((name, fresh(__file__, folder, tree, "--reloads", str(args.reloads),
-                                     "--data", data)))  # fmt: skip
+                                     "--data", data, *extra)))  # fmt: skip
             unchanged = fresh(__file__, folder, tree, "--data", data, "--restart")
             with sorted(folder.rglob("*.md"))[-1].open("a", encoding="utf-8") as f:
                 f.write(f"\nOne more line, for the restart of {name}.\n")
@@ -228,7 +241,8 @@ def main() -> None:
     m = rows[0][1]
     print(f"{m['sections']} synthetic sections ({m['markdown_mb']:.1f} MB of Markdown), a"
           f" fresh process each, no sentence model, {args.reloads} reloads of one changed"
-          " file")  # fmt: skip
+          " file" + (", every file touched just before the start" if args.just_written
+                     else ""))  # fmt: skip
     print("tree           first answer s  held MB  bytes/section  peak/held  reload s (median)"
           "  resident MB after the build, then after each reload  spread"
           "  reload's child MB")  # fmt: skip
