@@ -209,15 +209,31 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's malloc_trim, or None (another C library, say musl or macOS's)."""
+def _glibc(name: str) -> Callable[..., int] | None:
+    """A function of glibc's allocator, or None (another C library, say macOS's)."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
     except (OSError, AttributeError):
         return None
 
 
-_TRIM = _malloc_trim()
+_TRIM = _glibc("malloc_trim")
+_MALLOPT = _glibc("mallopt")
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter (malloc.h)
+#: Blocks of at least this many bytes (an index's arrays) are mapped apart from the heap, and
+#: so given back to the system as soon as they are freed.
+MMAP_THRESHOLD = 1 << 20
+
+
+def map_large_blocks_apart() -> None:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD for this process. glibc's own rises to
+    the size of each mapped block freed (up to 32 MB): once a reload had freed the replaced
+    index's arrays, the next index's came from the heap, and part of what they left there
+    once freed stayed the process's (see "Memory and reloads" in docs/operations.md). Set
+    after the first build: fixed before it, the build's many large temporaries, each mapped
+    and unmapped, made the start slower."""
+    if _MALLOPT is not None:
+        _MALLOPT(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 def give_back_memory() -> None:

@@ -30,6 +30,7 @@ from bot.content import (
     collector_paused,
     give_back_memory,
     load_library,
+    map_large_blocks_apart,
     same_docs,
 )
 from bot.docs_cache import UNUSABLE, DocsCache, Kept, discard, restricted_loads
@@ -326,6 +327,9 @@ class LiveDocs:
                 snapshot, built = Snapshot(library, index), True
             live = cls(settings, snapshot, semantic, cache)
         give_back_memory()
+        # From here on (the build's many temporaries made), the arrays of every index a
+        # reload replaces are given back to the system as soon as they are freed.
+        map_large_blocks_apart()
         if built:
             live._keep(snapshot)
         if semantic is not None:
