@@ -729,7 +729,7 @@ def home_view(library: Library, popular: Sequence[Section] = ()) -> dict:
     ]
     if popular:
         blocks += [_section("*Most asked*"), _sections_row(list(popular)[:POPULAR], library)]
-    if len(library.sections) <= HOME_SECTIONS:
+    if library.section_count <= HOME_SECTIONS:
         for doc in library.documents:
             blocks.append(_section(f"*{escape(doc.title)}*"))
             for k in range(0, len(doc.sections), ACTIONS_LIMIT):
