@@ -578,17 +578,39 @@ def find_documents(root: Path, problems: list[Problem]) -> list[str]:
         where = Path(err.filename).relative_to(root).as_posix() if err.filename else "."
         problems.append(Problem(where, 0, f"unreadable: {err.strerror}"))
 
+    def named_in_utf8(rel: str, what: str) -> bool:
+        if not _BAD_NAME.search(rel):
+            return True
+        problems.append(Problem(shown_name(rel), 0, f"{what} name is not UTF-8; skipped"
+                                " (rename it to be read)"))  # fmt: skip
+        return False
+
     for dirpath, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=True):
         st = os.stat(dirpath)
         if (st.st_dev, st.st_ino) in seen_dirs:
             dirnames[:] = []
             continue
         seen_dirs.add((st.st_dev, st.st_ino))
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         folder = os.path.relpath(dirpath, top).replace(os.sep, "/")
         at = "" if folder == "." else folder + "/"
-        found += [at + f for f in filenames if f.lower().endswith(DOC_SUFFIXES)]
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and named_in_utf8(at + d, "folder")
+        )
+        found += [
+            at + f
+            for f in filenames
+            if f.lower().endswith(DOC_SUFFIXES) and named_in_utf8(at + f, "file")
+        ]
     return sorted(found, key=lambda rel: rel.split("/"))
+
+
+#: What a file name that is not UTF-8 holds once Python has read it: its bytes as surrogates.
+_BAD_NAME = re.compile("[\ud800-\udfff]")
+
+
+def shown_name(rel: str) -> str:
+    """A path as it can be printed: the bytes of a name that is not UTF-8 as \\xNN."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class _Skip(Exception):

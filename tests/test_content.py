@@ -478,6 +478,23 @@ def test_devices_and_named_pipes_are_skipped_without_reading(make_content):
     }
 
 
+def test_a_file_or_folder_named_in_another_encoding_is_named_and_skipped(make_content):
+    """A name that is not UTF-8 (latin-1 'café.md', from an old archive) is named with its
+    bytes shown and skipped, and the other files are read: it took the whole load down."""
+    root = make_content({"ok.md": "# Fine\n\n## Parking\n\nBehind building C.\n"})
+    raw = os.fsencode(root)
+    os.mkdir(raw + b"/men\xfc")
+    for name in (b"/caf\xe9.md", b"/men\xfc/lunch.md"):
+        with open(raw + name, "w", encoding="utf-8") as f:
+            f.write("# Cafe\n\nOpen at nine.\n")
+    lib = load_library(root)
+    assert [d.path for d in lib.documents] == ["ok.md"]
+    assert sorted(str(p) for p in lib.problems) == [
+        "caf\\xe9.md:0: file name is not UTF-8; skipped (rename it to be read)",
+        "men\\xfc:0: folder name is not UTF-8; skipped (rename it to be read)",
+    ]
+
+
 def test_synonyms_file_over_its_limit_or_a_pipe_is_refused(make_content):
     """An owner file past MAX_SYNONYMS_BYTES is refused with its size limit named, not read
     into the index; a named pipe in its place does not hang loading."""
