@@ -162,6 +162,23 @@ def test_an_embedding_stopped_midway_keeps_what_it_embedded(tmp_path, model, mak
     assert seen[0] == everything - embed.BATCH
 
 
+def test_a_cache_that_cannot_be_written_leaves_the_sentence_model_on(
+    tmp_path, make_content, caplog
+):
+    """A DATA_DIR the bot cannot write (read-only, or a file where its folder should be):
+    `check` still embeds and answers with the model, and says the cache was not written.
+    Its folder's creation failed the whole run, which turned the model off ("the model
+    failed on the docs")."""
+    root = make_content({"team.md": TEAM})
+    data = tmp_path / "data"
+    data.write_text("a file, not a folder")
+    with caplog.at_level(logging.WARNING, logger="bot.embed"):
+        code, out, err = run(["check", "--content", str(root)], {"DATA_DIR": str(data)})
+    assert code == 0 and "semantic search: 4 section(s) embedded as" in out
+    assert "semantic search off" not in err
+    assert f"embedding cache {data / 'embeddings'}" in caplog.text and "not written" in caplog.text
+
+
 def test_ask_waits_for_the_vectors_and_check_fills_the_cache(tmp_path, make_content):
     """`check` embeds the docs into DATA_DIR's cache and says so; `ask` answers with the
     vectors (what the warm bot answers), without embedding again."""

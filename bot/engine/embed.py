@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -221,16 +222,18 @@ class VectorCache:
                 log.warning("embedding cache %s unreadable, starting afresh: %s", self.path, err)
 
     def save(self, keep: Iterable[bytes]) -> None:
-        """Write the vectors of these keys (the current docs'), atomically."""
+        """Write the vectors of these keys (the current docs'), atomically. A cache that
+        cannot be written (a read-only DATA_DIR, a full disk) is logged: the vectors stay in
+        memory, and the next start embeds them again."""
         if not self.path:
             return
         with self._lock:
             keys = [k for k in dict.fromkeys(keep) if k in self.vectors]
             if not keys:
                 return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
             try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 np.savez(
                     tmp,
                     keys=np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, 16),
@@ -239,7 +242,8 @@ class VectorCache:
                 os.replace(tmp, self.path)
             except OSError as err:
                 log.warning("embedding cache %s not written: %s", self.path, err)
-                tmp.unlink(missing_ok=True)
+                with suppress(OSError):  # (no folder to hold it, say)
+                    tmp.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
