@@ -278,7 +278,8 @@ def _load_library(
     name: str | None,
 ) -> Library:
     if not root.is_dir():
-        raise ContentError(f"{root}: content folder not found (set --content or CONTENT_DIR)")
+        what = "is a file, not a folder" if root.exists() else "content folder not found"
+        raise ContentError(f"{root}: {what} (set --content or CONTENT_DIR to the docs' folder)")
     problems: list[Problem] = []
     documents: list[Document] = []
     synonyms = default_synonyms()

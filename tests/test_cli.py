@@ -143,17 +143,23 @@ def test_check_hints_at_phrasings_that_lean_to_another_heading(make_content):
 
 
 def test_usage_and_content_errors_exit_2(tmp_path):
-    """Bad options, an empty question and a missing folder exit 2 with a one-line message."""
+    """Bad options, an empty question, a missing folder and a file given for the folder exit
+    2 with a one-line message."""
     assert run(["ask"])[0] == 2
     assert run(["frobnicate"])[0] == 2
     code, _, err = run(["ask", "  "])
     assert code == 2 and "question is empty" in err
     code, _, err = run(["ask", "x", "--content", str(tmp_path / "none")])
     assert code == 2 and "none" in err and len(err.strip().splitlines()) == 1
+    assert "content folder not found" in err
     code, _, err = run(["ask", "x"], env={"INCLUDE_DRAFTS": "maybe"})
     assert code == 2 and "INCLUDE_DRAFTS" in err
     code, _, err = run(["ask", "x", "--content", str(tmp_path)])
     assert code == 2 and "no usable sections" in err
+    page = tmp_path / "role.md"  # the one document, given for its folder
+    page.write_text("# Role\n\nWhat we do.\n")
+    code, _, err = run(["ask", "x", "--content", str(page)])
+    assert code == 2 and f"{page}: is a file, not a folder" in err
 
 
 def test_content_env_and_drafts(make_content):
