@@ -55,6 +55,8 @@ _FM_BOUNDARY = re.compile(r"^-{3,}\s*$")
 # Docusaurus numberPrefix.ts: a date-like prefix is kept, a number prefix is stripped.
 _DATE_PREFIX = re.compile(r"^((\d{2}|\d{4})[-_.]\d{2}([-_.](\d{2}|\d{4}))?)(.*)$")
 _NUMBER_PREFIX = re.compile(r"^(\d+)(\s*[-_.]+\s*)(.*)$")
+#: What a file name that is not UTF-8 holds once Python has read it: its bytes as surrogates.
+_BAD_NAME = re.compile("[\ud800-\udfff]")
 
 
 class ContentError(Exception):
@@ -603,10 +605,6 @@ def find_documents(root: Path, problems: list[Problem]) -> list[str]:
             if f.lower().endswith(DOC_SUFFIXES) and named_in_utf8(at + f, "file")
         ]
     return sorted(found, key=lambda rel: rel.split("/"))
-
-
-#: What a file name that is not UTF-8 holds once Python has read it: its bytes as surrogates.
-_BAD_NAME = re.compile("[\ud800-\udfff]")
 
 
 def shown_name(rel: str) -> str:
