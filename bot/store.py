@@ -8,6 +8,7 @@ several bot replicas sharing one PostgreSQL answer each event exactly once.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import sqlite3
 import threading
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.engine.search import Answer, clean_question
+
+log = logging.getLogger("bot.store")
 
 #: Each migration is a list of statements; the schema version is its position (1-based).
 MIGRATIONS: list[list[str]] = [
@@ -328,8 +331,17 @@ class Store:
             self._local.conn = None
 
 
-def open_store(database_url: str | None, data_dir: Path, *, migrate: bool = True) -> Store:
-    """Open (and migrate) the store: PostgreSQL for a postgresql:// URL, else SQLite in DATA_DIR."""
+#: What SQLite says of a file that is not a database, or a damaged one.
+UNREADABLE_DB = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
+
+
+def open_store(
+    database_url: str | None, data_dir: Path, *, migrate: bool = True, set_aside: bool = False
+) -> Store:
+    """Open (and migrate) the store: PostgreSQL for a postgresql:// URL, else SQLite in
+    DATA_DIR. A SQLite file that is not a database (or a damaged one) is a StoreError naming
+    it; with ``set_aside`` (`serve`, which must answer all the same) it is renamed beside
+    itself, kept as it was, and a new history starts, with one error in the log."""
     if database_url:
         try:
             import psycopg
@@ -361,6 +373,22 @@ def open_store(database_url: str | None, data_dir: Path, *, migrate: bool = True
 
         store = Store(connect, postgres=False, name=str(path))
     if migrate:
-        store.migrate()
-        store._load_salt()
+        try:
+            store.migrate()
+            store._load_salt()
+        except sqlite3.DatabaseError as err:
+            if getattr(err, "sqlite_errorname", "") not in UNREADABLE_DB:
+                raise  # (a locked database, say: not the file's fault)
+            store.close()
+            path = Path(store.name)
+            if not set_aside:
+                raise StoreError(f"{path}: not a database the bot can read ({err}); move it"
+                                 " aside, and a new history starts") from err  # fmt: skip
+            aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):  # its journal goes with it
+                if Path(f"{path}{suffix}").exists():
+                    Path(f"{path}{suffix}").rename(f"{aside}{suffix}")
+            log.error("%s: not a database the bot can read (%s); kept as %s, and a new history"
+                      " started", path, err, aside)  # fmt: skip
+            return open_store(None, data_dir)
     return store

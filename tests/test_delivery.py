@@ -270,6 +270,40 @@ def done_in(data_dir, key: str) -> bool | None:
     return None if row is None else bool(row[0])
 
 
+def test_a_history_file_that_is_not_a_database_is_set_aside_and_serve_answers(fake, tmp_path):
+    """DATA_DIR's history.sqlite3 is not a database (damaged, or another file by that name):
+    `serve` keeps it as it was under another name, says so once, starts a new history and
+    answers. It died at start with a traceback, and nobody in Slack got a reply."""
+    import signal
+
+    from tests.slack_standin import wait_until
+    from tests.test_slack_app import free_port, health
+
+    garbage = b"not a database, whatever it was\n" * 100
+    (tmp_path / "history.sqlite3").write_bytes(garbage)
+    port = free_port()
+    proc, err = serve_http(tmp_path, fake.api_url, port, EMBEDDING_MODEL="off")
+    log = tmp_path / "stderr.log"
+    try:
+        assert wait_until(lambda: "serving" in log.read_text(), timeout=30), log.read_text()
+        assert health(port) == 200
+        event = dm("1700000080.000100")
+        assert post_event(f"http://127.0.0.1:{port}", event, "EvAside")[0] == 200
+        fake.wait_for("chat.postMessage")
+        assert wait_until(lambda: done_in(tmp_path, "msg:D1:1700000080.000100") is True)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        err.close()
+    text = log.read_text()
+    (aside,) = tmp_path.glob("history.sqlite3.unreadable-*")
+    assert aside.read_bytes() == garbage
+    assert text.count("not a database the bot can read") == 1 and f"kept as {aside}" in text
+    assert "Traceback" not in text
+
+
 @pytest.mark.parametrize("slack_delay", [1.5, 30.0])
 def test_sigterm_finishes_the_answers_in_progress_then_stops(fake, tmp_path, slack_delay):
     """SIGTERM (`docker stop`) stops `serve`: no request is taken any more, and the answer

@@ -103,6 +103,22 @@ def test_unusable_data_dir_is_a_clear_error(tmp_path):
         open_store(None, blocker / "sub")
 
 
+def test_a_history_file_that_is_not_a_database_is_named_or_set_aside(tmp_path):
+    """Not a database: a StoreError naming the file (`report`, `ask`), the file untouched; or,
+    with ``set_aside`` (`serve`), kept under another name and a new history started."""
+    from bot.store import StoreError
+
+    path = tmp_path / "history.sqlite3"
+    path.write_bytes(b"garbage" * 100)
+    with pytest.raises(StoreError, match=r"history\.sqlite3: not a database the bot can read"):
+        open_store(None, tmp_path)
+    assert path.read_bytes() == b"garbage" * 100
+    store = open_store(None, tmp_path, set_aside=True)
+    assert store.version() == SCHEMA_VERSION
+    (aside,) = tmp_path.glob("history.sqlite3.unreadable-*")
+    assert aside.read_bytes() == b"garbage" * 100
+
+
 def test_a_lease_is_taken_over_only_once_it_runs_out_unfinished(store_url):
     """A leased key is "mine" for its first caller, "busy" for others while the lease runs,
     "again" for one taker once it ran out unfinished (its holder died), and "done"

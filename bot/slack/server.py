@@ -343,7 +343,9 @@ def serve(
     # the socket) gets it within SWITCH_INTERVAL of asking, not Python's default 5 ms, while
     # answers and a reload keep other threads busy.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    store = open_store(settings.history.database_url, settings.history.data_dir)
+    # A history file that is not a database is set aside (kept): the bot must answer.
+    store = open_store(settings.history.database_url, settings.history.data_dir,
+                       set_aside=True)  # fmt: skip
     purge_regularly(store, settings.history.retention_days)
     metrics = Metrics()
     # The model embeds on one thread: the other core stays with the Slack listener, whose
