@@ -270,6 +270,29 @@ def done_in(data_dir, key: str) -> bool | None:
     return None if row is None else bool(row[0])
 
 
+def test_a_port_already_taken_is_one_line_naming_it(fake, tmp_path):
+    """PORT taken by another process: `serve` exits 2 with one line naming PORT and HOST
+    and why, not a traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc, err = serve_http(tmp_path, fake.api_url, port, EMBEDDING_MODEL="off")
+        try:
+            code = proc.wait(30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            err.close()
+    text = (tmp_path / "stderr.log").read_text()
+    assert code == 2, text
+    said = f"error: PORT={port} (HOST=127.0.0.1): cannot listen there: Address already in use"
+    assert said in text
+    assert "Traceback" not in text
+
+
 def test_a_history_file_that_is_not_a_database_is_set_aside_and_serve_answers(fake, tmp_path):
     """DATA_DIR's history.sqlite3 is not a database (damaged, or another file by that name):
     `serve` keeps it as it was under another name, says so once, starts a new history and

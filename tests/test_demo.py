@@ -41,3 +41,24 @@ def test_demo_command_serves_page_and_stops_on_ctrl_c():
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
     assert "stopped" in proc.stdout.read()
+
+
+def test_demo_on_a_port_already_taken_says_so_in_one_line():
+    """The README's first command, with its port taken by another program: exit 2 and one
+    line naming the port and how to choose another, not a traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "demo", "--port", str(port)],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ".", "EMBEDDING_MODEL": "off"},
+        )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"devops-role-bot: error: --port {port}: cannot listen on 127.0.0.1:{port}: Address"
+        " already in use (choose another port with --port; 0 takes any free one)\n"
+    )

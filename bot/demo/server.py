@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from bot.config import ContentSettings, Settings
+from bot.config import ConfigError, ContentSettings, Settings
 from bot.content import Library
 from bot.demo.standin import FakeSlack
 from bot.engine.decision import shipped_calibration
@@ -102,7 +102,13 @@ def start_demo(
 ) -> Demo:
     """Start the stand-in (page on 127.0.0.1:port) and the bot, wired to each other (with a
     sentence model: the docs embedded first)."""
-    standin = FakeSlack(host="127.0.0.1", port=port)
+    try:
+        standin = FakeSlack(host="127.0.0.1", port=port)
+    except OSError as err:  # the port taken by another program, say
+        raise ConfigError(
+            f"--port {port}: cannot listen on 127.0.0.1:{port}: {err.strerror or err}"
+            " (choose another port with --port; 0 takes any free one)"
+        ) from err
     secret = secrets.token_hex(16)
     settings = Settings.from_env(
         {

@@ -27,7 +27,7 @@ from slack_sdk.errors import SlackApiError
 from waitress import create_server as waitress_server
 from waitress.server import BaseWSGIServer
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.content import Library
 from bot.docs_cache import DocsCache, Kept
 from bot.engine.search import common_english_words
@@ -219,20 +219,27 @@ def create_server(
     else:
         health = Health("http", live, store=store, metrics=metrics)
         wsgi = make_wsgi(health, SlackRequestHandler(app), metrics, settings.signing_secret or "")
-    server = waitress_server(
-        wsgi,
-        host=settings.host,
-        port=settings.port,
-        threads=8,
-        max_request_body_size=SPOOL_BYTES,
-        # A body up to the limit stays in memory (waitress spools past 512 KB by default,
-        # which made a refused 929 KB body cost half as much again); at most 100 connections.
-        inbuf_overflow=MAX_BODY_BYTES,
-        # Read 256 KB at a time, not 8 KB: a large body (refused once read) then takes a
-        # few turns of the server's loop instead of a hundred (bench/front_door.py).
-        recv_bytes=262_144,
-        ident="devops-role-bot",
-    )
+    try:
+        server = waitress_server(
+            wsgi,
+            host=settings.host,
+            port=settings.port,
+            threads=8,
+            max_request_body_size=SPOOL_BYTES,
+            # A body up to the limit stays in memory (waitress spools past 512 KB by default,
+            # which made a refused 929 KB body cost half as much again); at most 100
+            # connections.
+            inbuf_overflow=MAX_BODY_BYTES,
+            # Read 256 KB at a time, not 8 KB: a large body (refused once read) then takes a
+            # few turns of the server's loop instead of a hundred (bench/front_door.py).
+            recv_bytes=262_144,
+            ident="devops-role-bot",
+        )
+    except OSError as err:  # the port taken, or a host that is not this machine's
+        raise ConfigError(
+            f"PORT={settings.port} (HOST={settings.host}): cannot listen there:"
+            f" {err.strerror or err}"
+        ) from err
     return server, socket
 
 
