@@ -44,8 +44,8 @@ def test_demo_command_serves_page_and_stops_on_ctrl_c():
 
 
 def test_demo_on_a_port_already_taken_says_so_in_one_line():
-    """The README's first command, with its port taken by another program: exit 2 and one
-    line naming the port and how to choose another, not a traceback."""
+    """The README's first command, with its port taken by another program (or past 65535):
+    exit 2 and one line naming the port and how to choose another, not a traceback."""
     import socket
 
     with socket.socket() as taken:
@@ -62,3 +62,10 @@ def test_demo_on_a_port_already_taken_says_so_in_one_line():
         f"devops-role-bot: error: --port {port}: cannot listen on 127.0.0.1:{port}: Address"
         " already in use (choose another port with --port; 0 takes any free one)\n"
     )
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--port", "70000"],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ".", "EMBEDDING_MODEL": "off"},
+    )  # fmt: skip
+    assert done.returncode == 2 and "--port 70000: cannot listen" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr

@@ -104,9 +104,10 @@ def start_demo(
     sentence model: the docs embedded first)."""
     try:
         standin = FakeSlack(host="127.0.0.1", port=port)
-    except OSError as err:  # the port taken by another program, say
+    except (OSError, OverflowError) as err:  # the port taken by another program, say
+        why = getattr(err, "strerror", None) or err  # (OverflowError: past 65535)
         raise ConfigError(
-            f"--port {port}: cannot listen on 127.0.0.1:{port}: {err.strerror or err}"
+            f"--port {port}: cannot listen on 127.0.0.1:{port}: {why}"
             " (choose another port with --port; 0 takes any free one)"
         ) from err
     secret = secrets.token_hex(16)
