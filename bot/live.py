@@ -540,8 +540,15 @@ class LiveDocs:
             except (ContentError, OSError) as err:
                 log.error("reload (%s) failed, still serving the previous docs: %s", reason, err)
                 return False
-            for problem in library.problems:
-                log.warning("reload (%s): skipped %s", reason, problem)
+            # The problems this reload found: each once, when it is new (a docs folder with
+            # hundreds of warnings would repeat them all at every edit), the rest counted.
+            known = set(self._snapshot.library.problems)
+            new = [p for p in library.problems if p not in known]
+            for problem in new:
+                log.warning("reload (%s): %s", reason, problem)
+            if len(new) < len(library.problems):
+                log.info("reload (%s): %d problem(s) logged before still stand (`check` lists"
+                         " them all)", reason, len(library.problems) - len(new))  # fmt: skip
             if unchanged:
                 self.reloads += 1
                 log.info("reloaded (%s): nothing changed", reason)

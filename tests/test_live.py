@@ -168,12 +168,21 @@ def test_a_broken_file_keeps_what_was_last_read_from_it(make_content, caplog):
     )
     assert "synonyms.yml:2: not valid YAML" in caplog.text
     assert "still using the 1 synonym(s) and the phrasings read from it before" in caplog.text
+    # Another edit: the problems still stand, and are not said again at every reload.
+    caplog.clear()
+    (root / "team.md").write_text("# Team\n\n## Lunch\n\nWhere we eat at noon.\n")
+    with caplog.at_level(logging.INFO, logger="bot.live"):
+        assert live.reload("test") is True
+    assert "not UTF-8" not in caplog.text and "not valid YAML" not in caplog.text
+    assert "problem(s) logged before still stand" in caplog.text
+    assert best_name(live, "pager rota") == "Pager rota"
 
 
 def test_a_reload_parses_only_what_changed_and_indexes_as_a_fresh_start(tmp_path, caplog):
     """A reload parses again only the files whose bytes changed, and keeps the sections of
-    the others (the same objects), and their problems in the log; the index it builds holds
-    exactly what a fresh start's does, so the answers are the same."""
+    the others (the same objects), and their problems (counted in the log, not repeated);
+    the index it builds holds exactly what a fresh start's does, so the answers are the
+    same."""
     import shutil
 
     from bot.engine.search import build_index
@@ -190,9 +199,10 @@ def test_a_reload_parses_only_what_changed_and_indexes_as_a_fresh_start(tmp_path
     rel = changed.relative_to(root).as_posix()
     with changed.open("a", encoding="utf-8") as f:
         f.write("\n\n## Parking bays\n\nThe zorbulous parking bays are behind building C.\n")
-    with caplog.at_level(logging.WARNING, logger="bot.live"):
+    with caplog.at_level(logging.INFO, logger="bot.live"):
         assert live.reload("test")
-    assert "odd.md:2: front matter 'title' must be text; ignored" in caplog.text
+    assert "odd.md" not in caplog.text  # said at the start, and still so: counted
+    assert "reload (test): 1 problem(s) logged before still stand" in caplog.text
     after = live.current
     kept = [s for s in after.library.sections if s.path != rel]
     assert kept and all(before[s.id] is s for s in kept)
