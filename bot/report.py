@@ -137,10 +137,33 @@ def report_text(report: dict) -> str:
     return "\n".join(lines)
 
 
+#: What makes a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A CSV cell as a spreadsheet shows it as text: a text that a spreadsheet would run as
+    a formula (a question typed in Slack as ``=HYPERLINK(...)``) starts with a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _Cells:
+    """A csv writer whose text cells are ``_cell``'s."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: list) -> None:
+        self._writer.writerow([_cell(v) for v in row])
+
+
 def report_csv(report: dict) -> str:
-    """The report as CSV rows: kind, item, count, detail."""
+    """The report as CSV rows: kind, item, count, detail. The questions and comments are
+    what people typed: none is read as a formula when the file is opened in a spreadsheet."""
     out = io.StringIO()
-    w = csv.writer(out)
+    w = _Cells(out)
     w.writerow(["kind", "item", "count", "detail"])
     if report.get("database"):
         w.writerow(["database", report["database"], "", ""])

