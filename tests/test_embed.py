@@ -163,12 +163,12 @@ def test_an_embedding_stopped_midway_keeps_what_it_embedded(tmp_path, model, mak
 
 
 def test_a_cache_that_cannot_be_written_leaves_the_sentence_model_on(
-    tmp_path, make_content, caplog
+    tmp_path, make_content, caplog, model
 ):
     """A DATA_DIR the bot cannot write (read-only, or a file where its folder should be):
-    `check` still embeds and answers with the model, and says the cache was not written.
-    Its folder's creation failed the whole run, which turned the model off ("the model
-    failed on the docs")."""
+    `check` still embeds and answers with the model, and says the cache was not written,
+    once a run. Its folder's creation failed the whole run, which turned the model off
+    ("the model failed on the docs")."""
     root = make_content({"team.md": TEAM})
     data = tmp_path / "data"
     data.write_text("a file, not a folder")
@@ -177,6 +177,13 @@ def test_a_cache_that_cannot_be_written_leaves_the_sentence_model_on(
     assert code == 0 and "semantic search: 4 section(s) embedded as" in out
     assert "semantic search off" not in err
     assert f"embedding cache {data / 'embeddings'}" in caplog.text and "not written" in caplog.text
+    topics = "".join(f"## Topic {n}\n\nWhat the team says about {n}.\n\n" for n in range(20))
+    many = make_content({"many.md": f"# Many\n\n{topics}"})
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="bot.embed"):  # a save after every batch
+        embed_library(model, load_library(many), VectorCache(data / "e", model.digest),
+                      save_every=1)  # fmt: skip
+    assert caplog.text.count("not written") == 1
 
 
 def test_ask_waits_for_the_vectors_and_check_fills_the_cache(tmp_path, make_content):

@@ -208,6 +208,7 @@ class VectorCache:
     def __init__(self, folder: Path | None, digest: str) -> None:
         self.path = folder / f"{digest[:32]}.npz" if folder else None
         self._lock = threading.Lock()
+        self._unwritable: str | None = None  # why the last write failed (said once)
         self.vectors: dict[bytes, np.ndarray] = {}
         if self.path and self.path.exists():
             try:
@@ -241,9 +242,13 @@ class VectorCache:
                 )
                 os.replace(tmp, self.path)
             except OSError as err:
-                log.warning("embedding cache %s not written: %s", self.path, err)
+                if str(err) != self._unwritable:  # said once, not at every save of a run
+                    log.warning("embedding cache %s not written: %s", self.path, err)
+                self._unwritable = str(err)
                 with suppress(OSError):  # (no folder to hold it, say)
                     tmp.unlink(missing_ok=True)
+            else:
+                self._unwritable = None
 
 
 @dataclass(frozen=True)
