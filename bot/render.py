@@ -859,6 +859,13 @@ def plain(text: str) -> str:
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
+def moved_blocks(channel: str, blocks: list[dict]) -> list[dict]:
+    """A reply's blocks sent to the asker alone because Slack refused them in ``channel``
+    (a Slack channel id): a line saying so first, within Slack's block count."""
+    note = _context(f"I could not reply in <#{channel}>, so here is my answer.")
+    return [note, *blocks][:MESSAGE_BLOCKS]
+
+
 def notice_blocks(text: str) -> tuple[list[dict], str]:
     """A one-line notice (no answer to give) as blocks and its fallback text."""
     return [_section(escape(text))], text

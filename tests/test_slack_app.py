@@ -470,6 +470,24 @@ def test_a_refused_reply_is_sent_again_as_plain_text(bot, fake, where, caplog):
     assert wait_until(lambda: "Slack refused a reply" in caplog.text)
 
 
+@pytest.mark.parametrize("refusal", ["restricted_action_read_only_channel", "not_in_channel"])
+def test_a_channel_that_takes_no_reply_sends_it_to_the_asker(bot, fake, refusal, caplog):
+    """A mention in a channel the bot may not post in (read-only, or it left it since): the
+    answer goes to the asker as a DM, saying why, instead of nowhere (the apology went to
+    the same channel and was refused too)."""
+    fake.refuse("chat.postMessage", refusal)
+    event = {"type": "app_mention", "user": "U1", "text": f"<@{BOT_USER}> what does the coach do",
+             "ts": "1700000022.000100", "channel": "C9"}  # fmt: skip
+    post_event(bot, event, f"EvNotHere{refusal}")
+    first, moved = (c.params for c in fake.wait_for("chat.postMessage", 2))
+    assert first["channel"] == "C9" and moved["channel"] == "U1" and "thread_ts" not in moved
+    assert "I could not reply in <#C9>" in texts(moved["blocks"])
+    assert "The Coach" in texts(moved["blocks"])
+    assert wait_until(lambda: f"in C9 ({refusal}); sending it to U1 as a DM" in caplog.text)
+    time.sleep(0.3)
+    assert len(fake.of("chat.postMessage")) == 2  # no apology posted after it
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("hi", "Hi!"), ("thanks!", "welcome"), ("thanks, that helped", "welcome"),

@@ -22,7 +22,16 @@ from slack_bolt import App
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.slack.reply import FILES_ONLY, builtin_reply, deliver, notice, question_of, reply_for
+from bot.slack.reply import (
+    FILES_ONLY,
+    NOT_HERE,
+    builtin_reply,
+    deliver,
+    moved,
+    notice,
+    question_of,
+    reply_for,
+)
 
 if TYPE_CHECKING:
     from bot.slack.app import Bot
@@ -127,7 +136,19 @@ def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str,
             log.warning("%s waited past its lease and was taken over; the taker answers it", key)
             bot.metrics.taken_over_while_waiting.inc()
             return False
-        deliver(client.chat_postMessage, reply, bot, **where)
+        try:
+            deliver(client.chat_postMessage, reply, bot, **where)
+        except SlackApiError as err:  # the channel takes no reply: the asker gets it alone
+            data = err.response.data if isinstance(err.response.data, dict) else {}
+            code = data.get("error")
+            user = event.get("user")
+            if code not in NOT_HERE or not user or str(channel).startswith("D"):
+                raise
+            log.warning("Slack refused the reply to %s in %s (%s); sending it to %s as a DM",
+                        key, channel, code, user)  # fmt: skip
+            bot.metrics.slack_errors.inc()
+            deliver(client.chat_postMessage, moved(reply, str(channel)), bot, channel=user,
+                    metadata=metadata)  # fmt: skip
         return True
     finally:
         bot.done(key, hold)

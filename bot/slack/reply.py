@@ -23,6 +23,7 @@ from bot.render import (
     greeting_blocks,
     heading_path_text,
     help_blocks,
+    moved_blocks,
     notice_blocks,
     plain,
     section_blocks,
@@ -61,6 +62,14 @@ FILES_ONLY = "I can only read what you type, not files. Ask me your question in 
 #: response_url's HTTP 400): the same reply then goes again as plain text.
 REFUSALS = frozenset({"invalid_blocks", "invalid_blocks_format", "invalid_arguments",
                       "msg_too_long", "msg_blocks_too_long", "no_text"})  # fmt: skip
+
+
+#: Slack's answers to a reply in a channel the bot may not post in (read-only or thread-only,
+#: left or archived since the question): the reply then goes to the asker as a DM.
+NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
+                      "restricted_action_read_only_channel",
+                      "restricted_action_thread_only_channel",
+                      "restricted_action_non_threadable_channel"})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +188,12 @@ def builtin_reply(text: str, library: Library, bot_user_id: str | None = None) -
         blocks, fallback = greeting_blocks(kind, library)
         return Reply(blocks, fallback, fallback)
     return None
+
+
+def moved(reply: Reply, channel: str) -> Reply:
+    """A reply sent to the asker as a DM because Slack refused it in ``channel``."""
+    note = "I could not reply in that channel, so here is my answer."
+    return Reply(moved_blocks(channel, reply.blocks), reply.text, f"{note}\n\n{reply.plain}")
 
 
 def notice(text: str) -> Reply:
