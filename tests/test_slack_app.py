@@ -470,7 +470,10 @@ def test_a_refused_reply_is_sent_again_as_plain_text(bot, fake, where, caplog):
     assert wait_until(lambda: "Slack refused a reply" in caplog.text)
 
 
-@pytest.mark.parametrize("refusal", ["restricted_action_read_only_channel", "not_in_channel"])
+@pytest.mark.parametrize(
+    "refusal", ["restricted_action_read_only_channel", "restricted_action_thread_locked",
+                "not_in_channel"]
+)  # fmt: skip
 def test_a_channel_that_takes_no_reply_sends_it_to_the_asker(bot, fake, refusal, caplog):
     """A mention in a channel the bot may not post in (read-only, or it left it since): the
     answer goes to the asker as a DM, saying why, instead of nowhere (the apology went to

@@ -64,12 +64,14 @@ REFUSALS = frozenset({"invalid_blocks", "invalid_blocks_format", "invalid_argume
                       "msg_too_long", "msg_blocks_too_long", "no_text"})  # fmt: skip
 
 
-#: Slack's answers to a reply in a channel the bot may not post in (read-only or thread-only,
-#: left or archived since the question): the reply then goes to the asker as a DM.
+#: Slack's answers to a reply in a channel (or thread) the bot may not post in: read-only,
+#: thread-only or non-threadable, a thread locked by admins, a channel left or archived
+#: since the question. The reply then goes to the asker as a DM.
 NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action",
                       "restricted_action_read_only_channel",
                       "restricted_action_thread_only_channel",
-                      "restricted_action_non_threadable_channel"})  # fmt: skip
+                      "restricted_action_non_threadable_channel",
+                      "restricted_action_thread_locked"})  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
