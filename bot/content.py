@@ -280,7 +280,7 @@ def _load_library(
     name: str | None,
 ) -> Library:
     if not root.is_dir():
-        what = "is a file, not a folder" if root.exists() else "content folder not found"
+        what = "is not a folder" if root.exists() else "content folder not found"
         raise ContentError(f"{root}: {what} (set --content or CONTENT_DIR to the docs' folder)")
     problems: list[Problem] = []
     documents: list[Document] = []

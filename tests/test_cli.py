@@ -159,7 +159,7 @@ def test_usage_and_content_errors_exit_2(tmp_path):
     page = tmp_path / "role.md"  # the one document, given for its folder
     page.write_text("# Role\n\nWhat we do.\n")
     code, _, err = run(["ask", "x", "--content", str(page)])
-    assert code == 2 and f"{page}: is a file, not a folder" in err
+    assert code == 2 and f"{page}: is not a folder" in err
 
 
 def test_content_env_and_drafts(make_content):
