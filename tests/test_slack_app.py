@@ -380,6 +380,36 @@ def test_section_buttons_are_accepted_and_each_shows_its_section(
     assert fake.refused == []
 
 
+def test_a_click_where_the_bot_may_no_longer_post_shows_the_section_to_the_clicker(
+    fake, shipped_library, caplog
+):
+    """A section button clicked in a channel thread that no longer takes the bot's messages
+    (left, or made read-only, since its reply): the section goes to the clicker alone
+    (ephemeral) instead of an apology."""
+    settings = settings_for(fake)
+    server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library))
+    with running(server) as port:
+        fake.connect(f"http://127.0.0.1:{port}", SECRET)
+        assert fake.send("general", f"<@{BOT_USER}> who makes sure the servers stay up")["ok"]
+        assert wait_until(lambda: any(section_buttons(m) for m in fake.state()["messages"]))
+        asked = last_message(fake, user=BOT_USER)
+        button = section_buttons(asked)[0]
+        fake.refuse("chat.postMessage", "not_in_channel")
+        assert fake.click({"ts": asked["ts"], **button})["status"] == 200
+        name = button["text"]["text"].split(" · ")[0]
+
+        def shown() -> bool:
+            return any(
+                m.get("ephemeral") and m.get("user") == BOT_USER
+                and name in texts(m.get("blocks") or [])
+                for m in fake.state()["messages"]
+            )  # fmt: skip
+
+        assert wait_until(shown)
+    assert "shown to the clicker alone" in caplog.text
+    assert not any("went wrong" in str(m.get("text")) for m in fake.state()["messages"])
+
+
 def section_buttons(message: dict) -> list[dict]:
     """The buttons of a message that show a section (did-you-mean, Not it? Maybe:)."""
     return [b for b in workspace_buttons(message) if SHOW_ACTIONS.match(b["action_id"])]

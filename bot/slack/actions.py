@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from bot.content import Section
 from bot.engine.search import Match
@@ -26,7 +27,16 @@ from bot.render import (
     section_text,
 )
 from bot.slack.home import publish_home
-from bot.slack.reply import GONE, STALE, deliver, record_pick, refusal_of, section_reply
+from bot.slack.reply import (
+    GONE,
+    STALE,
+    Reply,
+    deliver,
+    not_here,
+    record_pick,
+    refusal_of,
+    section_reply,
+)
 
 if TYPE_CHECKING:
     from bot.slack.app import Bot
@@ -69,8 +79,7 @@ def register_actions(app: App, bot: Bot) -> None:
             reply = section_reply(match, shareable=True, feedback_id=feedback_id)
             deliver(respond, reply, bot, replace_original=True)
         else:
-            deliver(client.chat_postMessage, section_reply(match, feedback_id=feedback_id), bot,
-                    **_beside(body))  # fmt: skip
+            post_beside(client, respond, section_reply(match, feedback_id=feedback_id), bot, body)
 
     @app.action(PAGE_ACTIONS)
     def handle_page(ack: Ack, body: dict, action: dict, respond: Respond,
@@ -104,7 +113,7 @@ def register_actions(app: App, bot: Bot) -> None:
         if body.get("container", {}).get("is_ephemeral"):
             deliver(respond, reply, bot, response_type="ephemeral", replace_original=False)
         else:
-            deliver(client.chat_postMessage, reply, bot, **_beside(body))
+            post_beside(client, respond, reply, bot, body)
 
     @app.action(ACTION_SHARE)
     def handle_share(ack: Ack, body: dict, action: dict, respond: Respond) -> None:
@@ -125,6 +134,21 @@ def section_or_gone(bot: Bot, section_id: str, respond: Respond) -> Section | No
     if section is None:
         respond(text=GONE, replace_original=False, response_type="ephemeral")
     return section
+
+
+def post_beside(client: WebClient, respond: Respond, reply: Reply, bot: Bot, body: dict) -> None:
+    """Post a reply to a click beside the message clicked (``_beside``); where Slack no longer
+    takes the bot's messages (a channel made read-only, or left, since), to the clicker
+    alone."""
+    try:
+        deliver(client.chat_postMessage, reply, bot, **_beside(body))
+    except SlackApiError as err:
+        code = not_here(err)
+        if code is None or not body.get("response_url"):
+            raise
+        log.warning("Slack refused a reply beside a click (%s); shown to the clicker alone", code)
+        bot.metrics.slack_errors.inc()
+        deliver(respond, reply, bot, response_type="ephemeral", replace_original=False)
 
 
 def _beside(body: dict) -> dict:

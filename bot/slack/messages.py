@@ -24,10 +24,10 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.reply import (
     FILES_ONLY,
-    NOT_HERE,
     builtin_reply,
     deliver,
     moved,
+    not_here,
     notice,
     question_of,
     reply_for,
@@ -139,10 +139,8 @@ def reply_to(bot: Bot, client: WebClient, event: dict, entry: str, key: str,
         try:
             deliver(client.chat_postMessage, reply, bot, **where)
         except SlackApiError as err:  # the channel takes no reply: the asker gets it alone
-            data = err.response.data if isinstance(err.response.data, dict) else {}
-            code = data.get("error")
-            user = event.get("user")
-            if code not in NOT_HERE or not user or str(channel).startswith("D"):
+            code, user = not_here(err), event.get("user")
+            if code is None or not user or str(channel).startswith("D"):
                 raise
             log.warning("Slack refused the reply to %s in %s (%s); sending it to %s as a DM",
                         key, channel, code, user)  # fmt: skip

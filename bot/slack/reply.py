@@ -74,6 +74,13 @@ NOT_HERE = frozenset({"not_in_channel", "channel_not_found", "is_archived", "res
                       "restricted_action_thread_locked"})  # fmt: skip
 
 
+def not_here(err: SlackApiError) -> str | None:
+    """Slack's error code when it refused a reply for where it was to go (NOT_HERE)."""
+    data = err.response.data if isinstance(err.response.data, dict) else {}
+    code = data.get("error")
+    return code if code in NOT_HERE else None
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A reply: its blocks, the notification text, and the whole reply as plain text (sent
