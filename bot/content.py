@@ -198,7 +198,7 @@ class Library:
 
     @property
     def section_count(self) -> int:
-        """How many sections there are, without making ``sections`` (3 ms at 100,000)."""
+        """How many sections there are, without making the tuple of ``sections``."""
         return sum(len(d.sections) for d in self.documents)
 
 
@@ -894,7 +894,7 @@ def split_sections(
     rest = headings[1:] if root_is_h1 else headings
     # Where each heading's whole section ends: at the first later heading of its level or
     # above. Found in one pass (the headings still open, levels rising): looked for from
-    # each heading in turn, a page of 150,000 headings took over a minute.
+    # each heading in turn, a page of many headings took quadratic time.
     full_ends = [len(lines)] * len(rest)
     still_open: list[int] = []
     for j, h in enumerate(rest):

@@ -149,34 +149,28 @@ def _cell(value: object) -> object:
     return value
 
 
-class _Cells:
-    """A csv writer whose text cells are ``_cell``'s."""
-
-    def __init__(self, out: io.StringIO) -> None:
-        self._writer = csv.writer(out)
-
-    def writerow(self, row: list) -> None:
-        self._writer.writerow([_cell(v) for v in row])
-
-
 def report_csv(report: dict) -> str:
     """The report as CSV rows: kind, item, count, detail. The questions and comments are
     what people typed: none is read as a formula when the file is opened in a spreadsheet."""
     out = io.StringIO()
-    w = _Cells(out)
-    w.writerow(["kind", "item", "count", "detail"])
+    writer = csv.writer(out)
+
+    def row(*values: object) -> None:
+        writer.writerow([_cell(v) for v in values])
+
+    row("kind", "item", "count", "detail")
     if report.get("database"):
-        w.writerow(["database", report["database"], "", ""])
+        row("database", report["database"], "", "")
     for entry, r in report["by_entry"].items():
-        w.writerow(["answer_rate", entry, r["questions"], r["answer_rate"]])
+        row("answer_rate", entry, r["questions"], r["answer_rate"])
     for g in report["unanswered"]:
-        w.writerow(["unanswered", g["question"], g["count"], g["near_miss"] or ""])
+        row("unanswered", g["question"], g["count"], g["near_miss"] or "")
     for u in report["not_helpful"]:
-        w.writerow(["not_helpful", u["section"], u["votes"], " | ".join(u["comments"])])
+        row("not_helpful", u["section"], u["votes"], " | ".join(u["comments"]))
     for m in report["most_asked"]:
-        w.writerow(["most_asked", m["section"], m["count"], ""])
+        row("most_asked", m["section"], m["count"], "")
     for p in report["picked"]:
-        w.writerow(["picked", p["question"], p["count"], p["section"]])
+        row("picked", p["question"], p["count"], p["section"])
     return out.getvalue()
 
 

@@ -68,7 +68,7 @@ class Health:
         """HTTP status and JSON body: 200 once ready, 503 otherwise. With a history store,
         ``store`` says whether it answers ("ok" or "down"): a bot whose store is down still
         answers (200), but replicas may then both answer one message."""
-        sections = self.live.current.library.section_count  # (asked every few seconds)
+        sections = len(self.live.current.index)  # (asked every few seconds)
         ok = sections > 0 and self.connected()
         body: dict = {
             "ok": ok,
