@@ -768,13 +768,13 @@ def split_front_matter(
     try:
         try:
             raw = handler.load(block, Loader=_YAML_LOADER) if block.strip() else None
-        except yaml.YAMLError:  # read again by PyYAML's own loader, whose marks are the
-            raw = handler.load(block, Loader=yaml.SafeLoader)  # line at fault (libyaml's later)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = (mark.line + 2) if mark is not None else 1
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise _Skip(Problem(rel, line, f"bad YAML front matter: {problem}")) from err
+        except yaml.YAMLError as first:  # read again by PyYAML's own loader, whose marks are
+            try:  # the line at fault (libyaml's later)
+                raw = handler.load(block, Loader=yaml.SafeLoader)
+            except RecursionError:  # (nested deeper than Python's stack: libyaml's own error)
+                raise first from None
+    except (yaml.YAMLError, RecursionError) as err:
+        raise _Skip(Problem(rel, *_yaml_problem(err, 2, "bad YAML front matter"))) from err
     if raw is not None and not isinstance(raw, dict):
         raise _Skip(Problem(rel, 2, "front matter is not a mapping of keys to values"))
     meta: dict[str, object] = {}
@@ -1172,12 +1172,13 @@ def read_synonyms_file(path: Path, rel: str) -> OwnerFile:
     problems: list[Problem] = []
     try:
         text = read_limited(path, MAX_SYNONYMS_BYTES).decode("utf-8")
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        return OwnerFile({}, {}, [Problem(rel, line, f"not valid YAML: {problem}")], {}, True)
+        try:
+            data = yaml.safe_load(text)
+        except RecursionError:  # deeper than Python's stack: libyaml reads it, or names the line
+            data = yaml.load(text, Loader=_YAML_LOADER)  # (a safe loader)
+    except (yaml.YAMLError, RecursionError) as err:
+        problem = Problem(rel, *_yaml_problem(err, 1, "not valid YAML"))
+        return OwnerFile({}, {}, [problem], {}, True)
     except UnicodeDecodeError as err:
         return OwnerFile({}, {}, [Problem(rel, 1, f"not UTF-8 (byte {err.start})")], {}, True)
     except OSError as err:
@@ -1271,28 +1272,36 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """The 1-based line of every mapping key in a YAML text, by its path of keys.
 
     Each node is visited once, so anchors and aliases (even one that contains itself) cost
-    no more than the text is long.
+    no more than the text is long; libyaml reads it, and the walk keeps its own stack, so
+    that no nesting is too deep for Python's.
     """
     out: dict[tuple[str, ...], int] = {}
     seen: set[int] = set()
-
-    def walk(node: yaml.Node, path: tuple[str, ...]) -> None:
-        if id(node) in seen:
-            return
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                sub = (*path, str(key.value))
-                out.setdefault(sub, key.start_mark.line + 1)
-                walk(value, sub)
-
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+        root = yaml.compose(text, Loader=_YAML_LOADER)
+    except (yaml.YAMLError, RecursionError):
         return out
-    if root is not None:
-        walk(root, ())
+    todo: list[tuple[yaml.Node, tuple[str, ...]]] = [(root, ())] if root is not None else []
+    while todo:
+        node, path = todo.pop()
+        if id(node) in seen or not isinstance(node, yaml.MappingNode):
+            continue
+        seen.add(id(node))
+        for key, value in reversed(node.value):
+            sub = (*path, str(key.value))
+            out.setdefault(sub, key.start_mark.line + 1)
+            todo.append((value, sub))
     return out
+
+
+def _yaml_problem(err: Exception, first_line: int, what: str) -> tuple[int, str]:
+    """A YAML error as (file line, message): ``first_line`` is the file line of the YAML's
+    first; a text nested deeper than Python's stack (RecursionError) names no line."""
+    if isinstance(err, RecursionError):
+        return first_line, f"{what}: nested too deeply (lists or mappings within each other)"
+    mark = getattr(err, "problem_mark", None)
+    line = mark.line + first_line if mark is not None else 1
+    return line, f"{what}: {getattr(err, 'problem', None) or 'invalid YAML'}"
 
 
 def _parse_questions(value: object) -> tuple[dict[str, list[str]], tuple[str, str] | None]:

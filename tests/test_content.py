@@ -401,6 +401,38 @@ def test_self_referencing_and_exponential_yaml_is_reported_not_fatal(make_conten
     assert [s.name for s in lib.sections] == ["Role", "The Coach"]
 
 
+def test_yaml_nested_deeper_than_the_stack_is_reported_not_fatal(make_content):
+    """Lists within lists 5,000 deep (past Python's stack and libyaml's limit of 1,000), in
+    front matter or in the synonyms file, cost one problem naming the line; 600 deep (past
+    PyYAML's Python loader only) is read."""
+    deep = "[" * 5000 + "]" * 5000
+    root = make_content(
+        {
+            "deep.md": f"---\ntitle: Deep\nx: {deep}\n---\n# Deep\n\ntext\n",
+            "ok.md": "# Fine\n\nOnboarding is fine.\n",
+            "synonyms.yml": f"synonyms:\n  ci: [build]\nquestions: {deep}\n",
+        }
+    )
+    lib = load_library(root)
+    found = sorted(map(str, lib.problems))
+    assert found == [
+        "deep.md:3: bad YAML front matter: exceeded maximum nesting depth",
+        "synonyms.yml:3: not valid YAML: exceeded maximum nesting depth",
+    ]
+    assert [d.title for d in lib.documents] == ["Fine"]
+    (root / "synonyms.yml").write_text(
+        "synonyms:\n  ci: [build]\nquestions:\n  deep.md:\n    Deep: [why so deep]\n"
+        f"x: {'[' * 600}{']' * 600}\n"
+    )
+    (root / "deep.md").write_text("# Deep\n\ntext\n")
+    lib = load_library(root)
+    assert [str(p) for p in lib.problems] == [
+        "synonyms.yml:6: unknown key 'x' (expected 'synonyms', 'questions')"
+    ]
+    assert lib.synonyms["ci"][-1] == "build"
+    assert next(s for s in lib.sections if s.name == "Deep").phrasings == ("why so deep",)
+
+
 def test_folder_labels_are_context_and_bad_category_files_reported(make_content):
     """Docusaurus category labels (or folder names without number prefixes) are context for
     every section below them; a _category_.json that is not JSON is reported, not fatal."""
