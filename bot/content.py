@@ -43,6 +43,12 @@ MAX_SYNONYMS_BYTES = 200_000
 MAX_CATEGORY_BYTES = 100_000
 
 _MD = MarkdownIt("commonmark").enable("table")
+#: The same parser's block rules alone: each inline token's text is read by ``_plain_inlines``,
+#: which runs the inline rules only on a text that has markup.
+_BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
+#: Where an inline rule of ``_MD`` can start (escapes, code, emphasis, links, images,
+#: autolinks, raw HTML, entities): a text with none of these is its words as written.
+_INLINE_MARKUP = re.compile(r"[\\`*_\[!<&]")
 #: PyYAML's safe loader, on libyaml (C) where PyYAML was built with it: the same values,
 #: read faster (the pure-Python loader was a large part of reading a big folder).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -839,9 +845,10 @@ def split_sections(
     """Split a document body into sections: each heading owns the lines up to the next heading."""
     described = _described(meta)
     lines = body.split("\n")
-    tokens = _MD.parse(body)
+    tokens = _BLOCKS.parse(body, env := {})
+    plains = _plain_inlines(tokens, env)
     keep = _visible_lines(lines, tokens)
-    headings = _headings(tokens)
+    headings = _headings(tokens, plains)
     first_h1 = next((h for h in headings if h.level == 1), None)
     title = str(meta.get("title") or "").strip() or (first_h1.name if first_h1 else Path(rel).stem)
     doc_url = doc_url_for(rel, meta, base_url)
@@ -878,7 +885,7 @@ def split_sections(
 
     # Plain text from the body's own tokens where the lines are the reader's as written
     # (markdown-it once a document, not again a section); else from the visible lines.
-    plain_at = _PlainText(tokens, lines, keep, headings[0].line if root_is_h1 else None)
+    plain_at = _PlainText(tokens, plains, lines, keep, headings[0].line if root_is_h1 else None)
 
     def plain_of(start: int, end: int) -> str:
         found = plain_at.of(start, end)
@@ -1013,14 +1020,32 @@ def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     return keep
 
 
-def _headings(tokens: list[Token]) -> list[_Heading]:
-    """Top-level ATX/setext headings with their Docusaurus anchors (github-slugger rules)."""
+def _plain_inlines(tokens: list[Token], env: dict) -> list[str | None]:
+    """The plain text (``inline_plain``) of each inline token of a block parse (``_BLOCKS``,
+    whose ``env`` holds the reference links), None for the other tokens: the inline rules run
+    only on a text that has markup, the rest is its words as written."""
+    out: list[str | None] = []
+    for t in tokens:
+        if t.type != "inline":
+            out.append(None)
+        elif _INLINE_MARKUP.search(t.content) is None:
+            out.append(" ".join(t.content.split()))
+        else:
+            t.children = []
+            _MD.inline.parse(t.content, _MD, env, t.children)
+            out.append(inline_plain(t))
+    return out
+
+
+def _headings(tokens: list[Token], plains: list[str | None]) -> list[_Heading]:
+    """Top-level ATX/setext headings with their Docusaurus anchors (github-slugger rules),
+    their names from ``plains`` (``_plain_inlines``)."""
     out: list[_Heading] = []
     used: dict[str, int] = {}
     for i, t in enumerate(tokens):
         if t.type != "heading_open" or t.level != 0 or t.map is None:
             continue
-        name = inline_plain(tokens[i + 1])
+        name = plains[i + 1] or ""
         custom = _CUSTOM_ID.search(name)
         if custom:
             name = name[: custom.start()].strip()
@@ -1041,17 +1066,22 @@ class _PlainText:
     title's underline is no text (parsed alone, each stayed as written)."""
 
     def __init__(
-        self, tokens: list[Token], lines: list[str], keep: list[str | None], title: int | None
+        self,
+        tokens: list[Token],
+        plains: list[str | None],
+        lines: list[str],
+        keep: list[str | None],
+        title: int | None,
     ) -> None:
         self.starts: list[int] = []
         self.texts: list[str] = []
         line = 0
-        for t in tokens:
+        for t, plain in zip(tokens, plains, strict=True):
             if t.map is not None:
                 line = t.map[0]
-            if t.type == "inline" and line != title:  # (the title's heading is not text)
+            if plain is not None and line != title:  # (the title's heading is not text)
                 self.starts.append(line)
-                self.texts.append(inline_plain(t))
+                self.texts.append(plain)
             elif t.type in ("fence", "code_block"):
                 self.starts.append(line)
                 self.texts.append(t.content.strip())
@@ -1078,7 +1108,7 @@ def inline_plain(token: Token) -> str:
     """The text a reader sees in an inline token: markup, images and raw HTML removed."""
     parts: list[str] = []
     for child in token.children or []:
-        if child.type in ("text", "code_inline"):
+        if child.type in ("text", "text_special", "code_inline"):  # (escapes: text_special)
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak") or (
             child.type == "html_inline" and child.content.lower().startswith("<br")
@@ -1090,9 +1120,10 @@ def inline_plain(token: Token) -> str:
 def plain_text(markdown: str) -> str:
     """Markdown as plain words, for indexing: one line per block, markup removed."""
     out: list[str] = []
-    for t in _MD.parse(markdown):
-        if t.type == "inline":
-            out.append(inline_plain(t))
+    tokens = _BLOCKS.parse(markdown, env := {})
+    for t, plain in zip(tokens, _plain_inlines(tokens, env), strict=True):
+        if plain is not None:
+            out.append(plain)
         elif t.type in ("fence", "code_block"):
             out.append(t.content.strip())
     return "\n".join(x for x in out if x)

@@ -265,3 +265,20 @@ def test_words_of_reads_ascii_text_as_the_unicode_pattern_does(text):
     from bot.engine import words
 
     assert words._ASCII_WORD.findall(text.lower()) == words._WORD.findall(text.casefold())
+
+
+@FAST
+@given(markdown=st.lists(st.one_of(pieces, st.sampled_from(["\n", "  \n", "\n\n"])),
+                         max_size=40).map("".join))  # fmt: skip
+def test_inline_rules_skipped_only_where_they_would_change_nothing(markdown):
+    """A document's plain text, read with the inline rules run only on texts that have
+    markup, is what markdown-it's whole parse gives."""
+    from bot import content
+
+    whole = []
+    for t in content._MD.parse(markdown):
+        if t.type == "inline":
+            whole.append(content.inline_plain(t))
+        elif t.type in ("fence", "code_block"):
+            whole.append(t.content.strip())
+    assert content.plain_text(markdown) == "\n".join(x for x in whole if x)
