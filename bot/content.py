@@ -700,11 +700,11 @@ def read_document(
     fm_questions = meta.get("questions")
     if fm_questions is not None:
         parsed, bad = _parse_questions(fm_questions)
-        if bad:
+        for key, what in bad:
             # Not a mapping: the key is someone else's (18F's handbook lists channels in it).
-            line = front_matter_line(text, "questions", bad[0] or None)
-            problems.append(Problem(rel, line, f"front matter 'questions': {bad[1]}",
-                                    warning=not bad[0]))  # fmt: skip
+            line = front_matter_line(text, "questions", key or None)
+            problems.append(Problem(rel, line, f"front matter 'questions': {what}",
+                                    warning=not key))  # fmt: skip
         for key, values in parsed.items():
             questions[key] = questions.get(key, []) + values
     sections = split_sections(
@@ -1233,15 +1233,18 @@ def read_synonyms_file(path: Path, rel: str) -> OwnerFile:
         problems.append(Problem(rel, line, "'synonyms' must map a term to a list of synonyms"))
     else:
         for key, values in raw_syn.items():
-            if isinstance(values, str):
-                values = [values]
-            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                line = lines.get(("synonyms", str(key)), 1)
+            line = lines.get(("synonyms", str(key)), 1)
+            found = _texts(values)
+            if found is None:
                 problems.append(
                     Problem(rel, line, f"synonyms for {key!r} must be a list of strings")
                 )
                 continue
-            synonyms[str(key)] = tuple(values)
+            kept, odd = found
+            if odd:
+                problems.append(Problem(rel, line, f"synonyms for {key!r}: {_not_text(odd)}"))
+            if kept:
+                synonyms[str(key)] = tuple(kept)
     questions: dict[str, dict[str, list[str]]] = {}
     raw_q = data.get("questions") or {}
     if not isinstance(raw_q, dict):
@@ -1250,11 +1253,11 @@ def read_synonyms_file(path: Path, rel: str) -> OwnerFile:
     else:
         for doc, sections in raw_q.items():
             parsed, bad = _parse_questions(sections)
-            if bad:
+            for key, what in bad:
                 line = lines.get(
-                    ("questions", str(doc), bad[0]), lines.get(("questions", str(doc)), 1)
+                    ("questions", str(doc), key), lines.get(("questions", str(doc)), 1)
                 )
-                problems.append(Problem(rel, line, f"questions for {doc!r}: {bad[1]}"))
+                problems.append(Problem(rel, line, f"questions for {doc!r}: {what}"))
             questions[str(doc)] = parsed
     return OwnerFile(synonyms, questions, problems, lines)
 
@@ -1335,19 +1338,41 @@ def _yaml_problem(err: Exception, first_line: int, what: str) -> tuple[int, str]
     return line, f"{what}: {getattr(err, 'problem', None) or 'invalid YAML'}"
 
 
-def _parse_questions(value: object) -> tuple[dict[str, list[str]], tuple[str, str] | None]:
-    """Section -> phrasings, and the first bad section key with what is wrong with it."""
+def _parse_questions(value: object) -> tuple[dict[str, list[str]], list[tuple[str, str]]]:
+    """Section -> phrasings, and each bad section key ("" for the whole value) with what is
+    wrong with it: what can be used is kept (a bad entry costs only itself)."""
     if not isinstance(value, dict):
         kind = {list: "a list", str: "text"}.get(type(value), f"a {type(value).__name__}")
-        return {}, ("", f"must map a section name to a list of questions, not {kind}; ignored")
+        return {}, [("", f"must map a section name to a list of questions, not {kind}; ignored")]
     out: dict[str, list[str]] = {}
+    bad: list[tuple[str, str]] = []
     for key, qs in value.items():
-        if isinstance(qs, str):
-            qs = [qs]
-        if not isinstance(qs, list) or not all(isinstance(q, str) for q in qs):
-            return out, (str(key), f"section {key!r} must map to a list of questions")
-        out[str(key)] = list(qs)
-    return out, None
+        found = _texts(qs)
+        if found is None:
+            bad.append((str(key), f"section {key!r} must map to a list of questions"))
+            continue
+        kept, odd = found
+        if odd:
+            bad.append((str(key), f"section {key!r}: {_not_text(odd)}"))
+        if kept:
+            out[str(key)] = kept
+    return out, bad
+
+
+def _texts(value: object) -> tuple[list[str], list[object]] | None:
+    """A text or a list's texts, and the list's other items (what YAML read as numbers,
+    booleans, lists...); None for anything else."""
+    if isinstance(value, str):
+        return [value], []
+    if not isinstance(value, list):
+        return None
+    return [v for v in value if isinstance(v, str)], [v for v in value if not isinstance(v, str)]
+
+
+def _not_text(items: list[object]) -> str:
+    """What a problem says of list items that are not text."""
+    shown = ", ".join(repr(v)[:40] for v in items[:3]) + (", ..." if len(items) > 3 else "")
+    return f"ignored {shown} (not text to YAML: put it in quotes); the rest is used"
 
 
 def default_synonyms() -> dict[str, tuple[str, ...]]:

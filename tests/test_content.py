@@ -356,6 +356,46 @@ def test_owner_phrasings_that_would_do_nothing_are_reported(make_content):
     assert coach.phrasings == ("who trains people",)
 
 
+def test_a_bad_value_in_owner_phrasings_or_synonyms_costs_only_itself(make_content):
+    """A list item YAML reads as no text (a number, 'yes') is named and left out, the rest of
+    its list used; a bad section entry no longer drops the entries after it."""
+    root = make_content(
+        {
+            "role.md": (
+                "---\nquestions:\n  The Coach: [who trains, 42]\n  The Manager: 7\n"
+                "  Hiring: [who hires]\n---\n# Role\n\n## The Coach\n\nx\n\n"
+                "## The Manager\n\ny\n\n## Hiring\n\nz\n"
+            ),
+            "synonyms.yml": (
+                "synonyms:\n"
+                "  k8s: [kubernetes, yes, 1.28]\n"
+                "  infra: [servers]\n"
+                "questions:\n"
+                "  role.md:\n"
+                "    The Manager: {who: manages}\n"
+                "    The Coach: [true, who coaches]\n"
+            ),
+        }
+    )
+    lib = load_library(root)
+    assert sorted(map(str, lib.problems)) == [
+        "role.md:3: front matter 'questions': section 'The Coach': ignored 42"
+        " (not text to YAML: put it in quotes); the rest is used",
+        "role.md:4: front matter 'questions': section 'The Manager' must map to a list of"
+        " questions",
+        "synonyms.yml:2: synonyms for 'k8s': ignored True, 1.28"
+        " (not text to YAML: put it in quotes); the rest is used",
+        "synonyms.yml:6: questions for 'role.md': section 'The Manager' must map to a list of"
+        " questions",
+        "synonyms.yml:7: questions for 'role.md': section 'The Coach': ignored True"
+        " (not text to YAML: put it in quotes); the rest is used",
+    ]
+    assert "kubernetes" in lib.synonyms["k8s"] and "servers" in lib.synonyms["infra"]
+    phrasings = {s.name: s.phrasings for s in lib.sections}
+    assert set(phrasings["The Coach"]) == {"who trains", "who coaches"}
+    assert phrasings["Hiring"] == ("who hires",)
+
+
 def test_front_matter_questions_used_for_something_else_are_reported_at_their_line(make_content):
     """A site whose front matter says 'questions' for something else (a list of channel
     names) gets one problem at that key's line, saying what the bot expected; the page loads."""
