@@ -28,8 +28,9 @@ import numpy as np
 
 import bot
 from bot.config import ContentSettings
-from bot.content import Library, Parsed, collector_paused
+from bot.content import Library, Parsed
 from bot.engine.search import Index
+from bot.process import collector_paused
 
 log = logging.getLogger("bot.docs_cache")
 

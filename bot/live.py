@@ -26,11 +26,7 @@ from bot.content import (
     SYNONYMS_FILE,
     ContentError,
     Library,
-    close_inherited,
-    collector_paused,
-    give_back_memory,
     load_library,
-    map_large_blocks_apart,
     same_docs,
 )
 from bot.docs_cache import UNUSABLE, DocsCache, Kept, discard, restricted_loads
@@ -44,6 +40,12 @@ from bot.engine.embed import (
     load_model,
 )
 from bot.engine.search import Answer, Dense, Index, build_index
+from bot.process import (
+    close_inherited,
+    collector_paused,
+    give_back_memory,
+    map_large_blocks_apart,
+)
 
 log = logging.getLogger("bot.live")
 

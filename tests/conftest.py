@@ -170,11 +170,11 @@ def assert_indexes_equal(got: Index, fresh: Index, *, ordered: bool = True) -> N
 
 @pytest.fixture(params=["works", "fails", "cannot start"])
 def forks(request, monkeypatch) -> list[str]:
-    """A child forked for work apart (``bot.content.Apart``) that works, fails (cannot send
+    """A child forked for work apart (``bot.process.Apart``) that works, fails (cannot send
     its result back) or cannot start; the forks tried, listed."""
     import os
 
-    import bot.content as content
+    import bot.process as process
 
     tried: list[str] = []
     real_fork = os.fork
@@ -185,7 +185,7 @@ def forks(request, monkeypatch) -> list[str]:
             raise OSError(11, "Resource temporarily unavailable")
         return real_fork()
 
-    monkeypatch.setattr(content.os, "fork", fork)
+    monkeypatch.setattr(process.os, "fork", fork)
     if request.param == "fails":  # pickled in the child only: not called here
-        monkeypatch.setattr(content.pickle, "dumps", lambda *_: 1 / 0)
+        monkeypatch.setattr(process.pickle, "dumps", lambda *_: 1 / 0)
     return tried

@@ -15,7 +15,7 @@ from typing import NamedTuple, Self
 
 import numpy as np
 
-from bot.content import Apart, Library, Section, collector_paused, give_back_memory
+from bot.content import Library, Section
 from bot.engine.words import (
     FILLER,
     QUESTION_WORDS,
@@ -30,6 +30,7 @@ from bot.engine.words import (
     topic_words,
     words_of,
 )
+from bot.process import Apart, collector_paused, give_back_memory
 
 # How strongly a section holds a query word, by where the word is.
 IN_HEADING = 1.0  # the section's own heading or an owner phrasing
@@ -50,7 +51,7 @@ STRENGTH_CACHE = 2_000_000
 #: Sections whose words the build counts at a time.
 CHUNK = 2_000
 #: A build of at least this many sections counts the words of its last sections in a forked
-#: child (``content.Apart``) while it counts the others: below it, the fork and reading the
+#: child (``process.Apart``) while it counts the others: below it, the fork and reading the
 #: counts back cost more than they save. 0: never.
 COUNT_APART_SECTIONS = 20_000
 #: The share of the sections the child counts (it starts at a chunk's bound).
