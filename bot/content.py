@@ -49,7 +49,17 @@ _INLINE_MARKUP = re.compile(r"[\\`*_\[!<&]")
 #: read faster (the pure-Python loader was a large part of reading a big folder).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
-_MDX_LINE = re.compile(r"^(import|export)\s")
+#: The first line of an MDX import or export (ESM) statement, which runs on while its
+#: brackets are open: ``export const Note = ({children}) => (`` and the JSX lines after it.
+_ESM_START = re.compile(
+    r"^(import\s*[{*\"']|import\s+[\w$]+\s*(,|from\s)"
+    r"|export\s+(const|let|var|function|async|class|default)\b|export\s*[{*])"
+)
+#: An MDX comment, ``{/* ... */}`` (MDX has no HTML comments), or its start on a line.
+_MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}")
+_MDX_COMMENT_START = "{/*"
+_MDX_COMMENT_END = "*/}"
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
 _ADMONITION_LINE = re.compile(r"^\s*:::")
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.S)
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
@@ -877,7 +887,8 @@ def _phrasings_for(
 
 
 def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
-    """Each body line as a reader sees it, or None: comments, MDX lines, raw HTML removed."""
+    """Each body line as a reader sees it, or None: comments (HTML and MDX), MDX import and
+    export blocks, raw HTML tags and admonition fences removed."""
     keep: list[str | None] = list(lines)
     in_code = [False] * len(lines)
     for t in tokens:
@@ -888,19 +899,63 @@ def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             for i in range(a, min(b, len(lines))):
                 in_code[i] = True
         elif t.type == "html_block":
-            visible = _HTML_TAG.sub("", _HTML_COMMENT.sub("", t.content)).strip()
+            visible = _HTML_TAG.sub("", _HTML_COMMENT.sub("", t.content))
             for i in range(a, min(b, len(lines))):
                 keep[i] = None
+            # A JSX block's text, each line as written less its indentation (indented, a
+            # line would read as code): "<Tabs>\n  <TabItem>\n    Apples." is "Apples.".
+            visible = "\n".join(x.strip() for x in visible.splitlines() if x.strip())
             if visible:
                 keep[a] = visible
+    esm: int | None = None  # in an import/export statement: its brackets still open
+    comment = False  # in an MDX comment that spans lines
     for i, line in enumerate(lines):
+        if esm is not None:
+            if _ATX_HEADING.match(line) or (not line.strip() and not _esm_goes_on(lines, i)):
+                esm = None
+            else:
+                esm += _bracket_balance(line)
+                keep[i] = None
+                if esm <= 0:
+                    esm = None
+                continue
         if in_code[i] or keep[i] is None:
             continue
-        if _MDX_LINE.match(line) or _ADMONITION_LINE.match(line):
+        if comment:
+            end = line.find(_MDX_COMMENT_END)
+            if end < 0:
+                keep[i] = None
+                continue
+            comment = False
+            line = keep[i] = line[end + len(_MDX_COMMENT_END) :]
+        if _ESM_START.match(line):
+            keep[i] = None
+            opened = _bracket_balance(line)  # (a block starts after a blank line, as in MDX)
+            esm = opened if opened > 0 and (i == 0 or not lines[i - 1].strip()) else None
+        elif _ADMONITION_LINE.match(line):
             keep[i] = None
         elif "<!--" in line:
             keep[i] = _HTML_COMMENT.sub("", line)
+        elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
+            text = _MDX_COMMENT.sub("", line)
+            if _MDX_COMMENT_START in text:  # opened here, closed on a later line
+                text = text[: text.index(_MDX_COMMENT_START)]
+                comment = True
+            keep[i] = text if text.strip() else None
     return keep
+
+
+def _esm_goes_on(lines: list[str], blank: int) -> bool:
+    """Whether an import/export statement whose brackets are still open goes on past the
+    blank line at ``blank``: when the next line is code (indented, or closing a bracket),
+    not text."""
+    after = next((x for x in lines[blank + 1 :] if x.strip()), "")
+    return after[:1] in (" ", "\t", ")", "]", "}")
+
+
+def _bracket_balance(line: str) -> int:
+    """Brackets a line of code opens, less those it closes."""
+    return sum(map(line.count, "([{")) - sum(map(line.count, ")]}"))
 
 
 def _plain_inlines(tokens: list[Token], env: dict) -> list[str | None]:

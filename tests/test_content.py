@@ -121,6 +121,51 @@ def test_mdx_imports_html_and_admonitions(make_content):
     assert "<div" not in section.markdown and "diagram" not in section.own_text
 
 
+def test_docusaurus_mdx_components_exports_and_comments_are_not_shown(make_content):
+    """An MDX page as Docusaurus documents it: a component exported over several lines, MDX
+    comments ({/* */}, on a line or over several), and tabs of indented JSX show none of
+    their code; the tabs' text reads as text, not as a code block. Code blocks and inline
+    code that show such syntax are kept, and so is prose that starts with 'import'."""
+    root = make_content(
+        {
+            "install.mdx": (
+                "---\ntitle: Install\n---\n"
+                "import Tabs from '@theme/Tabs';\nimport TabItem from '@theme/TabItem';\n\n"
+                "export const Highlight = ({children, color}) => (\n"
+                "  <span style={{backgroundColor: color}}>{children}</span>\n);\n\n"
+                "export function Card({title}) {\n  const x = 1;\n\n  return <b>{title}</b>;\n}\n\n"
+                "# Install\n\n{/* internal: ask infra before changing this */}\n\n"
+                '<Tabs>\n  <TabItem value="apple" label="Apple" default>\n'
+                '    This is an apple.\n  </TabItem>\n  <TabItem value="orange">\n'
+                "    This is an orange.\n  </TabItem>\n</Tabs>\n\n"
+                "Run the installer. {/* a note\nover two lines */} Then restart.\n\n"
+                "Comment with `{/* like this */}` in MDX.\n\n"
+                "```js\nimport Tabs from '@theme/Tabs';\nexport const x = 1;\n```\n\n"
+                "import the data with the CLI, then check it.\n"
+            ),
+        }
+    )
+    from bot.engine.search import Match
+    from bot.render import section_blocks
+
+    section = load_library(root).sections[0]
+    prose = section.own_text.split("Comment with")[0]  # (before the code shown on purpose)
+    for code in ("import Tabs", "export const", "<span", "backgroundColor", "return", "const x",
+                 "internal", "a note", "over two lines", "TabItem"):  # fmt: skip
+        assert code not in prose, code
+    assert section.own_text.split("\n")[:2] == [
+        "This is an apple. This is an orange.",
+        "Run the installer. Then restart.",
+    ]
+    assert section.markdown.startswith("This is an apple.\nThis is an orange.\n\n")
+    assert "Comment with `{/* like this */}` in MDX." in section.markdown
+    assert "```js\nimport Tabs from '@theme/Tabs';\nexport const x = 1;\n```" in section.markdown
+    assert "import the data with the CLI, then check it." in section.own_text
+    blocks, _ = section_blocks(Match(section, 90))
+    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    assert "```\nThis is an orange." not in shown and "span" not in shown
+
+
 def test_each_section_has_its_own_plain_text_whatever_its_blocks(make_content):
     """A section's plain text is its own blocks' words, one line a block, markup gone: lists,
     tables, code, quotes (a heading inside a quote is text), setext headings (their
