@@ -60,7 +60,9 @@ _MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}")
 _MDX_COMMENT_START = "{/*"
 _MDX_COMMENT_END = "*/}"
 _ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
-_ADMONITION_LINE = re.compile(r"^\s*:::")
+#: A Docusaurus admonition's fence, with its title if it has one (``:::tip Remember`` or
+#: ``:::tip[Remember]``): the fence is hidden, the title kept.
+_ADMONITION_LINE = re.compile(r"^\s*:::+\s*[\w-]*\s*(?:\[(?P<bracketed>.*)\]|(?P<title>.*))$")
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.S)
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _FM_BOUNDARY = re.compile(r"^-{3,}\s*$")
@@ -932,8 +934,9 @@ def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             keep[i] = None
             opened = _bracket_balance(line)  # (a block starts after a blank line, as in MDX)
             esm = opened if opened > 0 and (i == 0 or not lines[i - 1].strip()) else None
-        elif _ADMONITION_LINE.match(line):
-            keep[i] = None
+        elif admonition := _ADMONITION_LINE.match(line):
+            title = (admonition["bracketed"] or admonition["title"] or "").strip()
+            keep[i] = f"**{title}**\n" if title else None  # (a paragraph of its own)
         elif "<!--" in line:
             keep[i] = _HTML_COMMENT.sub("", line)
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)

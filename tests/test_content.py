@@ -106,17 +106,19 @@ def test_inline_markup_removed_from_heading_names(make_content):
 
 
 def test_mdx_imports_html_and_admonitions(make_content):
-    """MDX import lines, raw HTML tags and images vanish; admonition content stays."""
+    """MDX import lines, raw HTML tags and images vanish; admonition content stays, and so
+    does an admonition's title (both of Docusaurus' ways to write it), as a line of its own."""
     root = make_content(
         {
             "x.mdx": "import Tabs from '@theme/Tabs';\n\n# T\n\n:::tip Remember\nKeep this tip.\n"
             ':::\n\n<div class="x">\n\nVisible <b>bold</b> words.\n\n</div>\n\n'
-            "![diagram](d.png)\n"
+            "![diagram](d.png)\n\n:::warning[Never on Fridays]\n\nNo deploys.\n\n:::\n"
         }
     )
     section = load_library(root).sections[0]
     assert "import" not in section.markdown and ":::" not in section.markdown
-    assert "Keep this tip." in section.own_text
+    assert section.own_text.startswith("Remember\nKeep this tip.\n")
+    assert "**Never on Fridays**\n\n\nNo deploys." in section.markdown
     assert "Visible bold words." in section.own_text
     assert "<div" not in section.markdown and "diagram" not in section.own_text
 
