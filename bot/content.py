@@ -60,6 +60,17 @@ _MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}")
 _MDX_COMMENT_START = "{/*"
 _MDX_COMMENT_END = "*/}"
 _ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
+#: A Material for MkDocs admonition (``!!! note "Title"``, collapsible ``???``) or content
+#: tab (``=== "Linux"``), whose content is the lines indented under it.
+_MKDOCS_BLOCK = re.compile(
+    r'^(?:(?:!!!|\?\?\?\+?)[ \t]*[\w-]+(?:[ \t]+[\w-]+)*[ \t]*(?:"(?P<title>[^"]*)")?'
+    r'|===\+?[ \t]+"(?P<tab>[^"]*)")[ \t]*$'
+)
+_FENCE = re.compile(r"^ {0,3}(```|~~~)")
+#: Hugo shortcodes (``{{< figure src="x" >}}``, ``{{% notice tip %}}``): markup, not text.
+_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}")
+#: A GitHub alert's marker (``> [!WARNING]``), shown as GitHub titles it.
+_GITHUB_ALERT = re.compile(r"^(\s*>\s*)\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*$", re.I)
 #: A Docusaurus admonition's fence, with its title if it has one (``:::tip Remember`` or
 #: ``:::tip[Remember]``): the fence is hidden, the title kept.
 _ADMONITION_LINE = re.compile(r"^\s*:::+\s*[\w-]*\s*(?:\[(?P<bracketed>.*)\]|(?P<title>.*))$")
@@ -739,7 +750,9 @@ def split_sections(
 ) -> list[Section]:
     """Split a document body into sections: each heading owns the lines up to the next heading."""
     described = _described(meta)
-    lines = body.split("\n")
+    lines = _mkdocs_blocks(body.split("\n"))
+    if any(a is not b for a, b in zip(lines, body.split("\n"), strict=True)):
+        body = "\n".join(lines)
     tokens = _BLOCKS.parse(body, env := {})
     plains = _plain_inlines(tokens, env)
     keep = _visible_lines(lines, tokens)
@@ -888,6 +901,37 @@ def _phrasings_for(
     return [v for values in named for v in values]
 
 
+def _mkdocs_blocks(lines: list[str]) -> list[str]:
+    """The lines with Material for MkDocs' admonitions and content tabs read as Markdown:
+    the marker line becomes its title in bold (or a blank line), the lines indented under it
+    lose that indentation (else they read as a code block). The same list where there are
+    none."""
+    if not any(x.startswith(("!!!", "???", "===")) for x in lines):
+        return lines
+    out: list[str] = []
+    opened: list[int] = []  # the indentation of each open block's marker
+    fenced = False
+    for i, line in enumerate(lines):
+        if not line.strip():
+            out.append(line)
+            continue
+        indent = len(line) - len(line.lstrip(" "))
+        while opened and indent < opened[-1] + 4:
+            opened.pop()
+        line = line[4 * len(opened) :] if opened else line
+        if _FENCE.match(line):
+            fenced = not fenced
+        block = None if fenced else _MKDOCS_BLOCK.match(line.lstrip(" "))
+        if block:
+            opened.append(indent)
+            title = (block["title"] or block["tab"] or "").strip()
+            line = f"**{title}**" if title else ""
+            if title and i + 1 < len(lines) and lines[i + 1].strip():
+                line += "\\"  # (a hard line break: the title on a line of its own)
+        out.append(line)
+    return out
+
+
 def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     """Each body line as a reader sees it, or None: comments (HTML and MDX), MDX import and
     export blocks, raw HTML tags and admonition fences removed."""
@@ -939,6 +983,11 @@ def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             keep[i] = f"**{title}**\n" if title else None  # (a paragraph of its own)
         elif "<!--" in line:
             keep[i] = _HTML_COMMENT.sub("", line)
+        elif "{{" in line and _SHORTCODE.search(line):
+            text = _SHORTCODE.sub("", line)
+            keep[i] = text if text.strip() else None
+        elif alert := _GITHUB_ALERT.match(line):
+            keep[i] = f"{alert[1]}**{alert[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
             text = _MDX_COMMENT.sub("", line)
             if _MDX_COMMENT_START in text:  # opened here, closed on a later line
