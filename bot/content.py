@@ -735,6 +735,7 @@ class _Heading:
     level: int
     name: str
     anchor: str
+    end: int  # the line after it (a setext heading's underline is its second line)
 
 
 def split_sections(
@@ -764,7 +765,8 @@ def split_sections(
     # Root: the first heading when it is an H1, else the leading text named after the title.
     root_is_h1 = bool(headings) and headings[0].level == 1
     if root_is_h1:
-        keep[headings[0].line] = None  # the root's own heading is the title, not its text
+        for i in range(headings[0].line, headings[0].end):
+            keep[i] = None  # the root's own heading is the title, not its text
     lead_end = headings[0].line if headings else len(lines)
 
     # The visible lines joined once: the lines from ``start`` to ``end`` are a slice of it.
@@ -835,7 +837,7 @@ def split_sections(
             anchor = None
             line = body_line + (h.line if h else 0) + 1
         else:
-            start = h.line + 1
+            start = h.end
             full = span_of(start, full_end)
             while stack and stack[-1][0] >= level:
                 stack.pop()
@@ -1045,7 +1047,7 @@ def _headings(tokens: list[Token], plains: list[str | None]) -> list[_Heading]:
             n = used.get(base, 0)
             anchor = base if n == 0 else f"{base}-{n}"
             used[base] = n + 1
-        out.append(_Heading(t.map[0], int(t.tag[1]), name or "(untitled)", anchor))
+        out.append(_Heading(t.map[0], int(t.tag[1]), name or "(untitled)", anchor, t.map[1]))
     return out
 
 

@@ -206,6 +206,25 @@ def test_mkdocs_admonitions_and_tabs_hugo_shortcodes_and_github_alerts_read_as_t
     assert setext.name == "Setext" and setext.own_text == "Body."
 
 
+def test_a_setext_headings_underline_is_not_its_sections_text(make_content):
+    """A section under a setext heading (a title underlined with === or ---) starts after
+    the underline, as one under an ATX heading starts after its line; a page's setext title
+    shows neither line."""
+    root = make_content(
+        {
+            "a.md": "Runbook\n=======\n\nIntro.\n\nDeploys\n-------\n\nShip it.\n",
+            "b.md": "# Top\n\nText.\n\nOther\n=====\n\nMore.\n",
+        }
+    )
+    sections = {s.heading_path: s.markdown for s in load_library(root).sections}
+    assert sections == {
+        ("Runbook",): "Intro.\n\nDeploys\n-------\n\nShip it.",
+        ("Runbook", "Deploys"): "Ship it.",
+        ("Top",): "Text.\n\nOther\n=====\n\nMore.",
+        ("Top", "Other"): "More.",
+    }
+
+
 def test_each_section_has_its_own_plain_text_whatever_its_blocks(make_content):
     """A section's plain text is its own blocks' words, one line a block, markup gone: lists,
     tables, code, quotes (a heading inside a quote is text), setext headings (their
