@@ -10,6 +10,7 @@ import os
 import re
 import stat
 import time
+import tomllib
 import unicodedata
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -77,6 +78,8 @@ _ADMONITION_LINE = re.compile(r"^\s*:::+\s*[\w-]*\s*(?:\[(?P<bracketed>.*)\]|(?P
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.S)
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _FM_BOUNDARY = re.compile(r"^-{3,}\s*$")
+#: Hugo's TOML front matter, between two ``+++`` lines.
+_TOML_BOUNDARY = re.compile(r"^\+{3}\s*$")
 # Docusaurus numberPrefix.ts: a date-like prefix is kept, a number prefix is stripped.
 _DATE_PREFIX = re.compile(r"^((\d{2}|\d{4})[-_.]\d{2}([-_.](\d{2}|\d{4}))?)(.*)$")
 _NUMBER_PREFIX = re.compile(r"^(\d+)(\s*[-_.]+\s*)(.*)$")
@@ -641,11 +644,11 @@ def front_matter_line(text: str, key: str, inner: str | None = None) -> int:
     """The 1-based line of a top-level front matter key (or of ``inner``, a key indented
     under it), for a problem's line; 1 when it is not written on a line of its own."""
     lines = text.split("\n")
-    top = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*:")
-    nested = re.compile(rf"^\s+['\"]?{re.escape(inner or '')}['\"]?\s*:")
+    top = re.compile(rf"^['\"]?{re.escape(key)}['\"]?\s*[:=]")  # (YAML, or TOML)
+    nested = re.compile(rf"^\s+['\"]?{re.escape(inner or '')}['\"]?\s*[:=]")
     found = 1
     for i, line in enumerate(lines[1:], start=2):
-        if _FM_BOUNDARY.match(line):
+        if _FM_BOUNDARY.match(line) or _TOML_BOUNDARY.match(line):
             break
         if found == 1 and top.match(line):
             found = i
@@ -668,6 +671,8 @@ def split_front_matter(
     with a warning in ``problems``: no key the bot uses is one."""
     problems = problems if problems is not None else []
     lines = text.split("\n")
+    if _TOML_BOUNDARY.match(lines[0]):
+        return _toml_front_matter(lines, rel)
     if not lines or not _FM_BOUNDARY.match(lines[0]) or lines[0].strip() != "---":
         return {}, text, 0
     end = next((i for i in range(1, len(lines)) if _FM_BOUNDARY.match(lines[i])), None)
@@ -704,6 +709,24 @@ def split_front_matter(
                 warning=True,
             )
         )
+    return meta, "\n".join(lines[end + 1 :]), end + 1
+
+
+def _toml_front_matter(lines: list[str], rel: str) -> tuple[dict, str, int]:
+    """``split_front_matter`` of a page whose front matter is TOML, between ``+++`` lines
+    (Hugo's)."""
+    end = next((i for i in range(1, len(lines)) if _TOML_BOUNDARY.match(lines[i])), None)
+    if end is None:
+        raise _Skip(Problem(rel, 1, "front matter block opened with '+++' is never closed"))
+    try:
+        meta = tomllib.loads("\n".join(lines[1:end]))
+    except tomllib.TOMLDecodeError as err:
+        at = re.search(r"\(at line (\d+)", str(err))
+        line = int(at[1]) + 1 if at else end + 1  # (else "at end of document")
+        problem = str(err).split(" (at ")[0] + ("" if at else " (by the closing '+++')")
+        raise _Skip(Problem(rel, line, f"bad TOML front matter: {problem}")) from err
+    except RecursionError as err:
+        raise _Skip(Problem(rel, 2, "bad TOML front matter: nested too deeply")) from err
     return meta, "\n".join(lines[end + 1 :]), end + 1
 
 

@@ -206,6 +206,34 @@ def test_mkdocs_admonitions_and_tabs_hugo_shortcodes_and_github_alerts_read_as_t
     assert setext.name == "Setext" and setext.own_text == "Body."
 
 
+def test_hugo_toml_front_matter_is_read_and_its_errors_named(make_content):
+    """Hugo's TOML front matter (between +++ lines) gives the title and drafts as YAML's
+    does; a TOML error, or a value that is no title, is named at its line."""
+    root = make_content(
+        {
+            "a.md": '+++\ntitle = "Deploys"\ndate = 2024-01-05\ntags = ["ops"]\n[params]\n'
+            'owner = "infra"\n+++\n\nIntro to deploys.\n\n## Rollback\n\nOne click.\n',
+            "b.md": '+++\nweight = 3\ntitle = "Bad\n+++\n# B\n\nx\n',
+            "g.md": '+++\ntitle = "Bad\nweight = 3\n+++\n# G\n\nx\n',
+            "c.md": "+++\ndraft = true\n+++\n# Draft\n\nx\n",
+            "d.md": '+++\ntitle = ["x"]\n+++\n# T\n\nx\n',
+            "e.md": f"+++\nx = {'[' * 3000}{']' * 3000}\n+++\n# E\n\nx\n",
+            "f.md": '+++\ntitle = "Never closed"\n# F\n',
+        }
+    )
+    lib = load_library(root)
+    assert [s.heading_path for s in lib.sections] == [("Deploys",), ("Deploys", "Rollback"),
+                                                      ("T",)]  # fmt: skip
+    assert lib.sections[0].own_text == "Intro to deploys."
+    assert sorted(map(str, lib.problems)) == [
+        "b.md:4: bad TOML front matter: Unterminated string (by the closing '+++')",
+        "d.md:2: front matter 'title' must be text; ignored",
+        "e.md:2: bad TOML front matter: nested too deeply",
+        "f.md:1: front matter block opened with '+++' is never closed",
+        "g.md:2: bad TOML front matter: Illegal character '\\n'",
+    ]
+
+
 def test_a_setext_headings_underline_is_not_its_sections_text(make_content):
     """A section under a setext heading (a title underlined with === or ---) starts after
     the underline, as one under an ATX heading starts after its line; a page's setext title
