@@ -70,8 +70,11 @@ _MKDOCS_BLOCK = re.compile(
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 #: Hugo shortcodes (``{{< figure src="x" >}}``, ``{{% notice tip %}}``): markup, not text.
 _SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}")
-#: A GitHub alert's marker (``> [!WARNING]``), shown as GitHub titles it.
-_GITHUB_ALERT = re.compile(r"^(\s*>\s*)\[!(NOTE|TIP|IMPORTANT|WARNING|CAUTION)\]\s*$", re.I)
+#: A GitHub alert's or an Obsidian callout's marker (``> [!WARNING]``, ``> [!tip]- Title``),
+#: shown as its title.
+_CALLOUT = re.compile(r"^(\s*>\s*)\[!([\w-]+)\][+-]?[ \t]*(.*)$")
+#: An Obsidian wikilink (``[[Page]]``, ``[[Page#Heading|shown text]]``) or embed (``![[x.png]]``).
+_WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#]*)(?:#([^\[\]|]*))?(?:\|([^\[\]]*))?\]\]")
 #: A Docusaurus admonition's fence, with its title if it has one (``:::tip Remember`` or
 #: ``:::tip[Remember]``): the fence is hidden, the title kept.
 _ADMONITION_LINE = re.compile(r"^\s*:::+\s*[\w-]*\s*(?:\[(?P<bracketed>.*)\]|(?P<title>.*))$")
@@ -1011,15 +1014,25 @@ def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
         elif "{{" in line and _SHORTCODE.search(line):
             text = _SHORTCODE.sub("", line)
             keep[i] = text if text.strip() else None
-        elif alert := _GITHUB_ALERT.match(line):
-            keep[i] = f"{alert[1]}**{alert[2].capitalize()}**"
+        elif callout := _CALLOUT.match(line):
+            keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
             text = _MDX_COMMENT.sub("", line)
             if _MDX_COMMENT_START in text:  # opened here, closed on a later line
                 text = text[: text.index(_MDX_COMMENT_START)]
                 comment = True
             keep[i] = text if text.strip() else None
+        shown = keep[i]
+        if shown is not None and "[[" in shown and "`" not in shown:
+            keep[i] = _WIKILINK.sub(_wikilink_text, shown)
     return keep
+
+
+def _wikilink_text(link: re.Match) -> str:
+    """What a reader sees of a wikilink: its text, else its page, else its heading; of an
+    embed, nothing."""
+    embed, page, heading, text = link.groups()
+    return "" if embed else (text or page or heading or "").strip()
 
 
 def _esm_goes_on(lines: list[str], blank: int) -> bool:

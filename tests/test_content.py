@@ -234,6 +234,27 @@ def test_hugo_toml_front_matter_is_read_and_its_errors_named(make_content):
     ]
 
 
+def test_obsidian_wikilinks_embeds_and_callouts_read_as_text(make_content):
+    """An Obsidian vault's page: a wikilink reads as its text (else its page, else its
+    heading), an embed is not shown, a callout's marker reads as its title (else its kind);
+    inline code that shows the syntax stays as written."""
+    root = make_content(
+        {
+            "v.md": "# Vault\n\nSee [[Onboarding]] and [[Deploys#Rollback|how to roll back]], "
+            "[[#Local]].\n\n![[diagram.png]]\n\n> [!tip]- Ask early\n> Nobody minds.\n\n"
+            "> [!NOTE]\n> Keys rotate.\n\nCode `[[x]]` stays.\n"
+        }
+    )
+    section = load_library(root).sections[0]
+    assert section.own_text.split("\n") == [
+        "See Onboarding and how to roll back, Local.",
+        "Ask early Nobody minds.",
+        "Note Keys rotate.",
+        "Code [[x]] stays.",
+    ]
+    assert "diagram" not in section.markdown and "> **Ask early**\n" in section.markdown
+
+
 def test_a_setext_headings_underline_is_not_its_sections_text(make_content):
     """A section under a setext heading (a title underlined with === or ---) starts after
     the underline, as one under an ATX heading starts after its line; a page's setext title
