@@ -23,6 +23,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
+from bot.markup import mkdocs_blocks, visible_lines
 from bot.process import Apart, collector_paused
 
 #: File suffixes read as documents; everything else (``_category_.json``, images) is ignored.
@@ -50,36 +51,6 @@ _INLINE_MARKUP = re.compile(r"[\\`*_\[!<&]")
 #: read faster (the pure-Python loader was a large part of reading a big folder).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
-#: The first line of an MDX import or export (ESM) statement, which runs on while its
-#: brackets are open: ``export const Note = ({children}) => (`` and the JSX lines after it.
-_ESM_START = re.compile(
-    r"^(import\s*[{*\"']|import\s+[\w$]+\s*(,|from\s)"
-    r"|export\s+(const|let|var|function|async|class|default)\b|export\s*[{*])"
-)
-#: An MDX comment, ``{/* ... */}`` (MDX has no HTML comments), or its start on a line.
-_MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}")
-_MDX_COMMENT_START = "{/*"
-_MDX_COMMENT_END = "*/}"
-_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
-#: A Material for MkDocs admonition (``!!! note "Title"``, collapsible ``???``) or content
-#: tab (``=== "Linux"``), whose content is the lines indented under it.
-_MKDOCS_BLOCK = re.compile(
-    r'^(?:(?:!!!|\?\?\?\+?)[ \t]*[\w-]+(?:[ \t]+[\w-]+)*[ \t]*(?:"(?P<title>[^"]*)")?'
-    r'|===\+?[ \t]+"(?P<tab>[^"]*)")[ \t]*$'
-)
-_FENCE = re.compile(r"^ {0,3}(```|~~~)")
-#: Hugo shortcodes (``{{< figure src="x" >}}``, ``{{% notice tip %}}``): markup, not text.
-_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}")
-#: A GitHub alert's or an Obsidian callout's marker (``> [!WARNING]``, ``> [!tip]- Title``),
-#: shown as its title.
-_CALLOUT = re.compile(r"^(\s*>\s*)\[!([\w-]+)\][+-]?[ \t]*(.*)$")
-#: An Obsidian wikilink (``[[Page]]``, ``[[Page#Heading|shown text]]``) or embed (``![[x.png]]``).
-_WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#]*)(?:#([^\[\]|]*))?(?:\|([^\[\]]*))?\]\]")
-#: A Docusaurus admonition's fence, with its title if it has one (``:::tip Remember`` or
-#: ``:::tip[Remember]``): the fence is hidden, the title kept.
-_ADMONITION_LINE = re.compile(r"^\s*:::+\s*[\w-]*\s*(?:\[(?P<bracketed>.*)\]|(?P<title>.*))$")
-_HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.S)
-_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _FM_BOUNDARY = re.compile(r"^-{3,}\s*$")
 #: Hugo's TOML front matter, between two ``+++`` lines.
 _TOML_BOUNDARY = re.compile(r"^\+{3}\s*$")
@@ -777,12 +748,12 @@ def split_sections(
 ) -> list[Section]:
     """Split a document body into sections: each heading owns the lines up to the next heading."""
     described = _described(meta)
-    lines = _mkdocs_blocks(body.split("\n"))
+    lines = mkdocs_blocks(body.split("\n"))
     if any(a is not b for a, b in zip(lines, body.split("\n"), strict=True)):
         body = "\n".join(lines)
     tokens = _BLOCKS.parse(body, env := {})
     plains = _plain_inlines(tokens, env)
-    keep = _visible_lines(lines, tokens)
+    keep = visible_lines(lines, tokens)
     headings = _headings(tokens, plains)
     first_h1 = next((h for h in headings if h.level == 1), None)
     title = str(meta.get("title") or "").strip() or (first_h1.name if first_h1 else Path(rel).stem)
@@ -927,125 +898,6 @@ def _phrasings_for(
 ) -> list[str]:
     named = [values for key, values in questions.items() if names_section(key, name, heading_path)]
     return [v for values in named for v in values]
-
-
-def _mkdocs_blocks(lines: list[str]) -> list[str]:
-    """The lines with Material for MkDocs' admonitions and content tabs read as Markdown:
-    the marker line becomes its title in bold (or a blank line), the lines indented under it
-    lose that indentation (else they read as a code block). The same list where there are
-    none."""
-    if not any(x.startswith(("!!!", "???", "===")) for x in lines):
-        return lines
-    out: list[str] = []
-    opened: list[int] = []  # the indentation of each open block's marker
-    fenced = False
-    for i, line in enumerate(lines):
-        if not line.strip():
-            out.append(line)
-            continue
-        indent = len(line) - len(line.lstrip(" "))
-        while opened and indent < opened[-1] + 4:
-            opened.pop()
-        line = line[4 * len(opened) :] if opened else line
-        if _FENCE.match(line):
-            fenced = not fenced
-        block = None if fenced else _MKDOCS_BLOCK.match(line.lstrip(" "))
-        if block:
-            opened.append(indent)
-            title = (block["title"] or block["tab"] or "").strip()
-            line = f"**{title}**" if title else ""
-            if title and i + 1 < len(lines) and lines[i + 1].strip():
-                line += "\\"  # (a hard line break: the title on a line of its own)
-        out.append(line)
-    return out
-
-
-def _visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
-    """Each body line as a reader sees it, or None: comments (HTML and MDX), MDX import and
-    export blocks, raw HTML tags and admonition fences removed."""
-    keep: list[str | None] = list(lines)
-    in_code = [False] * len(lines)
-    for t in tokens:
-        if t.map is None:
-            continue
-        a, b = t.map
-        if t.type in ("fence", "code_block"):
-            for i in range(a, min(b, len(lines))):
-                in_code[i] = True
-        elif t.type == "html_block":
-            visible = _HTML_TAG.sub("", _HTML_COMMENT.sub("", t.content))
-            for i in range(a, min(b, len(lines))):
-                keep[i] = None
-            # A JSX block's text, each line as written less its indentation (indented, a
-            # line would read as code): "<Tabs>\n  <TabItem>\n    Apples." is "Apples.".
-            visible = "\n".join(x.strip() for x in visible.splitlines() if x.strip())
-            if visible:
-                keep[a] = visible
-    esm: int | None = None  # in an import/export statement: its brackets still open
-    comment = False  # in an MDX comment that spans lines
-    for i, line in enumerate(lines):
-        if esm is not None:
-            if _ATX_HEADING.match(line) or (not line.strip() and not _esm_goes_on(lines, i)):
-                esm = None
-            else:
-                esm += _bracket_balance(line)
-                keep[i] = None
-                if esm <= 0:
-                    esm = None
-                continue
-        if in_code[i] or keep[i] is None:
-            continue
-        if comment:
-            end = line.find(_MDX_COMMENT_END)
-            if end < 0:
-                keep[i] = None
-                continue
-            comment = False
-            line = keep[i] = line[end + len(_MDX_COMMENT_END) :]
-        if _ESM_START.match(line):
-            keep[i] = None
-            opened = _bracket_balance(line)  # (a block starts after a blank line, as in MDX)
-            esm = opened if opened > 0 and (i == 0 or not lines[i - 1].strip()) else None
-        elif admonition := _ADMONITION_LINE.match(line):
-            title = (admonition["bracketed"] or admonition["title"] or "").strip()
-            keep[i] = f"**{title}**\n" if title else None  # (a paragraph of its own)
-        elif "<!--" in line:
-            keep[i] = _HTML_COMMENT.sub("", line)
-        elif "{{" in line and _SHORTCODE.search(line):
-            text = _SHORTCODE.sub("", line)
-            keep[i] = text if text.strip() else None
-        elif callout := _CALLOUT.match(line):
-            keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
-        elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
-            text = _MDX_COMMENT.sub("", line)
-            if _MDX_COMMENT_START in text:  # opened here, closed on a later line
-                text = text[: text.index(_MDX_COMMENT_START)]
-                comment = True
-            keep[i] = text if text.strip() else None
-        shown = keep[i]
-        if shown is not None and "[[" in shown and "`" not in shown:
-            keep[i] = _WIKILINK.sub(_wikilink_text, shown)
-    return keep
-
-
-def _wikilink_text(link: re.Match) -> str:
-    """What a reader sees of a wikilink: its text, else its page, else its heading; of an
-    embed, nothing."""
-    embed, page, heading, text = link.groups()
-    return "" if embed else (text or page or heading or "").strip()
-
-
-def _esm_goes_on(lines: list[str], blank: int) -> bool:
-    """Whether an import/export statement whose brackets are still open goes on past the
-    blank line at ``blank``: when the next line is code (indented, or closing a bracket),
-    not text."""
-    after = next((x for x in lines[blank + 1 :] if x.strip()), "")
-    return after[:1] in (" ", "\t", ")", "]", "}")
-
-
-def _bracket_balance(line: str) -> int:
-    """Brackets a line of code opens, less those it closes."""
-    return sum(map(line.count, "([{")) - sum(map(line.count, ")]}"))
 
 
 def _plain_inlines(tokens: list[Token], env: dict) -> list[str | None]:
