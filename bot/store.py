@@ -335,6 +335,15 @@ class Store:
 UNREADABLE_DB = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 
+def _why(err: sqlite3.DatabaseError) -> str:
+    """What to look at when SQLite cannot open or write the history."""
+    if getattr(err, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "another process holds it (a second bot on this DATA_DIR?)"
+    if getattr(err, "sqlite_errorname", "").startswith("SQLITE_FULL"):
+        return "the disk is full"
+    return "DATA_DIR must be a folder the bot's user can write (a read-only volume?)"
+
+
 def open_store(
     database_url: str | None, data_dir: Path, *, migrate: bool = True, set_aside: bool = False
 ) -> Store:
@@ -377,10 +386,10 @@ def open_store(
             store.migrate()
             store._load_salt()
         except sqlite3.DatabaseError as err:
-            if getattr(err, "sqlite_errorname", "") not in UNREADABLE_DB:
-                raise  # (a locked database, say: not the file's fault)
             store.close()
             path = Path(store.name)
+            if getattr(err, "sqlite_errorname", "") not in UNREADABLE_DB:  # not the file's fault
+                raise StoreError(f"{path}: cannot open the history ({err}): {_why(err)}") from err
             if not set_aside:
                 raise StoreError(f"{path}: not a database the bot can read ({err}); move it"
                                  " aside, and a new history starts") from err  # fmt: skip

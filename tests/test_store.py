@@ -119,6 +119,22 @@ def test_a_history_file_that_is_not_a_database_is_named_or_set_aside(tmp_path):
     assert aside.read_bytes() == b"garbage" * 100
 
 
+def test_a_history_sqlite_cannot_open_is_a_store_error_naming_data_dir(tmp_path):
+    """SQLite cannot open the history (here a folder in its place; a read-only volume, or
+    one the bot's user may not write, does the same): a StoreError naming the file and what
+    to look at, not sqlite3's OperationalError (a traceback at `serve`'s start)."""
+    from bot.store import StoreError
+
+    (tmp_path / "history.sqlite3").mkdir()
+    with pytest.raises(StoreError) as raised:
+        open_store(None, tmp_path, set_aside=True)
+    assert str(raised.value) == (
+        f"{tmp_path / 'history.sqlite3'}: cannot open the history (unable to open database"
+        " file): DATA_DIR must be a folder the bot's user can write (a read-only volume?)"
+    )
+    assert (tmp_path / "history.sqlite3").is_dir()  # nothing set aside: not the file's fault
+
+
 def test_a_lease_is_taken_over_only_once_it_runs_out_unfinished(store_url):
     """A leased key is "mine" for its first caller, "busy" for others while the lease runs,
     "again" for one taker once it ran out unfinished (its holder died), and "done"
