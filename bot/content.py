@@ -28,6 +28,10 @@ from bot.process import Apart, collector_paused
 
 #: File suffixes read as documents; everything else (``_category_.json``, images) is ignored.
 DOC_SUFFIXES = (".md", ".mdx")
+#: Folders never read, whatever they hold: a site's installed packages (thousands of their
+#: READMEs, when the docs folder setting names the site rather than its docs). Hidden
+#: folders (``.git``) are not read either.
+SKIPPED_FOLDERS = frozenset({"node_modules"})
 #: A Docusaurus folder's sidebar category (its "label" names the folder for readers).
 CATEGORY_FILE = "_category_.json"
 #: Content-owner file with synonyms and extra phrasings, at the root of the content folder.
@@ -461,7 +465,8 @@ def _category_label(root: Path, folder: Path, problems: list[Problem]) -> str:
 
 def find_documents(root: Path, problems: list[Problem]) -> list[str]:
     """Every document file below ``root``, as its path relative to it ('/'-separated),
-    sorted folder by folder (as paths sort), following no symlink loop twice."""
+    sorted folder by folder (as paths sort), following no symlink loop twice; hidden folders
+    and SKIPPED_FOLDERS are not read."""
     found: list[str] = []
     seen_dirs: set[tuple[int, int]] = set()
     top = os.fspath(root)
@@ -486,7 +491,11 @@ def find_documents(root: Path, problems: list[Problem]) -> list[str]:
         folder = os.path.relpath(dirpath, top).replace(os.sep, "/")
         at = "" if folder == "." else folder + "/"
         dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and named_in_utf8(at + d, "folder")
+            d
+            for d in dirnames
+            if not d.startswith(".")
+            and d not in SKIPPED_FOLDERS
+            and named_in_utf8(at + d, "folder")
         )
         found += [
             at + f

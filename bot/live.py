@@ -23,6 +23,7 @@ from bot.config import ContentSettings
 from bot.content import (
     CATEGORY_FILE,
     DOC_SUFFIXES,
+    SKIPPED_FOLDERS,
     SYNONYMS_FILE,
     ContentError,
     Library,
@@ -220,7 +221,9 @@ def fingerprint(root: Path) -> tuple:
     edited or removed."""
     items = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and d not in SKIPPED_FOLDERS
+        )  # (as the load: content.find_documents)
         for name in sorted(filenames):
             if name.lower().endswith(DOC_SUFFIXES) or name in (SYNONYMS_FILE, CATEGORY_FILE):
                 path = os.path.join(dirpath, name)
