@@ -14,8 +14,7 @@ _ESM_START = re.compile(
     r"^(import\s*[{*\"']|import\s+[\w$]+\s*(,|from\s)"
     r"|export\s+(const|let|var|function|async|class|default)\b|export\s*[{*])"
 )
-#: An MDX comment, ``{/* ... */}`` (MDX has no HTML comments), or its start on a line.
-_MDX_COMMENT = re.compile(r"\{/\*.*?\*/\}")
+#: An MDX comment's start and end, ``{/* ... */}`` (MDX has no HTML comments).
 _MDX_COMMENT_START = "{/*"
 _MDX_COMMENT_END = "*/}"
 _ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
@@ -27,7 +26,7 @@ _MKDOCS_BLOCK = re.compile(
 )
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 #: Hugo shortcodes (``{{< figure src="x" >}}``, ``{{% notice tip %}}``): markup, not text.
-_SHORTCODE = re.compile(r"\{\{[<%].*?[%>]\}\}")
+_SHORTCODES = (("{{<", ">}}"), ("{{%", "%}}"))
 #: A GitHub alert's or an Obsidian callout's marker (``> [!WARNING]``, ``> [!tip]- Title``),
 #: shown as its title.
 _CALLOUT = re.compile(r"^(\s*>\s*)\[!([\w-]+)\][+-]?[ \t]*(.*)$")
@@ -124,13 +123,12 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             keep[i] = f"**{title}**\n" if title else None  # (a paragraph of its own)
         elif "<!--" in line:
             keep[i] = _HTML_COMMENT.sub("", line)
-        elif "{{" in line and _SHORTCODE.search(line):
-            text = _SHORTCODE.sub("", line)
+        elif "{{" in line and (text := _cut(_cut(line, *_SHORTCODES[0]), *_SHORTCODES[1])) != line:
             keep[i] = text if text.strip() else None
         elif callout := _CALLOUT.match(line):
             keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
-            text = _MDX_COMMENT.sub("", line)
+            text = _cut(line, _MDX_COMMENT_START, _MDX_COMMENT_END)
             if _MDX_COMMENT_START in text:  # opened here, closed on a later line
                 text = text[: text.index(_MDX_COMMENT_START)]
                 comment = True
@@ -139,6 +137,19 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
         if shown is not None and "[[" in shown and "`" not in shown:
             keep[i] = _WIKILINK.sub(_wikilink_text, shown)
     return keep
+
+
+def _cut(line: str, start: str, end: str) -> str:
+    """The line without each span from ``start`` to the next ``end``; an unclosed one is
+    left as it is. One pass (a pattern such as ``start.*?end`` takes quadratic time on a
+    line of many starts and no end)."""
+    out: list[str] = []
+    at = 0
+    while (a := line.find(start, at)) >= 0 and (b := line.find(end, a + len(start))) >= 0:
+        out.append(line[at:a])
+        at = b + len(end)
+    out.append(line[at:])
+    return "".join(out)
 
 
 def _wikilink_text(link: re.Match) -> str:
