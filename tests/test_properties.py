@@ -282,3 +282,36 @@ def test_inline_rules_skipped_only_where_they_would_change_nothing(markdown):
         elif t.type in ("fence", "code_block"):
             whole.append(t.content.strip())
     assert content.plain_text(markdown) == "\n".join(x for x in whole if x)
+
+
+DIALECT_LINES = [
+    "", "", "text line", "# Title", "## Part", "Setext", "===", "---", "{/* c */}", "{/*",
+    "*/}", "a {/* b */} c", "export const X = ({a}) => (", "  <b>{a}</b>", ");",
+    "import X from 'y'", "import the data", '!!! note "T"', "??? tip", '=== "Tab"',
+    "    indented", "        deeper", "```", "~~~", "[[Page|x]]", "![[e.png]]",
+    "> [!tip] T", "> [!NOTE]", "> quoted", "{{< sc >}}", "{{% x %}}", ":::tip[T]", ":::",
+    "<Tabs>", "  <TabItem>", "</Tabs>", "<!-- c", "-->", "+++", "| a | b |", "|---|---|",
+]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(st.sampled_from(DIALECT_LINES), max_size=40))
+def test_any_mix_of_docs_tools_markup_loads_and_renders_within_slack_limits(
+    tmp_path_factory, lines
+):
+    """A page of any mix of MDX, MkDocs, Hugo, Obsidian and GitHub markup loads (or is
+    reported), keeps its lines where they were (MkDocs' blocks read in place), and every
+    section renders within Slack's limits."""
+    from bot.content import load_library
+    from bot.markup import mkdocs_blocks
+
+    assert len(mkdocs_blocks(lines)) == len(lines)
+    root = tmp_path_factory.mktemp("dialects")
+    (root / "page.md").write_text("\n".join(lines) + "\n")
+    (root / "ok.md").write_text("# Fine\n\nwords\n")
+    library = load_library(root)
+    assert "ok.md" in [d.path for d in library.documents]
+    for section in library.sections:
+        blocks, text = section_blocks(Match(section, 90))
+        assert_within_slack_limits(blocks)
+        assert text
