@@ -266,7 +266,9 @@ def load_or_fail(
     for problem in library.problems:
         print(f"devops-role-bot: warning: {problem}", file=stderr)
     if not library.sections:
-        raise ContentError(f"{content.content_dir}: no usable sections in any *.md or *.mdx file")
+        raise ContentError(
+            f"{content.content_dir}: no usable sections in any *.md, *.mdx or *.markdown file"
+        )
     return library
 
 

@@ -27,7 +27,7 @@ from bot.markup import mkdocs_blocks, visible_lines
 from bot.process import Apart, collector_paused
 
 #: File suffixes read as documents; everything else (``_category_.json``, images) is ignored.
-DOC_SUFFIXES = (".md", ".mdx")
+DOC_SUFFIXES = (".md", ".mdx", ".markdown")
 #: Folders never read, whatever they hold: a site's installed packages (thousands of their
 #: READMEs, when the docs folder setting names the site rather than its docs). Hidden
 #: folders (``.git``) are not read either.
@@ -216,7 +216,7 @@ def load_library(
     previous: Library | None = None,
     name: str | None = None,
 ) -> Library:
-    """Read every ``*.md``/``*.mdx`` below ``root`` and the synonyms file into a Library.
+    """Read every document (DOC_SUFFIXES) below ``root`` and the synonyms file into a Library.
 
     Files with problems are skipped and their problems recorded; the caller
     decides whether that is fatal. Raises ContentError when ``root`` is not a

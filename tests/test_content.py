@@ -257,16 +257,21 @@ def test_obsidian_wikilinks_embeds_and_callouts_read_as_text(make_content):
 
 def test_hidden_folders_and_installed_packages_are_not_read(make_content):
     """A docs setting that names a site rather than its docs folder reads neither its hidden
-    folders (.git) nor its installed packages (node_modules' READMEs)."""
+    folders (.git) nor its installed packages (node_modules' READMEs); Jekyll's .markdown
+    pages are read as .md ones are."""
     root = make_content(
         {
             "docs/intro.md": "# Intro\n\nWelcome.\n",
+            "docs/jekyll.markdown": "# Jekyll\n\nAn older suffix.\n",
             "node_modules/left-pad/README.md": "# left-pad\n\nPads strings.\n",
             "website/node_modules/x/readme.md": "# x\n\nA package.\n",
             ".git/notes.md": "# Notes\n\nInternal.\n",
         }
     )
-    assert [d.path for d in load_library(root).documents] == ["docs/intro.md"]
+    assert [d.path for d in load_library(root).documents] == [
+        "docs/intro.md",
+        "docs/jekyll.markdown",
+    ]
 
 
 def test_a_setext_headings_underline_is_not_its_sections_text(make_content):
