@@ -163,8 +163,10 @@ def _esm_goes_on(lines: list[str], blank: int) -> bool:
     """Whether an import/export statement whose brackets are still open goes on past the
     blank line at ``blank``: when the next line is code (indented, or closing a bracket),
     not text."""
-    after = next((x for x in lines[blank + 1 :] if x.strip()), "")
-    return after[:1] in (" ", "\t", ")", "]", "}")
+    after = blank + 1
+    while after < len(lines) and not lines[after].strip():
+        after += 1  # (no copy of the lines after: a page of many blank lines stays linear)
+    return after < len(lines) and lines[after][:1] in (" ", "\t", ")", "]", "}")
 
 
 def _bracket_balance(line: str) -> int:
