@@ -757,8 +757,9 @@ def split_sections(
 ) -> list[Section]:
     """Split a document body into sections: each heading owns the lines up to the next heading."""
     described = _described(meta)
-    lines = mkdocs_blocks(body.split("\n"))
-    if any(a is not b for a, b in zip(lines, body.split("\n"), strict=True)):
+    written = body.split("\n")
+    lines = mkdocs_blocks(written)
+    if lines is not written:  # (MkDocs' blocks, read in place: the same lines, less indented)
         body = "\n".join(lines)
     tokens = _BLOCKS.parse(body, env := {})
     plains = _plain_inlines(tokens, env)
