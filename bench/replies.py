@@ -42,6 +42,8 @@ QUESTIONS = [
     "git flow", "hotfix", "release planning", "what is a sandbox", "conclusion",
 ]  # fmt: skip
 _VARYING = re.compile(r'"(ts|thread_ts|message_ts|trigger_id|view_id|id|response_url)": "[^"]*"')
+#: A message's timestamp inside another value (the key in a reply's metadata, msg:D1:<ts>).
+_TIMESTAMP = re.compile(r"\b\d{10}\.\d{6}\b")
 
 
 def settle(fake: FakeSlack, quiet: float = 0.3, limit: float = 10) -> None:
@@ -106,7 +108,7 @@ def drive(folder: Path | None) -> list[str]:
     for call in fake.calls:
         text = json.dumps({"method": call.method, "params": call.params}, sort_keys=True,
                           ensure_ascii=False)  # fmt: skip
-        lines.append(_VARYING.sub(r'"\1": "*"', text))
+        lines.append(_TIMESTAMP.sub("*", _VARYING.sub(r'"\1": "*"', text)))
     return lines
 
 

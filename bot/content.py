@@ -48,6 +48,11 @@ _MD = MarkdownIt("commonmark").enable("table")
 #: The same parser's block rules alone: each inline token's text is read by ``_plain_inlines``,
 #: which runs the inline rules only on a text that has markup.
 _BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
+#: An inline run (a paragraph, a heading, a table cell) longer than this is read as written,
+#: its markup left unparsed: markdown-it's inline rules take superlinear time and memory on
+#: long runs of brackets or emphasis (a 2 MB paragraph of '![' took 31 s, of '*a' 800 MB),
+#: and no paragraph of prose comes near it.
+MAX_INLINE_CHARS = 20_000
 #: Where an inline rule of ``_MD`` can start (escapes, code, emphasis, links, images,
 #: autolinks, raw HTML, entities): a text with none of these is its words as written.
 _INLINE_MARKUP = re.compile(r"[\\`*_\[!<&]")
@@ -761,7 +766,7 @@ def split_sections(
     lines = mkdocs_blocks(written)
     if lines is not written:  # (MkDocs' blocks, read in place: the same lines, less indented)
         body = "\n".join(lines)
-    tokens = _BLOCKS.parse(body, env := {})
+    tokens, env = parse_blocks(body)
     plains = _plain_inlines(tokens, env)
     keep = visible_lines(lines, tokens)
     headings = _headings(tokens, plains)
@@ -910,10 +915,31 @@ def _phrasings_for(
     return [v for values in named for v in values]
 
 
+def parse_blocks(markdown: str) -> tuple[list[Token], dict]:
+    """markdown-it's tokens of a text with its block rules alone, and the parse's env (its
+    reference links): each inline token is read by ``parse_inline`` where needed."""
+    env: dict = {}
+    return _BLOCKS.parse(markdown, env), env
+
+
+def parse_inline(token: Token, env: dict) -> list[Token]:
+    """An inline token's children (from ``parse_blocks``), as markdown-it's whole parse
+    gives them; a run longer than MAX_INLINE_CHARS is one text, as written."""
+    if len(token.content) > MAX_INLINE_CHARS:
+        token.children = [Token("text", "", 0, content=" ".join(token.content.split()))]
+        return token.children
+    token.children = []
+    _MD.inline.parse(token.content, _MD, env, token.children)
+    for child in token.children:
+        if child.type == "text_special":  # (an escape: markdown-it's text_join makes it text)
+            child.type = "text"
+    return token.children
+
+
 def _plain_inlines(tokens: list[Token], env: dict) -> list[str | None]:
-    """The plain text (``inline_plain``) of each inline token of a block parse (``_BLOCKS``,
-    whose ``env`` holds the reference links), None for the other tokens: the inline rules run
-    only on a text that has markup, the rest is its words as written."""
+    """The plain text (``inline_plain``) of each inline token of a block parse
+    (``parse_blocks``), None for the other tokens: the inline rules run only on a text that
+    has markup, the rest is its words as written."""
     out: list[str | None] = []
     for t in tokens:
         if t.type != "inline":
@@ -921,8 +947,7 @@ def _plain_inlines(tokens: list[Token], env: dict) -> list[str | None]:
         elif _INLINE_MARKUP.search(t.content) is None:
             out.append(" ".join(t.content.split()))
         else:
-            t.children = []
-            _MD.inline.parse(t.content, _MD, env, t.children)
+            parse_inline(t, env)
             out.append(inline_plain(t))
     return out
 
@@ -998,7 +1023,7 @@ def inline_plain(token: Token) -> str:
     """The text a reader sees in an inline token: markup, images and raw HTML removed."""
     parts: list[str] = []
     for child in token.children or []:
-        if child.type in ("text", "text_special", "code_inline"):  # (escapes: text_special)
+        if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak") or (
             child.type == "html_inline" and child.content.lower().startswith("<br")
@@ -1010,7 +1035,7 @@ def inline_plain(token: Token) -> str:
 def plain_text(markdown: str) -> str:
     """Markdown as plain words, for indexing: one line per block, markup removed."""
     out: list[str] = []
-    tokens = _BLOCKS.parse(markdown, env := {})
+    tokens, env = parse_blocks(markdown)
     for t, plain in zip(tokens, _plain_inlines(tokens, env), strict=True):
         if plain is not None:
             out.append(plain)

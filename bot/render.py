@@ -8,10 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.content import Document, Library, Section, plain_text
+from bot.content import Document, Library, Section, parse_blocks, parse_inline, plain_text
 from bot.engine.search import Answer, Match, clean_question
 
 
@@ -267,9 +266,6 @@ class Shown:
         return cls(value)
 
 
-_MD = MarkdownIt("commonmark").enable("table")
-
-
 def escape(text: str) -> str:
     """Escape text for mrkdwn so nothing a user typed can ping (<!channel>, <@U...>)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
@@ -281,7 +277,10 @@ def to_mrkdwn(markdown: str) -> str:
 
     Cached: the same sections are shown again and again.
     """
-    tokens = _MD.parse(markdown)
+    tokens, env = parse_blocks(markdown)
+    for t in tokens:
+        if t.type == "inline":
+            parse_inline(t, env)
     out: list[str] = []
     lists: list[list[int]] = []  # per open list: [ordered?, counter]
     quote = 0

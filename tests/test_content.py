@@ -274,6 +274,20 @@ def test_hidden_folders_and_installed_packages_are_not_read(make_content):
     ]
 
 
+def test_a_paragraph_too_long_for_prose_is_read_and_shown_as_written(make_content):
+    """A paragraph longer than MAX_INLINE_CHARS (a generated run of emphasis or brackets,
+    which markdown-it's inline rules take minutes or gigabytes on) is its text as written,
+    in the index and in the answer; a short one beside it is read as Markdown."""
+    from bot.content import MAX_INLINE_CHARS
+    from bot.render import to_mrkdwn
+
+    run = "*a" * (MAX_INLINE_CHARS // 2 + 1)
+    root = make_content({"p.md": f"# P\n\nShort *emphasis* here.\n\n{run}\n"})
+    section = load_library(root).sections[0]
+    assert section.own_text == f"Short emphasis here.\n{run}"
+    assert to_mrkdwn(section.markdown) == f"Short _emphasis_ here.\n{run}"
+
+
 def test_a_setext_headings_underline_is_not_its_sections_text(make_content):
     """A section under a setext heading (a title underlined with === or ---) starts after
     the underline, as one under an ATX heading starts after its line; a page's setext title
