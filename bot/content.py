@@ -1079,10 +1079,16 @@ def strip_number_prefix(name: str) -> str:
 
 
 def doc_url_for(rel: str, meta: dict, base_url: str | None) -> str | None:
-    """The Docusaurus URL of a doc: folder path, ``id``/``slug`` front matter respected."""
+    """The Docusaurus URL of a doc: folder path, ``id``/``slug`` front matter respected.
+    None for a partial (a file or folder named ``_*``, which Docusaurus gives no page), but
+    Hugo's ``_index.md`` is its folder's page."""
     if not base_url:
         return None
     parts = rel.split("/")
+    if any(p.startswith("_") for p in parts[:-1]) or (
+        parts[-1].startswith("_") and Path(parts[-1]).stem.lower() != "_index"
+    ):
+        return None  # (a link to it would be a 404)
     dirs = [strip_number_prefix(p) for p in parts[:-1]]
     stem = strip_number_prefix(Path(parts[-1]).stem)
     slug = meta.get("slug")
@@ -1094,7 +1100,8 @@ def doc_url_for(rel: str, meta: dict, base_url: str | None) -> str | None:
         name = str(doc_id) if doc_id else stem
         parent = parts[-2] if len(parts) > 1 else ""
         is_index = not doc_id and (
-            stem.lower() in ("index", "readme") or (parent and stem.lower() == parent.lower())
+            stem.lower() in ("index", "_index", "readme")
+            or (parent and stem.lower() == parent.lower())
         )
         route = "/" + "/".join(dirs if is_index else [*dirs, name])
     route = re.sub(r"/+", "/", route)

@@ -408,7 +408,8 @@ def test_missing_folder_is_an_error(tmp_path):
 
 
 def test_docusaurus_urls():
-    """Doc URLs strip number prefixes (not date-like ones) and honour slug, id and index."""
+    """Doc URLs strip number prefixes (not date-like ones) and honour slug, id and index;
+    partials have none."""
     base = "https://hub.example/docs"
     assert strip_number_prefix("01_Roles") == "Roles"
     assert strip_number_prefix("01_01_DevOps") == "01_01_DevOps"
@@ -420,6 +421,10 @@ def test_docusaurus_urls():
     assert doc_url_for("a/b.md", {"id": "my-id"}, base) == f"{base}/a/my-id"
     assert doc_url_for("99_Useful materials/x.md", {}, base) == f"{base}/Useful%20materials/x"
     assert doc_url_for("a/b.md", {}, None) is None
+    # Partials have no page (no link to a 404); Hugo's _index.md is its folder's page.
+    assert doc_url_for("a/_partial.mdx", {}, base) is None
+    assert doc_url_for("_shared/x.md", {}, base) is None
+    assert doc_url_for("guides/_index.md", {}, base) == f"{base}/guides"
 
 
 def test_section_links(make_content):
