@@ -768,6 +768,12 @@ def split_sections(
         body = "\n".join(lines)
     tokens, env = parse_blocks(body)
     plains = _plain_inlines(tokens, env)
+    for t in tokens:
+        if t.type == "inline" and len(t.content) > MAX_INLINE_CHARS and t.map is not None:
+            problems.append(Problem(rel, body_line + t.map[0] + 1, f"a paragraph of"
+                                    f" {len(t.content):,} characters is read and shown as"
+                                    " written: its Markdown is not parsed past"
+                                    f" {MAX_INLINE_CHARS:,}", warning=True))  # fmt: skip
     keep = visible_lines(lines, tokens)
     headings = _headings(tokens, plains)
     first_h1 = next((h for h in headings if h.level == 1), None)

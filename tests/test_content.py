@@ -277,13 +277,19 @@ def test_hidden_folders_and_installed_packages_are_not_read(make_content):
 def test_a_paragraph_too_long_for_prose_is_read_and_shown_as_written(make_content):
     """A paragraph longer than MAX_INLINE_CHARS (a generated run of emphasis or brackets,
     which markdown-it's inline rules take minutes or gigabytes on) is its text as written,
-    in the index and in the answer; a short one beside it is read as Markdown."""
+    in the index and in the answer, with a warning at its line; a short one beside it is
+    read as Markdown."""
     from bot.content import MAX_INLINE_CHARS
     from bot.render import to_mrkdwn
 
     run = "*a" * (MAX_INLINE_CHARS // 2 + 1)
     root = make_content({"p.md": f"# P\n\nShort *emphasis* here.\n\n{run}\n"})
-    section = load_library(root).sections[0]
+    library = load_library(root)
+    assert [(str(p), p.warning) for p in library.problems] == [
+        ("p.md:5: a paragraph of 20,002 characters is read and shown as written: its Markdown"
+         " is not parsed past 20,000", True)
+    ]  # fmt: skip
+    section = library.sections[0]
     assert section.own_text == f"Short emphasis here.\n{run}"
     assert to_mrkdwn(section.markdown) == f"Short _emphasis_ here.\n{run}"
 
