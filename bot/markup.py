@@ -36,6 +36,11 @@ _WIKILINK = re.compile(r"(!?)\[\[([^\[\]|#]*)(?:#([^\[\]|]*))?(?:\|([^\[\]]*))?\
 #: ``:::tip[Remember]``): the fence is hidden, the title kept.
 _ADMONITION_LINE = re.compile(r"^\s*:::+\s*[\w-]*\s*(?:\[(?P<bracketed>.*)\]|(?P<title>.*))$")
 _HTML_COMMENT = re.compile(r"<!--.*?(-->|$)", re.S)
+#: A JSX component's label or title (``<TabItem value="mac" label="macOS">``,
+#: ``<Admonition title="Remember">``): the text a reader sees of the tag.
+_JSX_TITLE = re.compile(
+    r"<[A-Z][\w.]*\s[^<>]*?\b(?:label|title)=(?:\"([^\"<>]*)\"|'([^'<>]*)')[^<>]*>"
+)
 _HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 
 
@@ -85,12 +90,14 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             for i in range(a, min(b, len(lines))):
                 in_code[i] = True
         elif t.type == "html_block":
-            visible = _HTML_TAG.sub("", _HTML_COMMENT.sub("", t.content))
+            visible = _JSX_TITLE.sub(_jsx_title, _HTML_COMMENT.sub("", t.content))
+            visible = _HTML_TAG.sub("", visible)
             for i in range(a, min(b, len(lines))):
                 keep[i] = None
-            # A JSX block's text, each line as written less its indentation (indented, a
-            # line would read as code): "<Tabs>\n  <TabItem>\n    Apples." is "Apples.".
-            visible = "\n".join(x.strip() for x in visible.splitlines() if x.strip())
+            # A JSX block's text, each line a paragraph of its own as written less its
+            # indentation (indented, a line would read as code; run on, a tab's label would
+            # read as the start of its text): "<Tabs>\n  <TabItem>\n    Apples." is "Apples.".
+            visible = "\n\n".join(x.strip() for x in visible.splitlines() if x.strip())
             if visible:
                 keep[a] = visible
     esm: int | None = None  # in an import/export statement: its brackets still open
@@ -150,6 +157,12 @@ def _cut(line: str, start: str, end: str) -> str:
         at = b + len(end)
     out.append(line[at:])
     return "".join(out)
+
+
+def _jsx_title(tag: re.Match) -> str:
+    """A component tag as its label or title in bold, on a line of its own."""
+    title = (tag[1] if tag[1] is not None else tag[2]).strip()
+    return f"\n**{title}**\n" if title else ""
 
 
 def _wikilink_text(link: re.Match) -> str:

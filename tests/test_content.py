@@ -126,8 +126,9 @@ def test_mdx_imports_html_and_admonitions(make_content):
 def test_docusaurus_mdx_components_exports_and_comments_are_not_shown(make_content):
     """An MDX page as Docusaurus documents it: a component exported over several lines, MDX
     comments ({/* */}, on a line or over several), and tabs of indented JSX show none of
-    their code; the tabs' text reads as text, not as a code block. Code blocks and inline
-    code that show such syntax are kept, and so is prose that starts with 'import'."""
+    their code; the tabs' text reads as text, not as a code block, each tab's label as its
+    title. Code blocks and inline code that show such syntax are kept, and so is prose that
+    starts with 'import'."""
     root = make_content(
         {
             "install.mdx": (
@@ -155,11 +156,13 @@ def test_docusaurus_mdx_components_exports_and_comments_are_not_shown(make_conte
     for code in ("import Tabs", "export const", "<span", "backgroundColor", "return", "const x",
                  "internal", "a note", "over two lines", "TabItem"):  # fmt: skip
         assert code not in prose, code
-    assert section.own_text.split("\n")[:2] == [
-        "This is an apple. This is an orange.",
+    assert section.own_text.split("\n")[:4] == [
+        "Apple",  # (the first tab's label; the second has none)
+        "This is an apple.",
+        "This is an orange.",
         "Run the installer. Then restart.",
     ]
-    assert section.markdown.startswith("This is an apple.\nThis is an orange.\n\n")
+    assert section.markdown.startswith("**Apple**\n\nThis is an apple.\n\nThis is an orange.\n\n")
     assert "Comment with `{/* like this */}` in MDX." in section.markdown
     assert "```js\nimport Tabs from '@theme/Tabs';\nexport const x = 1;\n```" in section.markdown
     assert "import the data with the CLI, then check it." in section.own_text
