@@ -64,7 +64,8 @@ def mkdocs_blocks(lines: list[str]) -> list[str]:
         line = line[4 * len(opened) :] if opened else line
         if _FENCE.match(line):
             fenced = not fenced
-        block = None if fenced else _MKDOCS_BLOCK.match(line.lstrip(" "))
+        code = len(line) - len(line.lstrip(" ")) >= 4  # (an indented code block shows one)
+        block = None if fenced or code else _MKDOCS_BLOCK.match(line.lstrip(" "))
         if block:
             opened.append(indent)
             title = (block["title"] or block["tab"] or "").strip()

@@ -176,8 +176,9 @@ def test_mkdocs_admonitions_and_tabs_hugo_shortcodes_and_github_alerts_read_as_t
 ):
     """Material for MkDocs' admonitions and content tabs (their text indented under them),
     nested too, read as text with their titles on lines of their own, not as code blocks;
-    a real indented code block after them stays code; Hugo shortcodes are not shown; a
-    GitHub alert's marker reads as its title. A setext heading is not taken for a tab."""
+    a real indented code block after them stays code, an admonition shown in it too; Hugo
+    shortcodes are not shown; a GitHub alert's marker reads as its title. A setext heading
+    is not taken for a tab."""
     from bot.engine.search import Match
     from bot.render import section_blocks
 
@@ -188,7 +189,7 @@ def test_mkdocs_admonitions_and_tabs_hugo_shortcodes_and_github_alerts_read_as_t
                 "    Ask the lead.\n\n??? note\n    Collapsed text.\n\n"
                 '=== "Linux"\n\n    Run `make deploy`.\n\n'
                 '    !!! tip "Nested"\n        Inner text.\n\n'
-                "Back to text.\n\n    real code\n\n"
+                'Back to text.\n\n    real code\n    !!! note "Shown as code"\n\n'
                 '{{< figure src="x.png" >}}\n'
                 "Hugo {{% notice tip %}}inside{{% /notice %}} after.\n\n"
                 "> [!WARNING]\n> Rotate the keys.\n\nSetext\n===\n\nBody.\n"
@@ -198,14 +199,15 @@ def test_mkdocs_admonitions_and_tabs_hugo_shortcodes_and_github_alerts_read_as_t
     top, setext = load_library(root).sections
     assert top.own_text.split("\n") == [
         "Never on Fridays The team is thin.", "Ask the lead.", "Collapsed text.", "Linux",
-        "Run make deploy.", "Nested Inner text.", "Back to text.", "real code",
+        "Run make deploy.", "Nested Inner text.", "Back to text.",
+        "real code", '!!! note "Shown as code"',
         "Hugo inside after.", "Warning Rotate the keys.",
     ]  # fmt: skip
     blocks, _ = section_blocks(Match(top, 90))
     shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert shown.startswith("*Never on Fridays*\nThe team is thin.\nAsk the lead.\n")
     assert "*Linux*\nRun `make deploy`.\n*Nested*\nInner text.\n" in shown
-    assert "```\nreal code\n```" in shown and "{{" not in shown
+    assert '```\nreal code\n!!! note "Shown as code"\n```' in shown and "{{" not in shown
     assert setext.name == "Setext" and setext.own_text == "Body."
 
 
