@@ -451,11 +451,18 @@ def _header(text: str) -> dict:
 
 
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _within(text)}}
 
 
 def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _within(text)}]}
+
+
+def _within(text: str) -> str:
+    """A block's text within Slack's 3,000 characters (a section's text, a context
+    element's): long text is split before it gets here (``split_mrkdwn``); what is still
+    longer (a page title or heading path thousands of characters long) is cut, not refused."""
+    return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:

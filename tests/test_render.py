@@ -132,6 +132,41 @@ def test_every_other_reply_is_accepted(standin, shipped_library, hub, corpus):
     assert standin.refused == []
 
 
+def test_titles_and_headings_thousands_of_characters_long_are_accepted(standin, make_content):
+    """A page whose title and headings run to thousands of characters (with characters
+    Slack escapes): every kind of reply, every section, its modal, the page's modal and the
+    Home tab are still accepted: the breadcrumbs are cut, not refused."""
+    from bot.render import page_modal
+
+    name = "Very long heading " * 300
+    root = make_content(
+        {
+            "a.md": f'---\ntitle: "{"T<&>" * 400}"\n---\n# {name}\n\nIntro.\n\n'
+            f"## {name} two\n\nMore about onboarding.\n\n## <b>&amp; <!channel>\n\nOdd.\n",
+            "b.md": f"# {'B' * 3000}\n\nOther doc about onboarding.\n",
+        }
+    )
+    library = load_library(root)
+    index = build_index(library)
+    for question in ("onboarding", "very long heading two", "odd"):
+        answer = index.answer(question)
+        for decision in DECISIONS:
+            blocks, text = answer_blocks(replace(answer, decision=decision), library,
+                                         shareable=True, feedback_id="f" * 32)  # fmt: skip
+            assert post(standin, blocks, text)["ok"], (question, decision)
+    for section in library.sections:
+        blocks, text = section_blocks(Match(section, 77), shareable=True, feedback_id="f" * 32)
+        assert post(standin, blocks, text)["ok"], section.id
+        modal = section_modal(Match(section, 77), feedback_id="f" * 32)
+        assert api(standin, "views.open", {"trigger_id": "t", "view": modal})["ok"], section.id
+    for doc in library.documents:
+        view = page_modal(doc, library)
+        assert api(standin, "views.open", {"trigger_id": "t", "view": view})["ok"], doc.path
+    for view in (home_view(library), home_fallback(library)):
+        assert api(standin, "views.publish", {"user_id": "U1", "view": view})["ok"]
+    assert standin.refused == []
+
+
 def test_section_buttons_are_unique_in_their_block_and_carry_what_they_show(
     shipped_library, shipped_index
 ):
