@@ -1,4 +1,5 @@
-"""Reading role documents: front matter, titles, sections, hidden markup, links, problems."""
+"""Reading role documents: front matter, titles, sections, links, problems (the docs tools' own
+markup: test_markup.py)."""
 
 from __future__ import annotations
 
@@ -105,112 +106,6 @@ def test_inline_markup_removed_from_heading_names(make_content):
     assert names(load_library(root))[1] == "The bold code link text end"
 
 
-def test_mdx_imports_html_and_admonitions(make_content):
-    """MDX import lines, raw HTML tags and images vanish; admonition content stays, and so
-    does an admonition's title (both of Docusaurus' ways to write it), as a line of its own."""
-    root = make_content(
-        {
-            "x.mdx": "import Tabs from '@theme/Tabs';\n\n# T\n\n:::tip Remember\nKeep this tip.\n"
-            ':::\n\n<div class="x">\n\nVisible <b>bold</b> words.\n\n</div>\n\n'
-            "![diagram](d.png)\n\n:::warning[Never on Fridays]\n\nNo deploys.\n\n:::\n"
-        }
-    )
-    section = load_library(root).sections[0]
-    assert "import" not in section.markdown and ":::" not in section.markdown
-    assert section.own_text.startswith("Remember\nKeep this tip.\n")
-    assert "**Never on Fridays**\n\n\nNo deploys." in section.markdown
-    assert "Visible bold words." in section.own_text
-    assert "<div" not in section.markdown and "diagram" not in section.own_text
-
-
-def test_docusaurus_mdx_components_exports_and_comments_are_not_shown(make_content):
-    """An MDX page as Docusaurus documents it: a component exported over several lines, MDX
-    comments ({/* */}, on a line or over several), and tabs of indented JSX show none of
-    their code; the tabs' text reads as text, not as a code block, each tab's label as its
-    title. Code blocks and inline code that show such syntax are kept, and so is prose that
-    starts with 'import'."""
-    root = make_content(
-        {
-            "install.mdx": (
-                "---\ntitle: Install\n---\n"
-                "import Tabs from '@theme/Tabs';\nimport TabItem from '@theme/TabItem';\n\n"
-                "export const Highlight = ({children, color}) => (\n"
-                "  <span style={{backgroundColor: color}}>{children}</span>\n);\n\n"
-                "export function Card({title}) {\n  const x = 1;\n\n  return <b>{title}</b>;\n}\n\n"
-                "# Install\n\n{/* internal: ask infra before changing this */}\n\n"
-                '<Tabs>\n  <TabItem value="apple" label="Apple" default>\n'
-                '    This is an apple.\n  </TabItem>\n  <TabItem value="orange">\n'
-                "    This is an orange.\n  </TabItem>\n</Tabs>\n\n"
-                "Run the installer. {/* a note\nover two lines */} Then restart.\n\n"
-                "Comment with `{/* like this */}` in MDX.\n\n"
-                "```js\nimport Tabs from '@theme/Tabs';\nexport const x = 1;\n```\n\n"
-                "import the data with the CLI, then check it.\n"
-            ),
-        }
-    )
-    from bot.engine.search import Match
-    from bot.render import section_blocks
-
-    section = load_library(root).sections[0]
-    prose = section.own_text.split("Comment with")[0]  # (before the code shown on purpose)
-    for code in ("import Tabs", "export const", "<span", "backgroundColor", "return", "const x",
-                 "internal", "a note", "over two lines", "TabItem"):  # fmt: skip
-        assert code not in prose, code
-    assert section.own_text.split("\n")[:4] == [
-        "Apple",  # (the first tab's label; the second has none)
-        "This is an apple.",
-        "This is an orange.",
-        "Run the installer. Then restart.",
-    ]
-    assert section.markdown.startswith("**Apple**\n\nThis is an apple.\n\nThis is an orange.\n\n")
-    assert "Comment with `{/* like this */}` in MDX." in section.markdown
-    assert "```js\nimport Tabs from '@theme/Tabs';\nexport const x = 1;\n```" in section.markdown
-    assert "import the data with the CLI, then check it." in section.own_text
-    blocks, _ = section_blocks(Match(section, 90))
-    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
-    assert "```\nThis is an orange." not in shown and "span" not in shown
-
-
-def test_mkdocs_admonitions_and_tabs_hugo_shortcodes_and_github_alerts_read_as_text(
-    make_content,
-):
-    """Material for MkDocs' admonitions and content tabs (their text indented under them),
-    nested too, read as text with their titles on lines of their own, not as code blocks;
-    a real indented code block after them stays code, an admonition shown in it too; Hugo
-    shortcodes are not shown; a GitHub alert's marker reads as its title. A setext heading
-    is not taken for a tab."""
-    from bot.engine.search import Match
-    from bot.render import section_blocks
-
-    root = make_content(
-        {
-            "mk.md": (
-                '# Deploys\n\n!!! warning "Never on Fridays"\n    The team is thin.\n\n'
-                "    Ask the lead.\n\n??? note\n    Collapsed text.\n\n"
-                '=== "Linux"\n\n    Run `make deploy`.\n\n'
-                '    !!! tip "Nested"\n        Inner text.\n\n'
-                'Back to text.\n\n    real code\n    !!! note "Shown as code"\n\n'
-                '{{< figure src="x.png" >}}\n'
-                "Hugo {{% notice tip %}}inside{{% /notice %}} after.\n\n"
-                "> [!WARNING]\n> Rotate the keys.\n\nSetext\n===\n\nBody.\n"
-            ),
-        }
-    )
-    top, setext = load_library(root).sections
-    assert top.own_text.split("\n") == [
-        "Never on Fridays The team is thin.", "Ask the lead.", "Collapsed text.", "Linux",
-        "Run make deploy.", "Nested Inner text.", "Back to text.",
-        "real code", '!!! note "Shown as code"',
-        "Hugo inside after.", "Warning Rotate the keys.",
-    ]  # fmt: skip
-    blocks, _ = section_blocks(Match(top, 90))
-    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
-    assert shown.startswith("*Never on Fridays*\nThe team is thin.\nAsk the lead.\n")
-    assert "*Linux*\nRun `make deploy`.\n*Nested*\nInner text.\n" in shown
-    assert '```\nreal code\n!!! note "Shown as code"\n```' in shown and "{{" not in shown
-    assert setext.name == "Setext" and setext.own_text == "Body."
-
-
 def test_hugo_toml_front_matter_is_read_and_its_errors_named(make_content):
     """Hugo's TOML front matter (between +++ lines) gives the title and drafts as YAML's
     does; a TOML error, or a value that is no title, is named at its line."""
@@ -237,27 +132,6 @@ def test_hugo_toml_front_matter_is_read_and_its_errors_named(make_content):
         "f.md:1: front matter block opened with '+++' is never closed",
         "g.md:2: bad TOML front matter: Illegal character '\\n'",
     ]
-
-
-def test_obsidian_wikilinks_embeds_and_callouts_read_as_text(make_content):
-    """An Obsidian vault's page: a wikilink reads as its text (else its page, else its
-    heading), an embed is not shown, a callout's marker reads as its title (else its kind);
-    inline code that shows the syntax stays as written."""
-    root = make_content(
-        {
-            "v.md": "# Vault\n\nSee [[Onboarding]] and [[Deploys#Rollback|how to roll back]], "
-            "[[#Local]].\n\n![[diagram.png]]\n\n> [!tip]- Ask early\n> Nobody minds.\n\n"
-            "> [!NOTE]\n> Keys rotate.\n\nCode `[[x]]` stays.\n"
-        }
-    )
-    section = load_library(root).sections[0]
-    assert section.own_text.split("\n") == [
-        "See Onboarding and how to roll back, Local.",
-        "Ask early Nobody minds.",
-        "Note Keys rotate.",
-        "Code [[x]] stays.",
-    ]
-    assert "diagram" not in section.markdown and "> **Ask early**\n" in section.markdown
 
 
 def test_hidden_folders_and_installed_packages_are_not_read(make_content):
