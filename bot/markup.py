@@ -71,7 +71,7 @@ def mkdocs_blocks(lines: list[str]) -> list[str]:
             title = (block["title"] or block["tab"] or "").strip()
             line = f"**{title}**" if title else ""
             if title and i + 1 < len(lines) and lines[i + 1].strip():
-                line += "\\"  # (a hard line break: the title on a line of its own)
+                line += "  "  # (a hard line break, unseen as text: the title on its own line)
         out.append(line)
     return out
 
