@@ -27,6 +27,15 @@ _MKDOCS_BLOCK = re.compile(
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 #: Hugo shortcodes (``{{< figure src="x" >}}``, ``{{% notice tip %}}``): markup, not text.
 _SHORTCODES = (("{{<", ">}}"), ("{{%", "%}}"))
+#: A GitBook block tag (``{% hint style="info" %}``, ``{% tab title="Linux" %}``,
+#: ``{% endtabs %}``, ``{% embed url="..." %}``): hidden, a tab's title shown. Other sites'
+#: tags (Jekyll's, Eleventy's) are their own, and shown as written.
+_GITBOOK_TAG = re.compile(
+    r"\{%\s*(end)?(hint|tabs|tab|code-tabs-item|code-tabs|code|content-ref|embed|file"
+    r"|swagger|stepper|step|columns|column)\b([^%]*)%\}"
+)
+_GITBOOK_TITLED = ("tab", "code-tabs-item")
+_TITLE_ATTRIBUTE = re.compile(r"\btitle=(?:\"([^\"]*)\"|'([^']*)')")
 #: A GitHub alert's or an Obsidian callout's marker (``> [!WARNING]``, ``> [!tip]- Title``),
 #: shown as its title.
 _CALLOUT = re.compile(r"^(\s*>\s*)\[!([\w-]+)\][+-]?[ \t]*(.*)$")
@@ -133,6 +142,10 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             keep[i] = _HTML_COMMENT.sub("", line)
         elif "{{" in line and (text := _cut(_cut(line, *_SHORTCODES[0]), *_SHORTCODES[1])) != line:
             keep[i] = text if text.strip() else None
+        elif "{%" in line and _GITBOOK_TAG.search(line):
+            text = _GITBOOK_TAG.sub(_gitbook_tag, line)
+            titled = text.strip().startswith("**") and not _GITBOOK_TAG.sub("", line).strip()
+            keep[i] = (text.strip() + "\n" if titled else text) if text.strip() else None
         elif callout := _CALLOUT.match(line):
             keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
@@ -158,6 +171,14 @@ def _cut(line: str, start: str, end: str) -> str:
         at = b + len(end)
     out.append(line[at:])
     return "".join(out)
+
+
+def _gitbook_tag(tag: re.Match) -> str:
+    """A GitBook tag as a reader sees it: a tab's title in bold, else nothing."""
+    end, name, attributes = tag.groups()
+    title = _TITLE_ATTRIBUTE.search(attributes) if not end and name in _GITBOOK_TITLED else None
+    text = (title[1] if title[1] is not None else title[2]).strip() if title else ""
+    return f"**{text}**" if text else ""
 
 
 def _jsx_title(tag: re.Match) -> str:

@@ -127,3 +127,28 @@ def test_obsidian_wikilinks_embeds_and_callouts_read_as_text(make_content):
         "Code [[x]] stays.",
     ]
     assert "diagram" not in section.markdown and "> **Ask early**\n" in section.markdown
+
+
+def test_gitbook_blocks_read_as_text_and_other_sites_tags_are_left_as_written(make_content):
+    """GitBook's hint, tabs, embed and content-ref tags are hidden and a tab's title is shown
+    on a line of its own; a tag GitBook does not define (18F's {% slack_channel %}) is left
+    as written, since hiding it would lose what it names."""
+    root = make_content(
+        {
+            "g.md": '# Setup\n\n{% hint style="warning" %}\n**Never** deploy on Fridays.\n'
+            '{% endhint %}\n\n{% tabs %}\n{% tab title="Linux" %}\nRun `make deploy`.\n'
+            "{% endtab %}\n\n{% tab title='Windows' %}\nRun `deploy.ps1`.\n{% endtab %}\n"
+            '{% endtabs %}\n\n{% embed url="https://youtu.be/x" %}\n\n'
+            '{% content-ref url="other.md" %}\n[other.md](other.md)\n{% endcontent-ref %}\n\n'
+            'Ask in {% slack_channel "dev" %} for help.\n\n'
+            '{% hint style="info" %}Inline hint text.{% endhint %}\n'
+        }
+    )
+    section = load_library(root).sections[0]
+    assert section.own_text.split("\n") == [
+        "Never deploy on Fridays.", "Linux", "Run make deploy.", "Windows", "Run deploy.ps1.",
+        "other.md", 'Ask in {% slack_channel "dev" %} for help.', "Inline hint text.",
+    ]  # fmt: skip
+    blocks, _ = section_blocks(Match(section, 90))
+    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    assert "*Linux*\nRun `make deploy`.\n*Windows*\n" in shown and "youtu" not in shown
