@@ -1,6 +1,6 @@
 """Markdown lines as a reader of the rendered page sees them: what the docs tools add to
-Markdown (Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub) read as text where
-it is text, hidden where it is code or markup."""
+Markdown (Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub, GitBook) read as
+text where it is text, hidden where it is code or markup."""
 
 from __future__ import annotations
 
@@ -87,8 +87,9 @@ def mkdocs_blocks(lines: list[str]) -> list[str]:
 
 def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     """Each body line as a reader of the rendered page sees it, or None: comments (HTML and
-    MDX), MDX imports and exports, raw HTML and JSX tags, Hugo shortcodes and embeds removed;
-    admonition fences, callout markers and wikilinks as their titles and text. ``tokens``:
+    MDX), MDX imports and exports, raw HTML and JSX tags, Hugo shortcodes, GitBook tags and
+    embeds removed; admonition fences, callout markers, tabs and wikilinks as their titles
+    and text. ``tokens``:
     markdown-it's block tokens of the lines (where code and HTML blocks are)."""
     keep: list[str | None] = list(lines)
     in_code = [False] * len(lines)

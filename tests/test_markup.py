@@ -1,5 +1,5 @@
 """What a reader sees of the docs tools' own markup (bot.markup), read through the load:
-Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub."""
+Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub, GitBook."""
 
 from __future__ import annotations
 
