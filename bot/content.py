@@ -50,8 +50,7 @@ _MD = MarkdownIt("commonmark").enable("table")
 _BLOCKS = MarkdownIt("commonmark").enable("table").disable(["inline", "text_join"])
 #: An inline run (a paragraph, a heading, a table cell) longer than this is read as written,
 #: its markup left unparsed: markdown-it's inline rules take superlinear time and memory on
-#: long runs of brackets or emphasis (a 2 MB paragraph of '![' took 31 s, of '*a' 800 MB),
-#: and no paragraph of prose comes near it.
+#: long runs of brackets or emphasis, and no paragraph of prose comes near it.
 MAX_INLINE_CHARS = 20_000
 #: Where an inline rule of ``_MD`` can start (escapes, code, emphasis, links, images,
 #: autolinks, raw HTML, entities): a text with none of these is its words as written.
@@ -496,11 +495,7 @@ def find_documents(root: Path, problems: list[Problem]) -> list[str]:
         folder = os.path.relpath(dirpath, top).replace(os.sep, "/")
         at = "" if folder == "." else folder + "/"
         dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if not d.startswith(".")
-            and d not in SKIPPED_FOLDERS
-            and named_in_utf8(at + d, "folder")
+            d for d in dirnames if is_read_folder(d) and named_in_utf8(at + d, "folder")
         )
         found += [
             at + f
@@ -508,6 +503,12 @@ def find_documents(root: Path, problems: list[Problem]) -> list[str]:
             if f.lower().endswith(DOC_SUFFIXES) and named_in_utf8(at + f, "file")
         ]
     return sorted(found, key=lambda rel: rel.split("/"))
+
+
+def is_read_folder(name: str) -> bool:
+    """Whether a folder of this name is read (and watched): not hidden (``.git``), not one of
+    SKIPPED_FOLDERS."""
+    return not name.startswith(".") and name not in SKIPPED_FOLDERS
 
 
 def shown_name(rel: str) -> str:

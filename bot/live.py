@@ -23,10 +23,10 @@ from bot.config import ContentSettings
 from bot.content import (
     CATEGORY_FILE,
     DOC_SUFFIXES,
-    SKIPPED_FOLDERS,
     SYNONYMS_FILE,
     ContentError,
     Library,
+    is_read_folder,
     load_library,
     same_docs,
 )
@@ -221,9 +221,7 @@ def fingerprint(root: Path) -> tuple:
     edited or removed."""
     items = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d not in SKIPPED_FOLDERS
-        )  # (as the load: content.find_documents)
+        dirnames[:] = sorted(d for d in dirnames if is_read_folder(d))
         for name in sorted(filenames):
             if name.lower().endswith(DOC_SUFFIXES) or name in (SYNONYMS_FILE, CATEGORY_FILE):
                 path = os.path.join(dirpath, name)

@@ -141,16 +141,21 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             keep[i] = f"**{title}**\n" if title else None  # (a paragraph of its own)
         elif "<!--" in line:
             keep[i] = _HTML_COMMENT.sub("", line)
-        elif "{{" in line and (text := _cut(_cut(line, *_SHORTCODES[0]), *_SHORTCODES[1])) != line:
+        elif (
+            "{{" in line
+            and (text := _without_spans(_without_spans(line, *_SHORTCODES[0]), *_SHORTCODES[1]))
+            != line
+        ):
             keep[i] = text if text.strip() else None
         elif "{%" in line and _GITBOOK_TAG.search(line):
             text = _GITBOOK_TAG.sub(_gitbook_tag, line)
-            titled = text.strip().startswith("**") and not _GITBOOK_TAG.sub("", line).strip()
-            keep[i] = (text.strip() + "\n" if titled else text) if text.strip() else None
+            if not _GITBOOK_TAG.sub("", line).strip():  # tags alone: a tab's title, or nothing
+                text = text.strip() + "\n" if text.strip() else None
+            keep[i] = text
         elif callout := _CALLOUT.match(line):
             keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
-            text = _cut(line, _MDX_COMMENT_START, _MDX_COMMENT_END)
+            text = _without_spans(line, _MDX_COMMENT_START, _MDX_COMMENT_END)
             if _MDX_COMMENT_START in text:  # opened here, closed on a later line
                 text = text[: text.index(_MDX_COMMENT_START)]
                 comment = True
@@ -161,7 +166,7 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     return keep
 
 
-def _cut(line: str, start: str, end: str) -> str:
+def _without_spans(line: str, start: str, end: str) -> str:
     """The line without each span from ``start`` to the next ``end``; an unclosed one is
     left as it is. One pass (a pattern such as ``start.*?end`` takes quadratic time on a
     line of many starts and no end)."""
@@ -178,14 +183,19 @@ def _gitbook_tag(tag: re.Match) -> str:
     """A GitBook tag as a reader sees it: a tab's title in bold, else nothing."""
     end, name, attributes = tag.groups()
     title = _TITLE_ATTRIBUTE.search(attributes) if not end and name in _GITBOOK_TITLED else None
-    text = (title[1] if title[1] is not None else title[2]).strip() if title else ""
+    text = _quoted(title) if title else ""
     return f"**{text}**" if text else ""
 
 
 def _jsx_title(tag: re.Match) -> str:
     """A component tag as its label or title in bold, on a line of its own."""
-    title = (tag[1] if tag[1] is not None else tag[2]).strip()
+    title = _quoted(tag)
     return f"\n**{title}**\n" if title else ""
+
+
+def _quoted(value: re.Match) -> str:
+    """An attribute's value, from a match of ``name="..."`` or ``name='...'`` (group 1 or 2)."""
+    return (value[1] if value[1] is not None else value[2]).strip()
 
 
 def _wikilink_text(link: re.Match) -> str:

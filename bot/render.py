@@ -445,29 +445,23 @@ def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 
 
 def _header(text: str) -> dict:
-    if len(text) > HEADER_LIMIT:
-        text = text[: HEADER_LIMIT - 1] + "…"
+    text = _cut(text, HEADER_LIMIT)
     return {"type": "header", "text": {"type": "plain_text", "text": text, "emoji": True}}
 
 
+# A section's text and a context element's are 3,000 characters at most: long text is split
+# before it gets here (split_mrkdwn); what is still longer (a page title or heading path
+# thousands of characters long) is cut, not refused.
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _within(text)}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _cut(text, SECTION_LIMIT)}}
 
 
 def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _within(text)}]}
-
-
-def _within(text: str) -> str:
-    """A block's text within Slack's 3,000 characters (a section's text, a context
-    element's): long text is split before it gets here (``split_mrkdwn``); what is still
-    longer (a page title or heading path thousands of characters long) is cut, not refused."""
-    return text if len(text) <= SECTION_LIMIT else text[: SECTION_LIMIT - 1] + "…"
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(text, SECTION_LIMIT)}]}
 
 
 def _button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
-    if len(text) > BUTTON_TEXT:
-        text = text[: BUTTON_TEXT - 1] + "…"
+    text = _cut(text, BUTTON_TEXT)
     button = {
         "type": "button",
         "text": {"type": "plain_text", "text": text, "emoji": True},
@@ -861,8 +855,7 @@ def section_modal(match: Match, *, feedback_id: str | None = None) -> dict:
 
 def plain(text: str) -> str:
     """A reply as plain text for Slack's `text` field: escaped, within its 40,000 characters."""
-    text = escape(text)
-    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+    return _cut(escape(text), TEXT_LIMIT)
 
 
 def moved_blocks(channel: str, blocks: list[dict]) -> list[dict]:

@@ -337,9 +337,10 @@ UNREADABLE_DB = ("SQLITE_NOTADB", "SQLITE_CORRUPT")
 
 def _why(err: sqlite3.DatabaseError) -> str:
     """What to look at when SQLite cannot open or write the history."""
-    if getattr(err, "sqlite_errorname", "").startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+    name = getattr(err, "sqlite_errorname", "")
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
         return "another process holds it (a second bot on this DATA_DIR?)"
-    if getattr(err, "sqlite_errorname", "").startswith("SQLITE_FULL"):
+    if name.startswith("SQLITE_FULL"):
         return "the disk is full"
     return "DATA_DIR must be a folder the bot's user can write (a read-only volume?)"
 
