@@ -1,6 +1,7 @@
 """Markdown lines as a reader of the rendered page sees them: what the docs tools add to
-Markdown (Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub, GitBook) read as
-text where it is text, hidden where it is code or markup."""
+Markdown (Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub, GitBook, and the
+templates of Jekyll and Eleventy) read as text where it is text, hidden where it is code or
+markup."""
 
 from __future__ import annotations
 
@@ -28,13 +29,33 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 #: Hugo shortcodes (``{{< figure src="x" >}}``, ``{{% notice tip %}}``): markup, not text.
 _SHORTCODES = (("{{<", ">}}"), ("{{%", "%}}"))
 #: A GitBook block tag (``{% hint style="info" %}``, ``{% tab title="Linux" %}``,
-#: ``{% endtabs %}``, ``{% embed url="..." %}``): hidden, a tab's title shown. Other sites'
-#: tags (Jekyll's, Eleventy's) are their own, and shown as written.
+#: ``{% endtabs %}``, ``{% embed url="..." %}``): hidden, a tab's title shown.
 _GITBOOK_TAG = re.compile(
     r"\{%\s*(end)?(hint|tabs|tab|code-tabs-item|code-tabs|code|content-ref|embed|file"
     r"|swagger|stepper|step|columns|column)\b([^%]*)%\}"
 )
 _GITBOOK_TITLED = ("tab", "code-tabs-item")
+#: A Liquid or Nunjucks tag (Jekyll, Eleventy: ``{% if x %}``, ``{%- include a.html -%}``),
+#: its name and what follows it. (``[^%]*``: a line of many openings and no close is read
+#: in linear time.)
+_TEMPLATE_TAG = re.compile(r"\{%-?\s*([\w-]+)([^%]*?)-?%\}")
+#: The tags of Liquid (Jekyll's, Eleventy's and their own), and of Nunjucks, that run the
+#: template and show no text of their own: hidden.
+_TEMPLATE_LOGIC = frozenset(
+    "if elsif else endif unless endunless case when endcase for endfor break continue cycle"
+    " tablerow endtablerow capture endcapture assign increment decrement raw endraw liquid"
+    " echo include include_relative render highlight endhighlight seo feed_meta set endset"
+    " macro endmacro block endblock extends import from call endcall filter endfilter".split()
+)
+#: What a template comment hides: ``{% comment %} ... {% endcomment %}``, on a line or over
+#: several.
+_TEMPLATE_COMMENT = re.compile(r"\{%-?\s*comment\s*-?%\}")
+_TEMPLATE_COMMENT_END = re.compile(r"\{%-?\s*endcomment\s*-?%\}")
+_TEMPLATE_RAW = re.compile(r"\{%-?\s*raw\s*-?%\}")
+_TEMPLATE_RAW_END = re.compile(r"\{%-?\s*endraw\s*-?%\}")
+#: An include's ``content="..."`` (a Jekyll docs theme's note or callout): its text is shown.
+_CONTENT_ATTRIBUTE = re.compile(r"\bcontent=(?:\"([^\"]*)\"|'([^']*)')")
+_CODE_SPAN_TICKS = re.compile(r"`+")
 _TITLE_ATTRIBUTE = re.compile(r"\btitle=(?:\"([^\"]*)\"|'([^']*)')")
 #: A GitHub alert's or an Obsidian callout's marker (``> [!WARNING]``, ``> [!tip]- Title``),
 #: shown as its title.
@@ -88,8 +109,8 @@ def mkdocs_blocks(lines: list[str]) -> list[str]:
 def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     """Each body line as a reader of the rendered page sees it, or None: comments (HTML and
     MDX), MDX imports and exports, raw HTML and JSX tags, Hugo shortcodes, GitBook tags and
-    embeds removed; admonition fences, callout markers, tabs and wikilinks as their titles
-    and text. ``tokens``:
+    embeds, Liquid's and Nunjucks' template logic and comments removed; admonition fences,
+    callout markers, tabs and wikilinks as their titles and text. ``tokens``:
     markdown-it's block tokens of the lines (where code and HTML blocks are)."""
     keep: list[str | None] = list(lines)
     in_code = [False] * len(lines)
@@ -113,6 +134,7 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
                 keep[a] = visible
     esm: int | None = None  # in an import/export statement: its brackets still open
     comment = False  # in an MDX comment that spans lines
+    comment_tag = False  # in a template's {% comment %} that spans lines
     for i, line in enumerate(lines):
         if esm is not None:
             if _ATX_HEADING.match(line) or (not line.strip() and not _esm_goes_on(lines, i)):
@@ -125,6 +147,17 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
                 continue
         if in_code[i] or keep[i] is None:
             continue
+        if comment_tag:
+            end = _TEMPLATE_COMMENT_END.search(line)
+            if end is None:
+                keep[i] = None
+                continue
+            comment_tag = False
+            line = line[end.end() :]
+            if not line.strip():
+                keep[i] = None
+                continue
+            keep[i] = line
         if comment:
             end = line.find(_MDX_COMMENT_END)
             if end < 0:
@@ -147,11 +180,8 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             != line
         ):
             keep[i] = text if text.strip() else None
-        elif "{%" in line and _GITBOOK_TAG.search(line):
-            text = _GITBOOK_TAG.sub(_gitbook_tag, line)
-            if not _GITBOOK_TAG.sub("", line).strip():  # tags alone: a tab's title, or nothing
-                text = text.strip() + "\n" if text.strip() else None
-            keep[i] = text
+        elif "{%" in line and (read := _template_tags(line))[0] != line:
+            keep[i], comment_tag = read
         elif callout := _CALLOUT.match(line):
             keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
@@ -177,6 +207,83 @@ def _without_spans(line: str, start: str, end: str) -> str:
         at = b + len(end)
     out.append(line[at:])
     return "".join(out)
+
+
+def _template_tags(line: str) -> tuple[str | None, bool]:
+    """A line with template tags (GitBook's, Liquid's, Nunjucks') as a reader sees it,
+    outside its code spans, and whether it opens a ``{% comment %}`` it does not close:
+    GitBook's tags hidden, a tab's title kept; template logic (``{% if %}``,
+    ``{% include %}``, ``{% raw %}``) hidden, an include's ``content="..."`` kept; a
+    comment's text hidden; what ``{% raw %}`` holds as written. Another tag is a site's own
+    (the TTS handbook's ``{% slack_channel "dev" %}``), left as written: hiding it could
+    lose what it names. A line of tags alone is its text as a paragraph of its own, or
+    None."""
+    parts: list[str] = []
+    opened = False  # in a comment opened on this line
+    for text, code in _split_code_spans(line):
+        if opened:
+            end = None if code else _TEMPLATE_COMMENT_END.search(text)
+            if end is None:
+                continue
+            text, opened = text[end.end() :], False
+        if code:
+            parts.append(text)
+            continue
+        while start := _TEMPLATE_COMMENT.search(text):
+            end = _TEMPLATE_COMMENT_END.search(text, start.end())
+            if end is None:
+                text, opened = text[: start.start()], True
+                break
+            text = text[: start.start()] + text[end.end() :]
+        at = 0
+        while raw := _TEMPLATE_RAW.search(text, at):  # (what it holds: as written)
+            parts.append(_tags_shown(text[at : raw.start()]))
+            end = _TEMPLATE_RAW_END.search(text, raw.end())
+            parts.append(text[raw.end() : end.start() if end else len(text)])
+            at = end.end() if end else len(text)
+        parts.append(_tags_shown(text[at:]))
+    shown = "".join(parts)
+    if shown == line:
+        return line, opened
+    if not shown.strip():
+        return None, opened
+    if not _TEMPLATE_TAG.sub("", line).strip():  # tags alone: their text, a paragraph
+        return shown.strip() + "\n", opened
+    return shown, opened
+
+
+def _tags_shown(text: str) -> str:
+    """Text (no code, no comment) with its GitBook and template tags as a reader sees them."""
+    return _TEMPLATE_TAG.sub(_template_tag, _GITBOOK_TAG.sub(_gitbook_tag, text))
+
+
+def _split_code_spans(line: str) -> list[tuple[str, bool]]:
+    """A line's parts, each with whether it is a code span (a run of backticks to the next
+    run as long). One pass over the runs."""
+    if "`" not in line:
+        return [(line, False)]
+    out: list[tuple[str, bool]] = []
+    at = 0
+    opener: re.Match | None = None
+    for run in _CODE_SPAN_TICKS.finditer(line):
+        if opener is None:
+            opener = run
+        elif len(run[0]) == len(opener[0]):
+            out += [(line[at : opener.start()], False), (line[opener.start() : run.end()], True)]
+            at, opener = run.end(), None
+    out.append((line[at:], False))
+    return out
+
+
+def _template_tag(tag: re.Match) -> str:
+    """A Liquid or Nunjucks tag as a reader sees it (see ``_template_tags``)."""
+    name, rest = tag[1], tag[2]
+    if name in _TEMPLATE_LOGIC:
+        content = (
+            _CONTENT_ATTRIBUTE.search(rest) if name.startswith(("include", "render")) else None
+        )
+        return _quoted(content) if content else ""
+    return tag[0]
 
 
 def _gitbook_tag(tag: re.Match) -> str:

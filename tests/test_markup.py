@@ -1,5 +1,6 @@
 """What a reader sees of the docs tools' own markup (bot.markup), read through the load:
-Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub, GitBook."""
+Docusaurus and MDX, Material for MkDocs, Hugo, Obsidian, GitHub, GitBook, Jekyll and
+Eleventy's templates."""
 
 from __future__ import annotations
 
@@ -152,3 +153,34 @@ def test_gitbook_blocks_read_as_text_and_other_sites_tags_are_left_as_written(ma
     blocks, _ = section_blocks(Match(section, 90))
     shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert "*Linux*\nRun `make deploy`.\n*Windows*\n" in shown and "youtu" not in shown
+
+
+def test_jekyll_and_eleventy_template_logic_and_comments_are_not_shown(make_content):
+    """A Jekyll or Eleventy page: Liquid's logic ({% if %}, {% include %}, {% highlight %})
+    and a comment's text (on a line, over lines, in the middle of one) are not shown; an
+    include's content="..." is; what {% raw %} holds is shown as written; inline code and
+    code blocks that show the syntax, and a site's own tag, stay as written."""
+    root = make_content(
+        {
+            "j.md": "# Leave\n\n{% comment %}\ninternal: ask HR first\n{% endcomment %}\n"
+            "Book leave in the portal.\n\n{% if site.gov %}\nTell your supervisor.\n"
+            '{% endif %}\n\n{%- include note.html content="Plan **early**." -%}\n'
+            "{% include footer.html %}\n\nUse `{% if x %}` to branch; {% raw %}{{ name }} and"
+            " {% if %}{% endraw %} are shown.\n\nBefore {% comment %} hidden {% endcomment %}"
+            " after, open {% comment %} hidden\nstill hidden {% endcomment %}back.\n\n"
+            "{% highlight shell %}\nleave --days 2\n{% endhighlight %}\n\nAsk in"
+            ' {% slack_channel "hr" %}.\n\n```liquid\n{% if user %}Hi{% endif %}\n```\n'
+        }
+    )
+    section = load_library(root).sections[0]
+    assert section.own_text.split("\n") == [
+        "Book leave in the portal.", "Tell your supervisor.", "Plan early.",
+        "Use {% if x %} to branch; {{ name }} and {% if %} are shown.",
+        "Before after, open back.", "leave --days 2", 'Ask in {% slack_channel "hr" %}.',
+        "{% if user %}Hi{% endif %}",
+    ]  # fmt: skip
+    blocks, _ = section_blocks(Match(section, 90))
+    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    prose = shown.split("```")[0]
+    assert "internal" not in prose and "footer" not in prose and "{% endif %}" not in prose
+    assert "Plan *early*." in shown and "```\n{% if user %}Hi{% endif %}\n```" in shown

@@ -292,7 +292,9 @@ DIALECT_LINES = [
     "> [!tip] T", "> [!NOTE]", "> quoted", "{{< sc >}}", "{{% x %}}", ":::tip[T]", ":::",
     "<Tabs>", "  <TabItem>", "</Tabs>", "<!-- c", "-->", "+++", "| a | b |", "|---|---|",
     '{% hint style="info" %}', "{% endhint %}", "{% tabs %}", '{% tab title="T" %}',
-    "{% endtab %}", '{% slack_channel "dev" %}', '<TabItem label="L">',
+    "{% endtab %}", '{% slack_channel "dev" %}', '<TabItem label="L">', "{% comment %}",
+    "{% endcomment %}", "a {% comment %} b", "{% if x %}", "{% endif %}", "{% raw %}",
+    "{% endraw %}", "`{% raw %}` {% raw %}{% if %}", '{% include n.html content="N" %}',
 ]  # fmt: skip
 
 
@@ -301,8 +303,8 @@ DIALECT_LINES = [
 def test_any_mix_of_docs_tools_markup_loads_and_renders_within_slack_limits(
     tmp_path_factory, lines
 ):
-    """A page of any mix of MDX, MkDocs, Hugo, Obsidian, GitHub and GitBook markup loads (or is
-    reported), keeps its lines where they were (MkDocs' blocks read in place), and every
+    """A page of any mix of MDX, MkDocs, Hugo, Obsidian, GitHub, GitBook and Liquid markup loads
+    (or is reported), keeps its lines where they were (MkDocs' blocks read in place), and every
     section renders within Slack's limits."""
     from bot.content import load_library
     from bot.markup import mkdocs_blocks
