@@ -229,12 +229,13 @@ def _template_tags(line: str) -> tuple[str | None, bool]:
         if code:
             parts.append(text)
             continue
-        while start := _TEMPLATE_COMMENT.search(text):
+        kept: list[str] = []  # (each comment cut in one pass: a copy per cut is quadratic)
+        at = 0
+        while start := _TEMPLATE_COMMENT.search(text, at):
+            kept.append(text[at : start.start()])
             end = _TEMPLATE_COMMENT_END.search(text, start.end())
-            if end is None:
-                text, opened = text[: start.start()], True
-                break
-            text = text[: start.start()] + text[end.end() :]
+            at, opened = (end.end(), False) if end else (len(text), True)
+        text = "".join(kept) + text[at:]
         at = 0
         while raw := _TEMPLATE_RAW.search(text, at):  # (what it holds: as written)
             parts.append(_tags_shown(text[at : raw.start()]))
