@@ -898,8 +898,9 @@ def split_sections(
     return sections
 
 
-#: Front matter that says what a whole document is about (Docusaurus' description, tags and
-#: sidebar label; keywords): context for its top sections, as its title is.
+#: Front matter that says what a whole document is about (Docusaurus' description and
+#: sidebar label; keywords): context for its top sections, as its title is. Not tags: tags
+#: that many pages share ("role", "FAQ") pulled questions to one page's overview.
 DESCRIBING_KEYS = ("description", "keywords", "sidebar_label")
 
 
