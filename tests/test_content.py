@@ -8,7 +8,14 @@ import os
 import pytest
 
 from bot.config import SHIPPED_CONTENT
-from bot.content import ContentError, doc_url_for, load_library, slugify, strip_number_prefix
+from bot.content import (
+    ContentError,
+    doc_url_for,
+    load_library,
+    read_limited,
+    slugify,
+    strip_number_prefix,
+)
 from bot.engine.search import build_index
 from tests.conftest import CORPUS, KNOWLEDGEHUB
 
@@ -772,3 +779,18 @@ def test_a_load_parsed_in_two_processes_is_the_load_parsed_in_one(make_content, 
                for p in again_apart.problems)  # fmt: skip
     assert again_apart.documents == again_alone.documents
     assert again_apart.parsed == again_alone.parsed
+
+
+def test_read_limited_reads_a_whole_file_whatever_its_stated_size(tmp_path):
+    """A file is read whole, a file past the limit refused; a file larger than its stated
+    size (a /proc file says 0 bytes; a file written to after its size was read) is read
+    whole too, up to the limit."""
+    page = tmp_path / "a.md"
+    page.write_bytes(b"x" * 100)
+    assert read_limited(page, 100) == b"x" * 100
+    with pytest.raises(OSError, match="over the 99 byte limit"):
+        read_limited(page, 99)
+    status = read_limited("/proc/self/status", 1_000_000)  # (st_size 0)
+    assert status.startswith(b"Name:") and b"\nVmRSS:" in status
+    with pytest.raises(OSError, match="over the 10 byte limit"):
+        read_limited("/proc/self/status", 10)
