@@ -106,7 +106,7 @@ def read_limited(path: str | Path, limit: int) -> bytes:
             raise OSError("not a regular file; skipped")
         # As many bytes as the file has, and one more to see whether it grew meanwhile:
         # asked for the limit at once, Python allocates (and the kernel maps) the whole
-        # limit for every file, a tenth of a millisecond each.
+        # limit for every file.
         raw = f.read(min(opened.st_size, limit) + 1)
         if len(raw) > opened.st_size and len(raw) <= limit:  # it grew: the rest, up to the limit
             raw += f.read(limit + 1 - len(raw))
