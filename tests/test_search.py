@@ -762,3 +762,26 @@ def test_a_build_counted_in_two_processes_is_the_build_counted_in_one(monkeypatc
     apart = build_index(library)
     assert len(forks) == 1 and len(library.sections) == 442
     assert_indexes_equal(apart, alone, ordered=False)
+
+
+def test_postings_repeats_are_merged_into_the_first_of_their_run():
+    """A posting repeated right after itself (a word in a section's text and its heading, and
+    its context) is one posting: the frequencies added, the strongest heading code kept, the
+    terms' bounds moved back; runs of two and three, at the start, middle and end."""
+    import numpy as np
+
+    from bot.engine.index import Tables
+
+    # term 0: rows 1, 1, 2; term 1: rows 0, 0, 0, 3; term 2: rows 5, 5
+    rows = np.array([1, 1, 2, 0, 0, 0, 3, 5, 5], dtype=np.int32)
+    tf = np.array([2, 0, 1, 4, 0, 0, 1, 3, 0], dtype=np.uint16)
+    named = np.array([0, 2, 0, 0, 1, 2, 0, 0, 1], dtype=np.uint8)
+    bounds = np.array([0, 3, 7, 9])
+    repeats = np.array([1, 4, 5, 8])
+    got = Tables._merged(repeats, bounds, rows, tf, named)
+    assert [a.tolist() for a in got] == [
+        [0, 2, 4, 5],  # bounds
+        [1, 2, 0, 3, 5],  # rows
+        [2, 1, 4, 1, 3],  # frequencies
+        [2, 0, 2, 0, 1],  # heading codes
+    ]

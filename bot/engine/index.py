@@ -793,10 +793,18 @@ class Tables:
         ``repeats``: never a term's first) added to the first of their run and removed: no
         array of every run's start (as np.add.reduceat would need)."""
         if len(repeats):
+            # Both ascending: membership by binary search and runs by comparing neighbours
+            # (np.isin and np.unique hash them, several times slower).
+            last = len(repeats) - 1
             first = repeats - 1
-            while (back := np.isin(first, repeats)).any():  # a run of three or more
-                first[back] -= 1
-            firsts, which = np.unique(first, return_inverse=True)
+            while (
+                back := repeats[np.minimum(np.searchsorted(repeats, first), last)] == first
+            ).any():
+                first[back] -= 1  # a run of three or more
+            starts = np.empty(len(first), dtype=bool)
+            starts[0] = True
+            np.not_equal(first[1:], first[:-1], out=starts[1:])
+            firsts, which = first[starts], np.cumsum(starts) - 1
             sums = tf[firsts].astype(np.int64)
             np.add.at(sums, which, tf[repeats])
             if sums.max() > np.iinfo(tf.dtype).max:
