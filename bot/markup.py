@@ -135,6 +135,7 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     esm: int | None = None  # in an import/export statement: its brackets still open
     comment = False  # in an MDX comment that spans lines
     comment_tag = False  # in a template's {% comment %} that spans lines
+    closes_at: int | None = None  # the last line that closes one (found when first needed)
     for i, line in enumerate(lines):
         if esm is not None:
             if _ATX_HEADING.match(line) or (not line.strip() and not _esm_goes_on(lines, i)):
@@ -182,6 +183,11 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             keep[i] = text if text.strip() else None
         elif "{%" in line and (read := _template_tags(line))[0] != line:
             keep[i], comment_tag = read
+            if comment_tag:
+                if closes_at is None:
+                    closes_at = _last_with(lines, "endcomment")
+                if closes_at <= i:  # never closed (not a template, then): the line as written
+                    keep[i], comment_tag = line, False
         elif callout := _CALLOUT.match(line):
             keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
@@ -194,6 +200,11 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
         if shown is not None and "[[" in shown and "`" not in shown:
             keep[i] = _WIKILINK.sub(_wikilink_text, shown)
     return keep
+
+
+def _last_with(lines: list[str], text: str) -> int:
+    """The index of the last line holding ``text``, or -1."""
+    return next((i for i in range(len(lines) - 1, -1, -1) if text in lines[i]), -1)
 
 
 def _without_spans(line: str, start: str, end: str) -> str:
