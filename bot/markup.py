@@ -136,6 +136,7 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     comment = False  # in an MDX comment that spans lines
     comment_tag = False  # in a template's {% comment %} that spans lines
     closes_at: int | None = None  # the last line that closes one (found when first needed)
+    mdx_closes_at: int | None = None  # ... and an MDX comment
     for i, line in enumerate(lines):
         if esm is not None:
             if _ATX_HEADING.match(line) or (not line.strip() and not _esm_goes_on(lines, i)):
@@ -192,9 +193,12 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
             keep[i] = f"{callout[1]}**{callout[3].strip() or callout[2].capitalize()}**"
         elif _MDX_COMMENT_START in line and "`" not in line:  # (not MDX shown as code)
             text = _without_spans(line, _MDX_COMMENT_START, _MDX_COMMENT_END)
-            if _MDX_COMMENT_START in text:  # opened here, closed on a later line
-                text = text[: text.index(_MDX_COMMENT_START)]
-                comment = True
+            if _MDX_COMMENT_START in text:  # opened here, closed on a later line (if ever)
+                if mdx_closes_at is None:
+                    mdx_closes_at = _last_with(lines, _MDX_COMMENT_END)
+                if mdx_closes_at > i:
+                    text = text[: text.index(_MDX_COMMENT_START)]
+                    comment = True
             keep[i] = text if text.strip() else None
         shown = keep[i]
         if shown is not None and "[[" in shown and "`" not in shown:

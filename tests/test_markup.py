@@ -186,15 +186,18 @@ def test_jekyll_and_eleventy_template_logic_and_comments_are_not_shown(make_cont
     assert "Plan *early*." in shown and "```\n{% if user %}Hi{% endif %}\n```" in shown
 
 
-def test_a_template_comment_never_closed_is_text(make_content):
-    """A page that writes {% comment %} in its prose and never closes it (not a template: a
-    Jekyll site would not build) keeps that line and everything after it."""
+def test_a_comment_never_closed_is_text(make_content):
+    """A page that writes {% comment %} or {/* in its prose and never closes it (not a
+    template or MDX: a Jekyll or Docusaurus site would not build) keeps that line and
+    everything after it."""
     root = make_content(
         {
             "p.md": "# P\n\nWrite {% comment %} to start one.\n\nThis stays.\n\n## Next\n\n"
-            "So does this.\n"
+            "So does this.\n",
+            "m.md": "# M\n\nOpen with {/* and more.\n\nThis stays too.\n",
         }
     )
     assert [s.own_text for s in load_library(root).sections] == [
+        "Open with {/* and more.\nThis stays too.",
         "Write {% comment %} to start one.\nThis stays.", "So does this.",
     ]  # fmt: skip
