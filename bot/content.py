@@ -781,6 +781,14 @@ def split_sections(
                                     f" {len(t.content):,} characters is read and shown as"
                                     " written: its Markdown is not parsed past"
                                     f" {MAX_INLINE_CHARS:,}", warning=True))  # fmt: skip
+        elif (
+            t.type == "html_block" and t.map is not None and "-->" not in t.content
+            and t.content.lstrip().startswith("<!--")
+        ):  # fmt: skip
+            problems.append(Problem(rel, body_line + t.map[0] + 1, "an HTML comment (<!--) is"
+                                    f" never closed: the {t.map[1] - t.map[0] - 1} line(s)"
+                                    " after it are hidden, as a browser hides them; close it"
+                                    " with -->", warning=True))  # fmt: skip
     keep = visible_lines(lines, tokens)
     headings = _headings(tokens, plains)
     first_h1 = next((h for h in headings if h.level == 1), None)

@@ -180,6 +180,24 @@ def test_a_paragraph_too_long_for_prose_is_read_and_shown_as_written(make_conten
     assert to_mrkdwn(section.markdown) == f"Short _emphasis_ here.\n{run}"
 
 
+def test_an_html_comment_never_closed_is_named_with_what_it_hides(make_content):
+    """An HTML comment opened on a line of its own and never closed hides the rest of its
+    page (a browser hides it too, headings included): a warning names its line and how many
+    lines it hides. Closed comments, on a line or over several, are not named."""
+    root = make_content(
+        {
+            "a.md": "# A\n\nText.\n\n<!-- TODO: finish\n\n## B\n\nMore text.\n",
+            "b.md": "# B\n\n<!-- one line -->\n\n<!--\nmulti\n-->\n\nShown.\n",
+        }
+    )
+    library = load_library(root)
+    assert [(str(p), p.warning) for p in library.problems] == [
+        ("a.md:5: an HTML comment (<!--) is never closed: the 4 line(s) after it are hidden,"
+         " as a browser hides them; close it with -->", True)
+    ]  # fmt: skip
+    assert [s.name for s in library.sections] == ["A", "B"]
+
+
 def test_a_setext_headings_underline_is_not_its_sections_text(make_content):
     """A section under a setext heading (a title underlined with === or ---) starts after
     the underline, as one under an ATX heading starts after its line; a page's setext title
