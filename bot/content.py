@@ -59,6 +59,8 @@ _INLINE_MARKUP = re.compile(r"[\\`*_\[!<&]")
 #: read faster (the pure-Python loader was a large part of reading a big folder).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
+#: A line that would be an ATX heading outside a code block.
+_ATX_LINE = re.compile(r" {0,3}#{1,6}(\s|$)")
 _FM_BOUNDARY = re.compile(r"^-{3,}\s*$")
 #: Hugo's TOML front matter, between two ``+++`` lines.
 _TOML_BOUNDARY = re.compile(r"^\+{3}\s*$")
@@ -775,20 +777,7 @@ def split_sections(
         body = "\n".join(lines)
     tokens, env = parse_blocks(body)
     plains = _plain_inlines(tokens, env)
-    for t in tokens:
-        if t.type == "inline" and len(t.content) > MAX_INLINE_CHARS and t.map is not None:
-            problems.append(Problem(rel, body_line + t.map[0] + 1, f"a paragraph of"
-                                    f" {len(t.content):,} characters is read and shown as"
-                                    " written: its Markdown is not parsed past"
-                                    f" {MAX_INLINE_CHARS:,}", warning=True))  # fmt: skip
-        elif (
-            t.type == "html_block" and t.map is not None and "-->" not in t.content
-            and t.content.lstrip().startswith("<!--")
-        ):  # fmt: skip
-            problems.append(Problem(rel, body_line + t.map[0] + 1, "an HTML comment (<!--) is"
-                                    f" never closed: the {t.map[1] - t.map[0] - 1} line(s)"
-                                    " after it are hidden, as a browser hides them; close it"
-                                    " with -->", warning=True))  # fmt: skip
+    problems += _markup_warnings(tokens, lines, rel, body_line)
     keep = visible_lines(lines, tokens)
     headings = _headings(tokens, plains)
     first_h1 = next((h for h in headings if h.level == 1), None)
@@ -910,6 +899,42 @@ def split_sections(
         sections.append(section)
         stack.append((level, section))
     return sections
+
+
+def _markup_warnings(
+    tokens: list[Token], lines: list[str], rel: str, body_line: int
+) -> list[Problem]:
+    """Warnings about a page's Markdown that the bot reads as written but its author likely
+    did not mean: a paragraph past MAX_INLINE_CHARS (read as written), an HTML comment never
+    closed (it hides the rest of the page), a code block never closed that swallows
+    headings (the rest of the page is code)."""
+    out: list[Problem] = []
+    for t in tokens:
+        if t.map is None:
+            continue
+        at = body_line + t.map[0] + 1
+        if t.type == "inline" and len(t.content) > MAX_INLINE_CHARS:
+            out.append(Problem(rel, at, f"a paragraph of {len(t.content):,} characters is read"
+                               " and shown as written: its Markdown is not parsed past"
+                               f" {MAX_INLINE_CHARS:,}", warning=True))  # fmt: skip
+        elif (
+            t.type == "html_block" and "-->" not in t.content
+            and t.content.lstrip().startswith("<!--")
+        ):  # fmt: skip
+            out.append(Problem(rel, at, "an HTML comment (<!--) is never closed: the"
+                               f" {t.map[1] - t.map[0] - 1} line(s) after it are hidden, as a"
+                               " browser hides them; close it with -->", warning=True))  # fmt: skip
+        elif t.type == "fence" and t.level == 0:
+            last = lines[t.map[1] - 1].strip() if t.map[1] - 1 > t.map[0] else ""
+            if last.startswith(t.markup) and not last.strip(t.markup[0]):
+                continue  # closed
+            inside = lines[t.map[0] + 1 : t.map[1]]
+            if headings := sum(1 for x in inside if _ATX_LINE.match(x)):
+                out.append(Problem(rel, at, f"a code block ({t.markup}) is never closed: the"
+                                   f" {len(inside)} line(s) after it, {headings} heading(s)"
+                                   " among them, are shown as code; close it with"
+                                   f" {t.markup}", warning=True))  # fmt: skip
+    return out
 
 
 #: Front matter that says what a whole document is about (Docusaurus' description and

@@ -180,22 +180,27 @@ def test_a_paragraph_too_long_for_prose_is_read_and_shown_as_written(make_conten
     assert to_mrkdwn(section.markdown) == f"Short _emphasis_ here.\n{run}"
 
 
-def test_an_html_comment_never_closed_is_named_with_what_it_hides(make_content):
+def test_an_html_comment_or_code_block_never_closed_is_named_with_what_it_hides(make_content):
     """An HTML comment opened on a line of its own and never closed hides the rest of its
-    page (a browser hides it too, headings included): a warning names its line and how many
-    lines it hides. Closed comments, on a line or over several, are not named."""
+    page, and a code block never closed shows it as code (a browser does the same, headings
+    included): a warning names its line and how many lines it takes. Closed ones, and a code
+    block left open at the end of a page with no heading after it, are not named."""
     root = make_content(
         {
             "a.md": "# A\n\nText.\n\n<!-- TODO: finish\n\n## B\n\nMore text.\n",
             "b.md": "# B\n\n<!-- one line -->\n\n<!--\nmulti\n-->\n\nShown.\n",
+            "c.md": "# C\n\nRun:\n\n```sh\nmake deploy\n\n## Rollback\n\nRevert.\n",
+            "d.md": "# D\n\n~~~~\ncode\n~~~~~\n\n## E\n\n```\nlast code, open\n",
         }
     )
     library = load_library(root)
     assert [(str(p), p.warning) for p in library.problems] == [
         ("a.md:5: an HTML comment (<!--) is never closed: the 4 line(s) after it are hidden,"
-         " as a browser hides them; close it with -->", True)
+         " as a browser hides them; close it with -->", True),
+        ("c.md:5: a code block (```) is never closed: the 5 line(s) after it, 1 heading(s)"
+         " among them, are shown as code; close it with ```", True),
     ]  # fmt: skip
-    assert [s.name for s in library.sections] == ["A", "B"]
+    assert [s.name for s in library.sections] == ["A", "B", "C", "D", "E"]
 
 
 def test_a_setext_headings_underline_is_not_its_sections_text(make_content):
