@@ -920,6 +920,7 @@ def _markup_warnings(
         elif (
             t.type == "html_block" and "-->" not in t.content
             and t.content.lstrip().startswith("<!--")
+            and any(x.strip() for x in lines[t.map[0] + 1 : t.map[1]])
         ):  # fmt: skip
             out.append(Problem(rel, at, "an HTML comment (<!--) is never closed: the"
                                f" {t.map[1] - t.map[0] - 1} line(s) after it are hidden, as a"

@@ -183,12 +183,13 @@ def test_a_paragraph_too_long_for_prose_is_read_and_shown_as_written(make_conten
 def test_an_html_comment_or_code_block_never_closed_is_named_with_what_it_hides(make_content):
     """An HTML comment opened on a line of its own and never closed hides the rest of its
     page, and a code block never closed shows it as code (a browser does the same, headings
-    included): a warning names its line and how many lines it takes. Closed ones, and a code
-    block left open at the end of a page with no heading after it, are not named."""
+    included): a warning names its line and how many lines it takes. Closed ones, and one
+    left open at the end of a page with no text (comment) or heading (code) after it, are
+    not named."""
     root = make_content(
         {
             "a.md": "# A\n\nText.\n\n<!-- TODO: finish\n\n## B\n\nMore text.\n",
-            "b.md": "# B\n\n<!-- one line -->\n\n<!--\nmulti\n-->\n\nShown.\n",
+            "b.md": "# B\n\n<!-- one line -->\n\n<!--\nmulti\n-->\n\nShown.\n\n<!-- last\n",
             "c.md": "# C\n\nRun:\n\n```sh\nmake deploy\n\n## Rollback\n\nRevert.\n",
             "d.md": "# D\n\n~~~~\ncode\n~~~~~\n\n## E\n\n```\nlast code, open\n",
         }
