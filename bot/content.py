@@ -23,7 +23,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from bot.markup import mkdocs_blocks, visible_lines
+from bot.markup import ATX_HEADING, mkdocs_blocks, visible_lines
 from bot.process import Apart, collector_paused
 
 #: File suffixes read as documents; everything else (``_category_.json``, images) is ignored.
@@ -59,8 +59,6 @@ _INLINE_MARKUP = re.compile(r"[\\`*_\[!<&]")
 #: read faster (the pure-Python loader was a large part of reading a big folder).
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _CUSTOM_ID = re.compile(r"\s*\{#([^}\s]+)\}\s*$")
-#: A line that would be an ATX heading outside a code block.
-_ATX_LINE = re.compile(r" {0,3}#{1,6}(\s|$)")
 _FM_BOUNDARY = re.compile(r"^-{3,}\s*$")
 #: Hugo's TOML front matter, between two ``+++`` lines.
 _TOML_BOUNDARY = re.compile(r"^\+{3}\s*$")
@@ -930,7 +928,7 @@ def _markup_warnings(
             if last.startswith(t.markup) and not last.strip(t.markup[0]):
                 continue  # closed
             inside = lines[t.map[0] + 1 : t.map[1]]
-            if headings := sum(1 for x in inside if _ATX_LINE.match(x)):
+            if headings := sum(1 for x in inside if ATX_HEADING.match(x)):
                 out.append(Problem(rel, at, f"a code block ({t.markup}) is never closed: the"
                                    f" {len(inside)} line(s) after it, {headings} heading(s)"
                                    " among them, are shown as code; close it with"

@@ -18,7 +18,8 @@ _ESM_START = re.compile(
 #: An MDX comment's start and end, ``{/* ... */}`` (MDX has no HTML comments).
 _MDX_COMMENT_START = "{/*"
 _MDX_COMMENT_END = "*/}"
-_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
+#: A line that is an ATX heading where it is not code (``## Rollback``).
+ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(\s|$)")
 #: A Material for MkDocs admonition (``!!! note "Title"``, collapsible ``???``) or content
 #: tab (``=== "Linux"``), whose content is the lines indented under it.
 _MKDOCS_BLOCK = re.compile(
@@ -139,7 +140,7 @@ def visible_lines(lines: list[str], tokens: list[Token]) -> list[str | None]:
     mdx_closes_at: int | None = None  # ... and an MDX comment
     for i, line in enumerate(lines):
         if esm is not None:
-            if _ATX_HEADING.match(line) or (not line.strip() and not _esm_goes_on(lines, i)):
+            if ATX_HEADING.match(line) or (not line.strip() and not _esm_goes_on(lines, i)):
                 esm = None
             else:
                 esm += _bracket_balance(line)
