@@ -49,6 +49,8 @@ PAGES = [
     ("emphasis", "*a", True),
     ("links", "[a](b) ", True),
     ("JSX tag with a label", '<TabItem label="L">', True),
+    ("list markers", "- ", True),
+    ("quote markers", "> ", True),
     ("headings", "# h\n", False),
     ("headings and text", "## h\nsome text\n", False),
     ("MkDocs admonitions", '!!! note "T"\n    x\n', False),
@@ -57,6 +59,9 @@ PAGES = [
     ("callouts", "> [!tip] T\n", False),
     ("table rows", "| a | b |\n", False),
     ("list items", "- item\n", False),
+    ("link reference definitions", "[r]: http://x\n", False),
+    ("HTML blocks", "<div>\n\n", False),
+    ("code fences", "```\n", False),
     ("blank lines", "\n", False),
 ]
 #: Seconds a page's three reads may take before they are stopped.
