@@ -57,6 +57,16 @@ _TEMPLATE_RAW_END = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 #: An include's ``content="..."`` (a Jekyll docs theme's note or callout): its text is shown.
 _CONTENT_ATTRIBUTE = re.compile(r"\bcontent=(?:\"([^\"]*)\"|'([^']*)')")
 _CODE_SPAN_TICKS = re.compile(r"`+")
+#: The TTS handbook's Slack channel (Eleventy): ``{% slack_channel "dev" %}``, shown as
+#: ``#dev``, or ``{% slack_channel "dev" "the dev channel" %}``, shown as its name.
+_SLACK_CHANNEL = re.compile(r"\{%-?\s*slack_channel\s+([^%]*?)-?%\}")
+#: A quoted argument of a tag or output (``"dev"``, ``'/about/'``).
+_ARGUMENT = re.compile(r"\"([^\"]*)\"|'([^']*)'")
+#: A link's or image's destination written with the template (``[x]({% link a.md %})``,
+#: ``[x]({{ site.baseurl }}/a/)``, ``[x]({% page "/a/" %})``), which Markdown alone does
+#: not read as a link where it has spaces.
+_TEMPLATE_DESTINATION = re.compile(r"\]\((?P<dest>[^()\n]*?(?:\{%|\{\{)[^()\n]*)\)")
+_TEMPLATE_OUTPUT = re.compile(r"\{\{-?([^{}]*?)-?\}\}")
 _TITLE_ATTRIBUTE = re.compile(r"\btitle=(?:\"([^\"]*)\"|'([^']*)')")
 #: A GitHub alert's or an Obsidian callout's marker (``> [!WARNING]``, ``> [!tip]- Title``),
 #: shown as its title.
@@ -272,6 +282,54 @@ def _template_tags(line: str) -> tuple[str | None, bool]:
 def _tags_shown(text: str) -> str:
     """Text (no code, no comment) with its GitBook and template tags as a reader sees them."""
     return _TEMPLATE_TAG.sub(_template_tag, _GITBOOK_TAG.sub(_gitbook_tag, text))
+
+
+def site_tags_shown(markdown: str) -> str:
+    """Markdown to show, with a site's own template tags as its pages show them: the TTS
+    handbook's ``{% slack_channel "dev" %}`` as ``#dev``, a link written with the template
+    (``[Figma]({% page "/tools/figma/" %})``, ``[x]({{ site.baseurl }}/a/)``) as a link to
+    the path it names. Code (fenced blocks, code spans) is left as written. For the reader
+    only: the index keeps the tags' words ("slack channel", the linked page's path), which
+    help matching (docs/benchmark.md)."""
+    if "{%" not in markdown and "{{" not in markdown:
+        return markdown
+    out: list[str] = []
+    fenced = False
+    for line in markdown.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        elif not fenced and ("{%" in line or "{{" in line):
+            line = "".join(
+                text if code else _SLACK_CHANNEL.sub(_slack_channel, _TEMPLATE_DESTINATION.sub(
+                    _template_destination, text))
+                for text, code in _split_code_spans(line)
+            )  # fmt: skip
+        out.append(line)
+    return "\n".join(out)
+
+
+def _slack_channel(tag: re.Match) -> str:
+    """A ``slack_channel`` tag as its page shows it: its name, else ``#channel``."""
+    args = [a if a is not None else b for a, b in _ARGUMENT.findall(tag[1])]
+    if not args:
+        return tag[0]
+    return args[1] if len(args) > 1 and args[1].strip() else "#" + args[0].lstrip("#")
+
+
+def _template_destination(link: re.Match) -> str:
+    """A link's destination written with the template, as the path it names: a tag's first
+    argument, an output's quoted text (``{{ '/a/' | relative_url }}``), site variables
+    (``{{ site.baseurl }}``) left out."""
+
+    def named(found: re.Match, inside: str) -> str:
+        arg = _ARGUMENT.search(inside)
+        if arg:
+            return arg[1] if arg[1] is not None else arg[2]
+        return inside.split()[0] if found.re is _TEMPLATE_TAG and inside.split() else ""
+
+    dest = _TEMPLATE_TAG.sub(lambda t: named(t, t[2]), link["dest"])
+    dest = _TEMPLATE_OUTPUT.sub(lambda o: named(o, o[1]), dest).strip()
+    return f"](<{dest}>)" if any(c.isspace() for c in dest) else f"]({dest})"
 
 
 def _split_code_spans(line: str) -> list[tuple[str, bool]]:

@@ -12,6 +12,7 @@ from markdown_it.token import Token
 
 from bot.content import Document, Library, Section, parse_blocks, parse_inline, plain_text
 from bot.engine.search import Answer, Match, clean_question
+from bot.markup import site_tags_shown
 
 
 def display_path(section: Section) -> tuple[str, ...]:
@@ -136,7 +137,10 @@ def did_you_mean(answer: Answer) -> list[Match]:
 def section_text(match: Match, label: str | None = None) -> str:
     """A matched section as text: heading path, its Markdown, link, and how sure the bot is."""
     s = match.section
-    parts = [heading_path_text(s), "=" * min(72, len(heading_path_text(s))), s.markdown.strip()]
+    parts = [
+        heading_path_text(s), "=" * min(72, len(heading_path_text(s))),
+        site_tags_shown(s.markdown.strip()),
+    ]  # fmt: skip
     if s.url:
         parts.append(f"Read more: {s.url}")
     parts.append(f"({s.path}, {label})" if label else f"({s.path})")
@@ -277,7 +281,7 @@ def to_mrkdwn(markdown: str) -> str:
 
     Cached: the same sections are shown again and again.
     """
-    tokens, env = parse_blocks(markdown)
+    tokens, env = parse_blocks(site_tags_shown(markdown))
     for t in tokens:
         if t.type == "inline":
             parse_inline(t, env)

@@ -201,3 +201,38 @@ def test_a_comment_never_closed_is_text(make_content):
         "Open with {/* and more.\nThis stays too.",
         "Write {% comment %} to start one.\nThis stays.", "So does this.",
     ]  # fmt: skip
+
+
+def test_a_sites_own_tags_are_shown_as_its_pages_show_them_and_matched_as_written(
+    make_content,
+):
+    """The TTS handbook's {% slack_channel %} reads as the channel (or its given name) and a
+    link written with the template ({% page %}, {{ site.baseurl }}) as a link, in Slack and
+    in the command line's text; the index keeps the words the tags carry, which help
+    matching. Code that shows the tags is left as written."""
+    from bot.render import section_text
+
+    root = make_content(
+        {
+            "h.md": '# Help\n\nAsk in {% slack_channel "ttsc-help-wanted" %} or'
+            ' {% slack_channel "talent" "the Talent team" %}.\n\n'
+            '- [Choosing a lead]({% page "/18f/leading-projects/#how" %})\n'
+            "- [About]({{ site.baseurl }}/about/) and [Rel]({{ '/x/' | relative_url }})\n\n"
+            'Write `{% slack_channel "x" %}`.\n\n```\n{% slack_channel "y" %}\n```\n'
+        }
+    )
+    section = load_library(root).sections[0]
+    assert "slack_channel" in section.own_text and "leading-projects" in section.own_text
+    blocks, _ = section_blocks(Match(section, 90))
+    shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
+    assert shown.split("\n")[:3] == [
+        "Ask in #ttsc-help-wanted or the Talent team.",
+        "• Choosing a lead",
+        "• About and Rel",
+    ]
+    assert 'Write `{% slack_channel "x" %}`.' in shown
+    assert '```\n{% slack_channel "y" %}\n```' in shown
+    text = section_text(Match(section, 90))
+    assert "Ask in #ttsc-help-wanted or the Talent team." in text
+    assert "- [Choosing a lead](/18f/leading-projects/#how)" in text
+    assert '```\n{% slack_channel "y" %}\n```' in text
