@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import unquote, urljoin, urlsplit
 
 from markdown_it.token import Token
 
-from bot.content import Document, Library, Section, parse_blocks, parse_inline, plain_text
+from bot.content import (
+    DOC_SUFFIXES,
+    Document,
+    Library,
+    Section,
+    parse_blocks,
+    parse_inline,
+    plain_text,
+)
 from bot.engine.search import Answer, Match, clean_question
 from bot.markup import site_tags_shown
 
@@ -272,15 +282,64 @@ class Shown:
 
 def escape(text: str) -> str:
     """Escape text for mrkdwn so nothing a user typed can ping (<!channel>, <@U...>)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.translate(_SLOT_MARKS)  # (the marks of a link slot: see to_mrkdwn)
+
+
+def doc_links(section: Section, library: Library | None) -> Callable[[str], str | None] | None:
+    """Where the links in a section's text go on the published docs, as a reader of its page
+    follows them: another doc's file (``../setup.md#proxy``) to that doc's page, an anchor to
+    a place on the section's page, any other path as the browser resolves it from the page.
+    None without DOCS_BASE_URL (the section has no URL): such links are then their text."""
+    if library is None or not section.url:
+        return None
+    page = section.url.partition("#")[0]
+
+    def target(href: str) -> str | None:
+        if urlsplit(href).scheme:
+            return None  # (another scheme than the web's: not for a Slack reader)
+        path, _, anchor = href.partition("#")
+        if not path:
+            return f"{page}#{anchor}" if anchor else page
+        if path.lower().endswith(DOC_SUFFIXES) and not path.startswith("/"):
+            rel = posixpath.normpath(posixpath.join(posixpath.dirname(section.path), unquote(path)))
+            parsed = library.parsed.get(rel)
+            doc = parsed.document if parsed is not None else None
+            url = doc.sections[0].url if doc is not None else None
+            return url and (url.partition("#")[0] + (f"#{anchor}" if anchor else ""))
+        return urljoin(page, href)
+
+    return target
+
+
+def to_mrkdwn(markdown: str, links: Callable[[str], str | None] | None = None) -> str:
+    """Markdown as Slack mrkdwn: bold, italics, links, lists, code, quotes and tables. A link
+    that is not a web or mail address is its text alone, or, with ``links`` (``doc_links``),
+    a link to where ``links`` says it goes on the published docs."""
+
+    def link(slot: re.Match) -> str:
+        href, label = slot[1], slot[2]
+        url = links(href) if links is not None else None
+        return f"<{_safe_url(url)}|{label}>" if url else label
+
+    return _LINK_SLOT.sub(link, _mrkdwn(markdown))
+
+
+#: A link whose target ``to_mrkdwn`` finds (its href, then its text), in ``_mrkdwn``'s text.
+_LINK_SLOT = re.compile("\ue000([^\ue001]*)\ue001([^\ue002]*)\ue002")
+#: Characters no text of ours may hold (``escape`` removes them): they mark a link slot.
+_SLOT_MARKS = dict.fromkeys(map(ord, "\ue000\ue001\ue002"))
+
+
+def _safe_url(url: str) -> str:
+    """A URL as mrkdwn takes it in ``<url|text>``."""
+    return url.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
 
 
 @lru_cache(maxsize=4096)
-def to_mrkdwn(markdown: str) -> str:
-    """Markdown as Slack mrkdwn: bold, italics, links, lists, code, quotes and tables.
-
-    Cached: the same sections are shown again and again.
-    """
+def _mrkdwn(markdown: str) -> str:
+    """``to_mrkdwn`` with each link to another place than a web or mail address as a slot
+    (its href and text). Cached: the same sections are shown again and again."""
     tokens, env = parse_blocks(site_tags_shown(markdown))
     for t in tokens:
         if t.type == "inline":
@@ -380,8 +439,12 @@ def _inline(token: Token) -> str:
             start = len(parts) - 1 - parts[::-1].index("\x00")
             label = "".join(parts[start + 1 :]) or href
             del parts[start:]
-            safe = href.replace("|", "%7C").replace(">", "%3E").replace("<", "%3C")
-            parts.append(f"<{safe}|{label}>" if safe.startswith(("http", "mailto:")) else label)
+            if href.startswith(("http", "mailto:")):
+                parts.append(f"<{_safe_url(href)}|{label}>")
+            elif href:  # (where it goes is found for the section it is in: to_mrkdwn)
+                parts.append(f"\ue000{href.translate(_SLOT_MARKS)}\ue001{label}\ue002")
+            else:
+                parts.append(label)
     return "".join(parts)
 
 
@@ -515,7 +578,9 @@ def section_blocks(
     blocks: list[dict] = [_header(title if not part else f"{title} (continued)")]
     if maybe or hedged:
         blocks.insert(0, _context(f"*{HEDGE_TEXT}* ({escape(label or '')})"))
-    body = to_mrkdwn(s.markdown) or "_(This section has no text of its own.)_"
+    body = (
+        to_mrkdwn(s.markdown, doc_links(s, library)) or "_(This section has no text of its own.)_"
+    )
     chunks = split_mrkdwn(body)[part:] or ["_(Nothing more in this section.)_"]
     tail: list[dict] = []
     if s.url:
@@ -844,9 +909,14 @@ def feedback_modal(feedback_id: str) -> dict:
     }
 
 
-def section_modal(match: Match, *, feedback_id: str | None = None) -> dict:
-    """A section in a modal, opened from a Home tab topic (where the person is looking)."""
-    blocks, _ = section_blocks(match, feedback_id=feedback_id, limit=HOME_BLOCKS, text_limit=None)
+def section_modal(
+    match: Match, *, feedback_id: str | None = None, library: Library | None = None
+) -> dict:
+    """A section in a modal, opened from a Home tab topic (where the person is looking);
+    ``library``: its docs, for its links (``doc_links``)."""
+    blocks, _ = section_blocks(
+        match, feedback_id=feedback_id, limit=HOME_BLOCKS, text_limit=None, library=library
+    )
     return {
         "type": "modal",
         "callback_id": SECTION_MODAL,

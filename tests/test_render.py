@@ -290,3 +290,37 @@ def test_the_docs_are_named_from_the_setting_or_the_content(make_content):
     assert "the SF hub" in json.dumps(home_view(named)) and "role docs" not in json.dumps(
         home_view(named)
     )
+
+
+def test_links_in_a_section_go_where_its_published_page_sends_them(make_content):
+    """With DOCS_BASE_URL, a link to another doc's file goes to that doc's page (its anchor
+    kept), an anchor to a place on the section's page, a site or page path where a browser
+    resolves it from the page; a link to a file that is no doc, or of another scheme, is its
+    text. Without DOCS_BASE_URL (or without the docs at hand) every such link is its text,
+    as before."""
+    from bot.render import section_blocks
+
+    root = make_content(
+        {
+            "guides/setup.md": "# Setup\n\nSee [the proxy](../ops/net.md#proxy), [below](#later),"
+            " [values](/handbook/values/), [up](../faq/) and [gone](missing.md),"
+            " [ftp](ftp://x/f) and `[code](net.md)`.\n\n## Later\n\nText.\n",
+            "ops/net.md": "---\nslug: /network\n---\n# Network\n\n## Proxy\n\nUse it.\n",
+        }
+    )
+
+    def shown(base_url: str | None, with_library: bool = True) -> str:
+        library = load_library(root, base_url=base_url)
+        section = next(s for s in library.sections if s.name == "Setup")
+        blocks, _ = section_blocks(Match(section, 90), library=library if with_library else None)
+        return blocks[1]["text"]["text"].split("\n")[0]
+
+    assert shown("https://docs.example.com/docs") == (
+        "See <https://docs.example.com/docs/network#proxy|the proxy>,"
+        " <https://docs.example.com/docs/guides/setup#later|below>,"
+        " <https://docs.example.com/handbook/values/|values>,"
+        " <https://docs.example.com/docs/faq/|up> and gone, ftp and `[code](net.md)`."
+    )
+    plain = "See the proxy, below, values, up and gone, ftp and `[code](net.md)`."
+    assert shown(None) == plain
+    assert shown("https://docs.example.com/docs", with_library=False) == plain

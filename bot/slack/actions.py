@@ -61,7 +61,7 @@ def register_actions(app: App, bot: Bot) -> None:
         match = Match(section, shown.score if shown.score is not None else 100)
         if container.get("type") == "view":  # the Home tab: a modal, where the person looks
             feedback_id = record_pick(bot, section, shown, entry="home", user_id=user_id)
-            view = section_modal(match, feedback_id=feedback_id)
+            view = section_modal(match, feedback_id=feedback_id, library=bot.live.current.library)
             # From a modal (a page's sections), the section goes on top of it: Slack opens no
             # second modal with views.open.
             opener = client.views_push if body.get("view", {}).get("type") == "modal" else (
@@ -76,10 +76,12 @@ def register_actions(app: App, bot: Bot) -> None:
         feedback_id = record_pick(bot, section, shown, entry=entry, user_id=user_id)
         # A picked section shows no "match N%": that probability is the best section's only.
         if container.get("is_ephemeral"):
-            reply = section_reply(match, shareable=True, feedback_id=feedback_id)
+            reply = section_reply(match, shareable=True, feedback_id=feedback_id,
+                                  library=bot.live.current.library)  # fmt: skip
             deliver(respond, reply, bot, replace_original=True)
         else:
-            post_beside(client, respond, section_reply(match, feedback_id=feedback_id), bot, body)
+            reply = section_reply(match, feedback_id=feedback_id, library=bot.live.current.library)
+            post_beside(client, respond, reply, bot, body)
 
     @app.action(PAGE_ACTIONS)
     def handle_page(ack: Ack, body: dict, action: dict, respond: Respond,
@@ -109,7 +111,7 @@ def register_actions(app: App, bot: Bot) -> None:
         section = section_or_gone(bot, section_id, respond)
         if section is None:
             return
-        reply = section_reply(Match(section, 0), part=part)
+        reply = section_reply(Match(section, 0), part=part, library=bot.live.current.library)
         if body.get("container", {}).get("is_ephemeral"):
             deliver(respond, reply, bot, response_type="ephemeral", replace_original=False)
         else:
@@ -123,7 +125,8 @@ def register_actions(app: App, bot: Bot) -> None:
         if section is None:
             return
         reply = section_reply(Match(section, 0), shared_by=body["user"]["id"],
-                              label=shared.label, hedged=shared.hedged)  # fmt: skip
+                              label=shared.label, hedged=shared.hedged,
+                              library=bot.live.current.library)  # fmt: skip
         deliver(respond, reply, bot, response_type="in_channel", replace_original=False)
         respond(delete_original=True)
 
