@@ -1162,3 +1162,36 @@ def test_a_replayed_slash_command_is_answered_once(bot, fake):
     fake.wait_for("response_url", 2)
     time.sleep(0.5)  # room for a wrong third answer to arrive
     assert sorted(c.path for c in fake.of("response_url")) == ["/response/1", "/response/2"]
+
+
+def test_the_docs_own_links_arrive_as_links_to_the_published_pages(fake, make_content):
+    """With DOCS_BASE_URL, a link in a section's text to another doc's file arrives in Slack
+    as a link to that doc's page, in the answer and in the answer shared in the channel;
+    Slack accepts both."""
+    root = make_content(
+        {
+            "guides/setup.md": "# Setup\n\nConfigure [the proxy](../ops/net.md#proxy) first.\n",
+            "ops/net.md": "---\nslug: /network\n---\n# Network\n\n## Proxy\n\nUse it.\n",
+        }
+    )
+    base = "https://docs.example.com/docs"
+    library = load_library(root, base_url=base)
+    settings = settings_for(fake, DOCS_BASE_URL=base, CONTENT_DIR=str(root))
+    link = f"<{base}/network#proxy|the proxy>"
+    server, _ = create_server(settings, LiveDocs.load(settings.content, library))
+    with running(server) as port:
+        fake.connect(f"http://127.0.0.1:{port}", SECRET)
+        assert fake.send("general", f"{COMMAND} how do I configure the setup")["ok"]
+        assert wait_until(lambda: bot_replies(fake))
+        asked = bot_replies(fake)[-1]
+        assert f"Configure {link} first." in texts(asked["blocks"])
+        share = next(b for b in workspace_buttons(asked) if b["action_id"] == ACTION_SHARE)
+        assert fake.click({"ts": asked["ts"], **share})["status"] == 200
+
+        def shared() -> list[dict]:
+            return [m for m in fake.state()["messages"] if m.get("via_bot")
+                    and not m.get("ephemeral")]  # fmt: skip
+
+        assert wait_until(shared)
+        assert f"Configure {link} first." in texts(shared()[0]["blocks"])
+    assert fake.refused == []
