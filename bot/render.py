@@ -296,7 +296,11 @@ def doc_links(section: Section, library: Library | None) -> Callable[[str], str 
     page = section.url.partition("#")[0]
 
     def target(href: str) -> str | None:
-        if urlsplit(href).scheme:
+        try:
+            scheme = urlsplit(href).scheme
+        except ValueError:  # ("//[x": markdown-it encodes brackets, but no reply may fail)
+            return None
+        if scheme:
             return None  # (another scheme than the web's: not for a Slack reader)
         path, _, anchor = href.partition("#")
         if not path:

@@ -298,7 +298,7 @@ def test_links_in_a_section_go_where_its_published_page_sends_them(make_content)
     resolves it from the page; a link to a file that is no doc, or of another scheme, is its
     text. Without DOCS_BASE_URL (or without the docs at hand) every such link is its text,
     as before."""
-    from bot.render import section_blocks
+    from bot.render import doc_links, section_blocks
 
     root = make_content(
         {
@@ -324,3 +324,6 @@ def test_links_in_a_section_go_where_its_published_page_sends_them(make_content)
     plain = "See the proxy, below, values, up and gone, ftp and `[code](net.md)`."
     assert shown(None) == plain
     assert shown("https://docs.example.com/docs", with_library=False) == plain
+    library = load_library(root, base_url="https://docs.example.com/docs")
+    links = doc_links(library.sections[0], library)
+    assert links("//[bad") is None  # (a URL Python cannot split: its text, not a failure)
