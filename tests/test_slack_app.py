@@ -1051,6 +1051,26 @@ def workspace_buttons_all(message: dict) -> list[dict]:
     ]
 
 
+def slash_answer(fake: FakeSlack, question: str) -> dict:
+    """The bot's (ephemeral) answer to the slash command asking ``question`` in #general."""
+    assert fake.send("general", f"{COMMAND} {question}")["ok"]
+    assert wait_until(lambda: bot_replies(fake))
+    return bot_replies(fake)[-1]
+
+
+def shared_by_click(fake: FakeSlack, asked: dict) -> dict:
+    """The message a click on ``asked``'s Share in channel button posts for everyone."""
+    share = next(b for b in workspace_buttons(asked) if b["action_id"] == ACTION_SHARE)
+    assert fake.click({"ts": asked["ts"], **share})["status"] == 200
+
+    def shared() -> list[dict]:
+        return [m for m in fake.state()["messages"] if m.get("via_bot")
+                and not m.get("ephemeral")]  # fmt: skip
+
+    assert wait_until(shared)
+    return shared()[0]
+
+
 @pytest.mark.parametrize(("question", "hedged"), [("the coach", False), ("monitoring", True)])
 def test_a_shared_answer_keeps_its_match_and_best_guess_marker(fake, shipped_library,
                                                                question, hedged):  # fmt: skip
@@ -1060,18 +1080,8 @@ def test_a_shared_answer_keeps_its_match_and_best_guess_marker(fake, shipped_lib
     server, _ = create_server(settings, LiveDocs.load(settings.content, shipped_library))
     with running(server) as port:
         fake.connect(f"http://127.0.0.1:{port}", SECRET)
-        assert fake.send("general", f"{COMMAND} {question}")["ok"]
-        assert wait_until(lambda: bot_replies(fake))
-        asked = bot_replies(fake)[-1]
-        share = next(b for b in workspace_buttons(asked) if b["action_id"] == ACTION_SHARE)
-        assert fake.click({"ts": asked["ts"], **share})["status"] == 200
-
-        def shared() -> list[dict]:
-            return [m for m in fake.state()["messages"] if m.get("via_bot")
-                    and not m.get("ephemeral")]  # fmt: skip
-
-        assert wait_until(shared)
-        before, after = texts(asked["blocks"]), texts(shared()[0]["blocks"])
+        asked = slash_answer(fake, question)
+        before, after = texts(asked["blocks"]), texts(shared_by_click(fake, asked)["blocks"])
         probability = re.search(r"match \d+%", before).group(0)
         assert probability in after and "shared by <@" in after
         assert ("Best guess" in after) == hedged == ("Best guess" in before)
@@ -1181,17 +1191,7 @@ def test_the_docs_own_links_arrive_as_links_to_the_published_pages(fake, make_co
     server, _ = create_server(settings, LiveDocs.load(settings.content, library))
     with running(server) as port:
         fake.connect(f"http://127.0.0.1:{port}", SECRET)
-        assert fake.send("general", f"{COMMAND} how do I configure the setup")["ok"]
-        assert wait_until(lambda: bot_replies(fake))
-        asked = bot_replies(fake)[-1]
+        asked = slash_answer(fake, "how do I configure the setup")
         assert f"Configure {link} first." in texts(asked["blocks"])
-        share = next(b for b in workspace_buttons(asked) if b["action_id"] == ACTION_SHARE)
-        assert fake.click({"ts": asked["ts"], **share})["status"] == 200
-
-        def shared() -> list[dict]:
-            return [m for m in fake.state()["messages"] if m.get("via_bot")
-                    and not m.get("ephemeral")]  # fmt: skip
-
-        assert wait_until(shared)
-        assert f"Configure {link} first." in texts(shared()[0]["blocks"])
+        assert f"Configure {link} first." in texts(shared_by_click(fake, asked)["blocks"])
     assert fake.refused == []
