@@ -310,7 +310,7 @@ def site_tags_shown(markdown: str) -> str:
 
 def _slack_channel(tag: re.Match) -> str:
     """A ``slack_channel`` tag as its page shows it: its name, else ``#channel``."""
-    args = [a if a is not None else b for a, b in _ARGUMENT.findall(tag[1])]
+    args = [_quoted(arg) for arg in _ARGUMENT.finditer(tag[1])]
     if not args:
         return tag[0]
     return args[1] if len(args) > 1 and args[1].strip() else "#" + args[0].lstrip("#")
@@ -324,7 +324,7 @@ def _template_destination(link: re.Match) -> str:
     def named(found: re.Match, inside: str) -> str:
         arg = _ARGUMENT.search(inside)
         if arg:
-            return arg[1] if arg[1] is not None else arg[2]
+            return _quoted(arg)
         return inside.split()[0] if found.re is _TEMPLATE_TAG and inside.split() else ""
 
     dest = _TEMPLATE_TAG.sub(lambda t: named(t, t[2]), link["dest"])
@@ -376,7 +376,8 @@ def _jsx_title(tag: re.Match) -> str:
 
 
 def _quoted(value: re.Match) -> str:
-    """An attribute's value, from a match of ``name="..."`` or ``name='...'`` (group 1 or 2)."""
+    """A quoted value, from a match of ``"..."`` or ``'...'`` (group 1 or 2; an attribute's
+    ``name="..."`` too)."""
     return (value[1] if value[1] is not None else value[2]).strip()
 
 

@@ -215,7 +215,8 @@ def test_a_sites_own_tags_are_shown_as_its_pages_show_them_and_matched_as_writte
     root = make_content(
         {
             "h.md": '# Help\n\nAsk in {% slack_channel "ttsc-help-wanted" %} or'
-            ' {% slack_channel "talent" "the Talent team" %}.\n\n'
+            ' {% slack_channel "talent" "the Talent team" %}'
+            " (or {% slack_channel 'hr' %}).\n\n"
             '- [Choosing a lead]({% page "/18f/leading-projects/#how" %})\n'
             "- [About]({{ site.baseurl }}/about/) and [Rel]({{ '/x/' | relative_url }})\n\n"
             'Write `{% slack_channel "x" %}`.\n\n```\n{% slack_channel "y" %}\n```\n'
@@ -226,13 +227,13 @@ def test_a_sites_own_tags_are_shown_as_its_pages_show_them_and_matched_as_writte
     blocks, _ = section_blocks(Match(section, 90))
     shown = "\n".join(b["text"]["text"] for b in blocks if b["type"] == "section")
     assert shown.split("\n")[:3] == [
-        "Ask in #ttsc-help-wanted or the Talent team.",
+        "Ask in #ttsc-help-wanted or the Talent team (or #hr).",
         "• Choosing a lead",
         "• About and Rel",
     ]
     assert 'Write `{% slack_channel "x" %}`.' in shown
     assert '```\n{% slack_channel "y" %}\n```' in shown
     text = section_text(Match(section, 90))
-    assert "Ask in #ttsc-help-wanted or the Talent team." in text
+    assert "Ask in #ttsc-help-wanted or the Talent team (or #hr)." in text
     assert "- [Choosing a lead](/18f/leading-projects/#how)" in text
     assert '```\n{% slack_channel "y" %}\n```' in text
