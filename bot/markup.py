@@ -50,10 +50,10 @@ _TEMPLATE_LOGIC = frozenset(
 )
 #: What a template comment hides: ``{% comment %} ... {% endcomment %}``, on a line or over
 #: several.
-_TEMPLATE_COMMENT = re.compile(r"\{%-?\s*comment\s*-?%\}")
-_TEMPLATE_COMMENT_END = re.compile(r"\{%-?\s*endcomment\s*-?%\}")
-_TEMPLATE_RAW = re.compile(r"\{%-?\s*raw\s*-?%\}")
-_TEMPLATE_RAW_END = re.compile(r"\{%-?\s*endraw\s*-?%\}")
+_TEMPLATE_COMMENT, _TEMPLATE_COMMENT_END, _TEMPLATE_RAW, _TEMPLATE_RAW_END = (
+    re.compile(r"\{%-?\s*" + name + r"\s*-?%\}")
+    for name in ("comment", "endcomment", "raw", "endraw")
+)
 #: An include's ``content="..."`` (a Jekyll docs theme's note or callout): its text is shown.
 _CONTENT_ATTRIBUTE = re.compile(r"\bcontent=(?:\"([^\"]*)\"|'([^']*)')")
 _CODE_SPAN_TICKS = re.compile(r"`+")
@@ -313,7 +313,7 @@ def _slack_channel(tag: re.Match) -> str:
     args = [_quoted(arg) for arg in _ARGUMENT.finditer(tag[1])]
     if not args:
         return tag[0]
-    return args[1] if len(args) > 1 and args[1].strip() else "#" + args[0].lstrip("#")
+    return args[1] if len(args) > 1 and args[1] else "#" + args[0].lstrip("#")
 
 
 def _template_destination(link: re.Match) -> str:
@@ -321,14 +321,14 @@ def _template_destination(link: re.Match) -> str:
     argument, an output's quoted text (``{{ '/a/' | relative_url }}``), site variables
     (``{{ site.baseurl }}``) left out."""
 
-    def named(found: re.Match, inside: str) -> str:
+    def argument(inside: str, bare: bool) -> str:
+        """The first quoted argument; else, with ``bare`` (a tag's), the first word."""
         arg = _ARGUMENT.search(inside)
-        if arg:
-            return _quoted(arg)
-        return inside.split()[0] if found.re is _TEMPLATE_TAG and inside.split() else ""
+        words = inside.split()
+        return _quoted(arg) if arg else words[0] if bare and words else ""
 
-    dest = _TEMPLATE_TAG.sub(lambda t: named(t, t[2]), link["dest"])
-    dest = _TEMPLATE_OUTPUT.sub(lambda o: named(o, o[1]), dest).strip()
+    dest = _TEMPLATE_TAG.sub(lambda t: argument(t[2], bare=True), link["dest"])
+    dest = _TEMPLATE_OUTPUT.sub(lambda o: argument(o[1], bare=False), dest).strip()
     return f"](<{dest}>)" if any(c.isspace() for c in dest) else f"]({dest})"
 
 
