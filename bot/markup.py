@@ -48,8 +48,8 @@ _TEMPLATE_LOGIC = frozenset(
     " echo include include_relative render highlight endhighlight seo feed_meta set endset"
     " macro endmacro block endblock extends import from call endcall filter endfilter".split()
 )
-#: What a template comment hides: ``{% comment %} ... {% endcomment %}``, on a line or over
-#: several.
+#: A template comment's start and end (``{% comment %} ... {% endcomment %}``: what it holds
+#: is hidden, on a line or over several), and a raw block's (what it holds is shown as written).
 _TEMPLATE_COMMENT, _TEMPLATE_COMMENT_END, _TEMPLATE_RAW, _TEMPLATE_RAW_END = (
     re.compile(r"\{%-?\s*" + name + r"\s*-?%\}")
     for name in ("comment", "endcomment", "raw", "endraw")
